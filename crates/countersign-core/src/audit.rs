@@ -1,0 +1,499 @@
+//! The tamper-evident audit chain.
+//!
+//! Each entry names the hash of the one before it; its own hash is
+//! `SHA-256("countersign/audit/v1\n" || JCS(entry without "hash"))`. A checkpoint signs the head
+//! (`seq` and hash) with the server's Ed25519 key, so an exported log can be verified offline:
+//! a modified, deleted, reordered or inserted entry is reported at its position, and a log cut
+//! short or rewritten after a checkpoint no longer matches it.
+
+use crate::canonical::{self, CanonicalError, Digest};
+use crate::jwk::{KeySet, SigningKey};
+use crate::timestamp::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The only entry and checkpoint version this crate speaks.
+pub const VERSION: u32 = 1;
+
+/// The content of an entry, before it is sealed into the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// When it happened.
+    pub at: Timestamp,
+    /// What happened, e.g. `request.created`, `approval.accepted`, `decision.redeemed`.
+    pub kind: String,
+    /// The request it concerns, if any.
+    pub request_id: Option<String>,
+    /// Who caused it (approver id, API key id, `server`).
+    pub actor: String,
+    /// Details; JSON without floats or integers beyond 2^53.
+    pub data: serde_json::Value,
+}
+
+/// One sealed entry of the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Always [`VERSION`].
+    pub version: u32,
+    /// Position in the chain, from 1.
+    pub seq: u64,
+    /// Hash of the previous entry; all zeros for the first.
+    pub prev: Digest,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+    /// This entry's hash.
+    pub hash: Digest,
+}
+
+#[derive(Serialize)]
+struct Unsealed<'a> {
+    version: u32,
+    seq: u64,
+    prev: &'a Digest,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+/// Why the chain or a checkpoint does not verify, naming the first bad position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditError {
+    /// The event data holds floats or unsafe integers.
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+    /// An entry of another version.
+    #[error("entry at index {index} has unsupported version {version}")]
+    UnsupportedVersion { index: usize, version: u32 },
+    /// Entry content does not match its hash: modified.
+    #[error("entry seq {seq} (index {index}) was modified: its hash does not match its content")]
+    Modified { index: usize, seq: u64 },
+    /// Sequence numbers skip: entries were deleted.
+    #[error("entries {from}..={to} are missing before index {index}")]
+    Missing { index: usize, from: u64, to: u64 },
+    /// A sequence number repeats: an entry was inserted.
+    #[error("entry seq {seq} at index {index} repeats an earlier sequence number: inserted")]
+    Duplicate { index: usize, seq: u64 },
+    /// A sequence number goes backwards: entries were reordered.
+    #[error("entry seq {seq} at index {index} is out of order (expected {expected})")]
+    OutOfOrder {
+        index: usize,
+        seq: u64,
+        expected: u64,
+    },
+    /// `prev` is not the previous entry's hash: an entry was replaced or inserted.
+    #[error("entry seq {seq} (index {index}) does not link to the entry before it")]
+    BrokenLink { index: usize, seq: u64 },
+    /// The checkpoint's signature does not verify, or its key is unknown.
+    #[error("checkpoint signature invalid or by an unknown key")]
+    CheckpointSignature,
+    /// The log ends before the checkpointed head: truncated.
+    #[error("log ends at seq {last} but the checkpoint covers seq {checkpoint}")]
+    Truncated { last: u64, checkpoint: u64 },
+    /// The entry at the checkpointed position has another hash: rewritten.
+    #[error("entry seq {seq} does not match the signed checkpoint")]
+    CheckpointMismatch { seq: u64 },
+}
+
+/// The head of a chain: what the next entry links to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Sequence number of the last entry (0 for an empty chain).
+    pub seq: u64,
+    /// Hash of the last entry (zeros for an empty chain).
+    pub hash: Digest,
+}
+
+impl Head {
+    /// The head of an empty chain.
+    pub const GENESIS: Head = Head {
+        seq: 0,
+        hash: Digest::ZERO,
+    };
+
+    /// Seals `event` as the entry after this head.
+    pub fn append(&self, event: Event) -> Result<Entry, AuditError> {
+        let seq = self.seq + 1;
+        let hash = entry_hash(seq, &self.hash, &event)?;
+        Ok(Entry {
+            version: VERSION,
+            seq,
+            prev: self.hash,
+            event,
+            hash,
+        })
+    }
+}
+
+impl Entry {
+    /// The head this entry makes.
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.seq,
+            hash: self.hash,
+        }
+    }
+}
+
+fn entry_hash(seq: u64, prev: &Digest, event: &Event) -> Result<Digest, AuditError> {
+    let unsealed = Unsealed {
+        version: VERSION,
+        seq,
+        prev,
+        event,
+    };
+    Ok(canonical::digest_of(canonical::AUDIT_DOMAIN, &unsealed)?)
+}
+
+/// Verifies a run of entries that continues from `from` (use [`Head::GENESIS`] for a whole
+/// log); returns the new head or the first defect.
+pub fn verify_chain(from: Head, entries: &[Entry]) -> Result<Head, AuditError> {
+    let mut head = from;
+    for (index, entry) in entries.iter().enumerate() {
+        if entry.version != VERSION {
+            return Err(AuditError::UnsupportedVersion {
+                index,
+                version: entry.version,
+            });
+        }
+        let expected = head.seq + 1;
+        if entry.seq > expected {
+            return Err(AuditError::Missing {
+                index,
+                from: expected,
+                to: entry.seq - 1,
+            });
+        }
+        if entry.seq == head.seq && index > 0 {
+            return Err(AuditError::Duplicate {
+                index,
+                seq: entry.seq,
+            });
+        }
+        if entry.seq < expected {
+            return Err(AuditError::OutOfOrder {
+                index,
+                seq: entry.seq,
+                expected,
+            });
+        }
+        if entry_hash(entry.seq, &entry.prev, &entry.event)? != entry.hash {
+            return Err(AuditError::Modified {
+                index,
+                seq: entry.seq,
+            });
+        }
+        if entry.prev != head.hash {
+            return Err(AuditError::BrokenLink {
+                index,
+                seq: entry.seq,
+            });
+        }
+        head = entry.head();
+    }
+    Ok(head)
+}
+
+/// The signed body of a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointBody {
+    /// Always [`VERSION`].
+    pub version: u32,
+    /// Last covered sequence number.
+    pub seq: u64,
+    /// Hash of that entry.
+    pub head: Digest,
+    /// When the checkpoint was made.
+    pub at: Timestamp,
+    /// Signing key thumbprint.
+    pub kid: String,
+}
+
+/// A checkpoint with its Ed25519 signature over
+/// `"countersign/checkpoint/v1\n" || JCS(body)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// What is signed.
+    #[serde(flatten)]
+    pub body: CheckpointBody,
+    /// Signature, base64url.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// Signs the given head.
+    pub fn sign(head: Head, at: Timestamp, key: &SigningKey) -> Result<Self, AuditError> {
+        let body = CheckpointBody {
+            version: VERSION,
+            seq: head.seq,
+            head: head.hash,
+            at,
+            kid: key.kid().into(),
+        };
+        let signature = key.sign(&signing_bytes(&body)?);
+        Ok(Checkpoint {
+            body,
+            signature: crate::b64::encode(signature),
+        })
+    }
+
+    /// Checks the signature against the trusted keys.
+    pub fn verify_signature(&self, keys: &KeySet) -> Result<(), AuditError> {
+        let key = keys
+            .get(&self.body.kid)
+            .ok_or(AuditError::CheckpointSignature)?;
+        let signature =
+            crate::b64::decode(&self.signature).map_err(|_| AuditError::CheckpointSignature)?;
+        key.verify(&signing_bytes(&self.body)?, &signature)
+            .map_err(|_| AuditError::CheckpointSignature)
+    }
+}
+
+fn signing_bytes(body: &CheckpointBody) -> Result<Vec<u8>, AuditError> {
+    let mut bytes = canonical::CHECKPOINT_DOMAIN.to_vec();
+    bytes.extend_from_slice(&canonical::to_canonical_json(body)?);
+    Ok(bytes)
+}
+
+/// Verifies a whole exported log against a signed checkpoint: the chain from genesis, the
+/// checkpoint's signature, and that the checkpointed entry is in the log unchanged.
+pub fn verify_log(
+    entries: &[Entry],
+    checkpoint: &Checkpoint,
+    keys: &KeySet,
+) -> Result<Head, AuditError> {
+    checkpoint.verify_signature(keys)?;
+    let head = verify_chain(Head::GENESIS, entries)?;
+    let covered = checkpoint.body.seq;
+    if covered > head.seq {
+        return Err(AuditError::Truncated {
+            last: head.seq,
+            checkpoint: covered,
+        });
+    }
+    let at_checkpoint = match covered {
+        0 => Digest::ZERO,
+        n => entries
+            .get(usize::try_from(n - 1).map_err(|_| AuditError::Truncated {
+                last: head.seq,
+                checkpoint: covered,
+            })?)
+            .map(|e| e.hash)
+            .ok_or(AuditError::Truncated {
+                last: head.seq,
+                checkpoint: covered,
+            })?,
+    };
+    if at_checkpoint != checkpoint.body.head {
+        return Err(AuditError::CheckpointMismatch { seq: covered });
+    }
+    Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(n: u64) -> Event {
+        Event {
+            at: Timestamp::from_unix(1_800_000_000 + n as i64).unwrap(),
+            kind: "request.created".into(),
+            request_id: Some(format!("req_{n}")),
+            actor: "api-key:payouts".into(),
+            data: json!({"n": n}),
+        }
+    }
+
+    fn chain(len: u64) -> Vec<Entry> {
+        let mut head = Head::GENESIS;
+        (1..=len)
+            .map(|n| {
+                let entry = head.append(event(n)).unwrap();
+                head = entry.head();
+                entry
+            })
+            .collect()
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let entries = chain(5);
+        assert_eq!(
+            verify_chain(Head::GENESIS, &entries).unwrap(),
+            entries[4].head()
+        );
+        assert_eq!(
+            verify_chain(entries[1].head(), &entries[2..]).unwrap(),
+            entries[4].head()
+        );
+    }
+
+    #[test]
+    fn pinpoints_each_kind_of_tampering() {
+        let entries = chain(5);
+
+        let mut modified = entries.clone();
+        modified[2].event.actor = "someone-else".into();
+        assert_eq!(
+            verify_chain(Head::GENESIS, &modified),
+            Err(AuditError::Modified { index: 2, seq: 3 })
+        );
+
+        let mut deleted = entries.clone();
+        deleted.remove(2);
+        assert_eq!(
+            verify_chain(Head::GENESIS, &deleted),
+            Err(AuditError::Missing {
+                index: 2,
+                from: 3,
+                to: 3
+            })
+        );
+
+        let mut reordered = entries.clone();
+        reordered.swap(1, 3);
+        assert_eq!(
+            verify_chain(Head::GENESIS, &reordered),
+            Err(AuditError::Missing {
+                index: 1,
+                from: 2,
+                to: 3
+            })
+        );
+        let mut adjacent = entries.clone();
+        adjacent.swap(2, 3);
+        assert_eq!(
+            verify_chain(Head::GENESIS, &adjacent),
+            Err(AuditError::Missing {
+                index: 2,
+                from: 3,
+                to: 3
+            })
+        );
+        let mut backwards = entries.clone();
+        backwards.swap(0, 1);
+        assert_eq!(
+            verify_chain(Head::GENESIS, &backwards),
+            Err(AuditError::Missing {
+                index: 0,
+                from: 1,
+                to: 1
+            })
+        );
+        let mut late = entries.clone();
+        let moved = late.remove(1);
+        late.push(moved);
+        assert_eq!(
+            verify_chain(Head::GENESIS, &late),
+            Err(AuditError::Missing {
+                index: 1,
+                from: 2,
+                to: 2
+            })
+        );
+
+        let mut inserted = entries.clone();
+        let forged = entries[1].head().append(event(99)).unwrap();
+        inserted.insert(2, forged.clone());
+        assert_eq!(
+            verify_chain(Head::GENESIS, &inserted),
+            Err(AuditError::Duplicate { index: 3, seq: 3 })
+        );
+
+        // A replaced entry with a correct own hash breaks the link of the next one.
+        let mut replaced = entries.clone();
+        replaced[2] = forged;
+        assert_eq!(
+            verify_chain(Head::GENESIS, &replaced),
+            Err(AuditError::BrokenLink { index: 3, seq: 4 })
+        );
+
+        let mut out_of_order = entries.clone();
+        out_of_order[3] = entries[1].clone();
+        assert_eq!(
+            verify_chain(Head::GENESIS, &out_of_order),
+            Err(AuditError::OutOfOrder {
+                index: 3,
+                seq: 2,
+                expected: 4
+            })
+        );
+    }
+
+    #[test]
+    fn checkpoints_catch_truncation_and_rewrites() {
+        let key = SigningKey::from_seed(&[4; 32]);
+        let keys = KeySet::new([key.verifying_key().clone()]);
+        let entries = chain(5);
+        let at = Timestamp::from_unix(1_800_000_100).unwrap();
+        let cp = Checkpoint::sign(entries[3].head(), at, &key).unwrap();
+        assert_eq!(verify_log(&entries, &cp, &keys).unwrap(), entries[4].head());
+
+        assert_eq!(
+            verify_log(&entries[..3], &cp, &keys),
+            Err(AuditError::Truncated {
+                last: 3,
+                checkpoint: 4
+            })
+        );
+
+        // Rewriting history and recomputing every hash keeps the chain consistent, but not the checkpoint.
+        let mut head = Head::GENESIS;
+        let rewritten: Vec<Entry> = (1..=5)
+            .map(|n| {
+                let mut e = event(n);
+                if n == 2 {
+                    e.data = json!({"n": 2, "amount": "1"});
+                }
+                let entry = head.append(e).unwrap();
+                head = entry.head();
+                entry
+            })
+            .collect();
+        assert_eq!(
+            verify_log(&rewritten, &cp, &keys),
+            Err(AuditError::CheckpointMismatch { seq: 4 })
+        );
+
+        let mut forged = cp.clone();
+        forged.body.seq = 5;
+        assert_eq!(
+            verify_log(&entries, &forged, &keys),
+            Err(AuditError::CheckpointSignature)
+        );
+        let stranger = KeySet::new([SigningKey::from_seed(&[5; 32]).verifying_key().clone()]);
+        assert_eq!(
+            verify_log(&entries, &cp, &stranger),
+            Err(AuditError::CheckpointSignature)
+        );
+    }
+
+    #[test]
+    fn refuses_floats_in_event_data() {
+        let mut e = event(1);
+        e.data = json!({"amount": 1.5});
+        assert!(matches!(
+            Head::GENESIS.append(e),
+            Err(AuditError::Canonical(CanonicalError::Float { .. }))
+        ));
+    }
+
+    #[test]
+    fn entries_round_trip_through_json_lines() {
+        let entries = chain(3);
+        let lines: Vec<String> = entries
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap())
+            .collect();
+        let back: Vec<Entry> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(back, entries);
+        assert!(verify_chain(Head::GENESIS, &back).is_ok());
+    }
+}

@@ -1,0 +1,493 @@
+//! The transaction: exactly one high-risk action, as the approver sees it and the key signs it.
+//!
+//! The server builds a transaction from the protected application's request and the policy
+//! outcome; its digest `SHA-256("countersign/tx/v1\n" || JCS(tx))` is what every approval and
+//! the decision token name. [`Transaction::from_json`] is the one way in from untrusted bytes.
+
+use crate::amount::{Amount, AmountError};
+use crate::b64;
+use crate::canonical::{self, CanonicalError, Digest};
+use crate::timestamp::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The only transaction version this crate speaks.
+pub const VERSION: u32 = 1;
+/// Largest accepted transaction document, in bytes.
+pub const MAX_JSON_BYTES: usize = 16 * 1024;
+/// Most before/after changes in one transaction.
+pub const MAX_CHANGES: usize = 32;
+/// Most approvers other than the requester a policy may demand.
+pub const MAX_APPROVERS: u32 = 16;
+/// Shortest and longest nonce, in bytes.
+pub const NONCE_BYTES: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// Who asked for the action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequesterKind {
+    /// A person.
+    Human,
+    /// A service account.
+    Service,
+    /// An AI agent acting for an owner.
+    Agent,
+}
+
+/// The identity behind the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requester {
+    /// Stable identifier in the protected application (e-mail, service name, agent id).
+    pub id: String,
+    /// Human, service or agent.
+    pub kind: RequesterKind,
+}
+
+/// One field that the action changes, shown to the approver as before → after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// Name of the field, for example `iban`.
+    pub field: String,
+    /// Value before the action; `None` when the field is new.
+    pub before: Option<String>,
+    /// Value after the action; `None` when the field is removed.
+    pub after: Option<String>,
+}
+
+/// What the policy demanded, carried in the transaction so the approver sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirements {
+    /// The requester must approve with their own key.
+    pub self_step_up: bool,
+    /// Distinct approvers other than the requester.
+    pub approvers: u32,
+    /// Group the other approvers must belong to.
+    pub group: Option<String>,
+    /// The key must verify the user (PIN or biometrics), not just their presence.
+    pub user_verification: bool,
+    /// Seconds the decision stays redeemable once issued.
+    pub execution_ttl_seconds: u32,
+    /// Why the policy asked for a step-up, for the approver to read.
+    pub reason: String,
+}
+
+/// One high-risk action awaiting approval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transaction {
+    /// Format version; always [`VERSION`].
+    pub version: u32,
+    /// Request identifier assigned by the server.
+    pub id: String,
+    /// Action id from the catalog, for example `payout.bank_details.change`.
+    pub action: String,
+    /// The resource acted on, for example `vendor:4711`.
+    pub object: String,
+    /// Money moved or put at risk, when the action has an amount.
+    pub amount: Option<Amount>,
+    /// What the action reaches when it has no amount, for example `role:admin`.
+    pub scope: Option<String>,
+    /// Field changes, when the action edits a record.
+    pub change: Option<Vec<Change>>,
+    /// Who asked.
+    pub requester: Requester,
+    /// SHA-256 of the originating session identifier, binding the approval to that session.
+    pub session: Digest,
+    /// The application that will execute the action (decision token `aud`).
+    pub audience: String,
+    /// When the server accepted the request.
+    pub created_at: Timestamp,
+    /// Approvals after this instant are refused.
+    pub approve_by: Timestamp,
+    /// The decision cannot be redeemed after this instant.
+    pub execute_by: Timestamp,
+    /// Random bytes (unpadded base64url) that make every transaction unique.
+    pub nonce: String,
+    /// What the policy demanded.
+    pub requirements: Requirements,
+}
+
+/// A defect in a transaction, one variant per cause.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransactionError {
+    /// The document exceeds [`MAX_JSON_BYTES`].
+    #[error("transaction is {0} bytes; the limit is {MAX_JSON_BYTES}")]
+    TooLarge(usize),
+    /// Not JSON at all.
+    #[error("transaction is not valid JSON: {0}")]
+    NotJson(String),
+    /// A float or an unsafe integer.
+    #[error(transparent)]
+    Number(#[from] CanonicalError),
+    /// A member this version does not define.
+    #[error("unknown field in transaction: {0}")]
+    UnknownField(String),
+    /// Wrong type, missing member, duplicate member or bad enum value.
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    /// A version other than [`VERSION`].
+    #[error("unsupported transaction version {0}")]
+    UnsupportedVersion(u32),
+    /// A required text field is empty.
+    #[error("field {0} is empty")]
+    Empty(&'static str),
+    /// A text field is longer than allowed.
+    #[error("field {field} is longer than {max} bytes")]
+    TooLong { field: &'static str, max: usize },
+    /// A text field holds characters it may not (control characters, or outside an id's charset).
+    #[error("field {0} contains characters it may not")]
+    InvalidCharacters(&'static str),
+    /// A bad amount.
+    #[error(transparent)]
+    Amount(#[from] AmountError),
+    /// An amount and a scope at once; an action has one or the other (or neither).
+    #[error("an action names an amount or a scope, not both")]
+    AmountAndScope,
+    /// Empty or oversized change list, or a change that changes nothing.
+    #[error("invalid change list: {0}")]
+    Change(&'static str),
+    /// created_at < approve_by <= execute_by does not hold.
+    #[error("deadlines out of order: need created_at < approve_by <= execute_by")]
+    DeadlinesOutOfOrder,
+    /// The nonce is not 16–64 bytes of base64url.
+    #[error("nonce must be 16 to 64 bytes of unpadded base64url")]
+    BadNonce,
+    /// Requirements that no approval could satisfy or that exceed limits.
+    #[error("invalid requirements: {0}")]
+    Requirements(&'static str),
+}
+
+impl Transaction {
+    /// Parses and validates a transaction from untrusted JSON bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, TransactionError> {
+        if bytes.len() > MAX_JSON_BYTES {
+            return Err(TransactionError::TooLarge(bytes.len()));
+        }
+        // First pass: numbers, with a precise path for each float or unsafe integer.
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| TransactionError::NotJson(e.to_string()))?;
+        canonical::check_numbers(&value, "")?;
+        // Second pass: the typed structure. Parsing the bytes again (not the Value) is what
+        // catches duplicate members, which a Value would silently collapse.
+        let tx: Transaction = serde_json::from_slice(bytes).map_err(|e| {
+            let text = e.to_string();
+            if text.starts_with("unknown field") {
+                TransactionError::UnknownField(text)
+            } else {
+                TransactionError::Malformed(text)
+            }
+        })?;
+        tx.validate()?;
+        Ok(tx)
+    }
+
+    /// Checks every rule a valid transaction obeys.
+    pub fn validate(&self) -> Result<(), TransactionError> {
+        if self.version != VERSION {
+            return Err(TransactionError::UnsupportedVersion(self.version));
+        }
+        check_id("id", &self.id, 128)?;
+        check_id("action", &self.action, 128)?;
+        check_text("object", &self.object, 512)?;
+        check_id("requester.id", &self.requester.id, 256)?;
+        check_id("audience", &self.audience, 256)?;
+        match (&self.amount, &self.scope) {
+            (Some(_), Some(_)) => return Err(TransactionError::AmountAndScope),
+            (Some(amount), None) => amount.validate()?,
+            (None, Some(scope)) => check_text("scope", scope, 512)?,
+            (None, None) => {}
+        }
+        if let Some(changes) = &self.change {
+            check_changes(changes)?;
+        }
+        if !(self.created_at < self.approve_by && self.approve_by <= self.execute_by) {
+            return Err(TransactionError::DeadlinesOutOfOrder);
+        }
+        let nonce = b64::decode(&self.nonce).map_err(|_| TransactionError::BadNonce)?;
+        if !NONCE_BYTES.contains(&nonce.len()) {
+            return Err(TransactionError::BadNonce);
+        }
+        check_requirements(&self.requirements)
+    }
+
+    /// RFC 8785 canonical JSON of this transaction.
+    pub fn canonical_json(&self) -> Result<Vec<u8>, TransactionError> {
+        Ok(canonical::to_canonical_json(self)?)
+    }
+
+    /// `SHA-256("countersign/tx/v1\n" || JCS(self))`, after validation.
+    pub fn digest(&self) -> Result<Digest, TransactionError> {
+        self.validate()?;
+        Ok(canonical::domain_digest(
+            canonical::TX_DOMAIN,
+            &self.canonical_json()?,
+        ))
+    }
+}
+
+fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), TransactionError> {
+    if value.is_empty() {
+        return Err(TransactionError::Empty(field));
+    }
+    if value.len() > max {
+        return Err(TransactionError::TooLong { field, max });
+    }
+    // Control characters could hide or reorder what the approver reads.
+    if value.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(TransactionError::InvalidCharacters(field));
+    }
+    Ok(())
+}
+
+/// Identifiers: printable ASCII without spaces, so two ids never look alike but differ.
+fn check_id(field: &'static str, value: &str, max: usize) -> Result<(), TransactionError> {
+    check_text(field, value, max)?;
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(TransactionError::InvalidCharacters(field));
+    }
+    Ok(())
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+fn check_changes(changes: &[Change]) -> Result<(), TransactionError> {
+    if changes.is_empty() {
+        return Err(TransactionError::Change(
+            "the list is empty; omit it instead",
+        ));
+    }
+    if changes.len() > MAX_CHANGES {
+        return Err(TransactionError::Change("more than 32 changes"));
+    }
+    for change in changes {
+        check_id("change.field", &change.field, 128)?;
+        if let Some(before) = &change.before {
+            check_text("change.before", before, 1024)?;
+        }
+        if let Some(after) = &change.after {
+            check_text("change.after", after, 1024)?;
+        }
+        if change.before == change.after {
+            return Err(TransactionError::Change(
+                "a change whose before equals its after",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_requirements(req: &Requirements) -> Result<(), TransactionError> {
+    if !req.self_step_up && req.approvers == 0 {
+        return Err(TransactionError::Requirements(
+            "neither self step-up nor any approver",
+        ));
+    }
+    if req.approvers > MAX_APPROVERS {
+        return Err(TransactionError::Requirements("more than 16 approvers"));
+    }
+    if req.approvers > 0 && req.group.is_none() {
+        return Err(TransactionError::Requirements(
+            "approvers required but no group named",
+        ));
+    }
+    if let Some(group) = &req.group {
+        check_id("requirements.group", group, 128)?;
+    }
+    if req.execution_ttl_seconds == 0 {
+        return Err(TransactionError::Requirements("execution TTL of zero"));
+    }
+    check_text("requirements.reason", &req.reason, 512)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A typical payout-change transaction, as JSON.
+    pub(crate) fn sample_json() -> serde_json::Value {
+        json!({
+            "version": 1,
+            "id": "req_01JDZ8W7Q4",
+            "action": "payout.bank_details.change",
+            "object": "vendor:4711",
+            "amount": {"value": "12500", "currency": "EUR"},
+            "scope": null,
+            "change": [{"field": "iban", "before": "DE89370400440532013000", "after": "DE44500105175407324931"}],
+            "requester": {"id": "alice@example.com", "kind": "human"},
+            "session": "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg",
+            "audience": "payouts-service",
+            "created_at": "2026-11-28T04:00:00Z",
+            "approve_by": "2026-11-28T04:10:00Z",
+            "execute_by": "2026-11-28T04:15:00Z",
+            "nonce": "AAECAwQFBgcICQoLDA0ODw",
+            "requirements": {
+                "self_step_up": true,
+                "approvers": 1,
+                "group": "finance-approvers",
+                "user_verification": true,
+                "execution_ttl_seconds": 300,
+                "reason": "bank details change above 10000 EUR"
+            }
+        })
+    }
+
+    pub(crate) fn sample() -> Transaction {
+        Transaction::from_json(sample_json().to_string().as_bytes()).unwrap()
+    }
+
+    fn parse(value: serde_json::Value) -> Result<Transaction, TransactionError> {
+        Transaction::from_json(value.to_string().as_bytes())
+    }
+
+    fn with(path: &[&str], value: serde_json::Value) -> serde_json::Value {
+        let mut doc = sample_json();
+        let mut slot = &mut doc;
+        for key in path {
+            slot = &mut slot[*key];
+        }
+        *slot = value;
+        doc
+    }
+
+    #[test]
+    fn sample_round_trips_and_digest_is_stable() {
+        let tx = sample();
+        let again = Transaction::from_json(&tx.canonical_json().unwrap()).unwrap();
+        assert_eq!(tx, again);
+        assert_eq!(tx.digest().unwrap(), again.digest().unwrap());
+    }
+
+    #[test]
+    fn every_field_changes_the_digest() {
+        let base = sample().digest().unwrap();
+        let variants = [
+            with(&["object"], json!("vendor:4712")),
+            with(&["amount", "value"], json!("12501")),
+            with(&["amount", "currency"], json!("USD")),
+            with(&["audience"], json!("other-service")),
+            with(
+                &["session"],
+                json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            ),
+            with(&["requester", "kind"], json!("agent")),
+            with(&["requirements", "user_verification"], json!(false)),
+        ];
+        for doc in variants {
+            assert_ne!(parse(doc.clone()).unwrap().digest().unwrap(), base, "{doc}");
+        }
+    }
+
+    #[test]
+    fn rejects_each_defect_precisely() {
+        use TransactionError as E;
+        let cases: Vec<(serde_json::Value, fn(&E) -> bool)> = vec![
+            (
+                with(&["amount", "value"], json!(12.5)),
+                |e| matches!(e, E::Number(CanonicalError::Float { path }) if path == "/amount/value"),
+            ),
+            (with(&["version"], json!(9_007_199_254_740_993u64)), |e| {
+                matches!(e, E::Number(CanonicalError::IntegerTooLarge { .. }))
+            }),
+            (with(&["amount", "value"], json!("12500.00")), |e| {
+                matches!(e, E::Amount(AmountError::NonCanonicalDecimal(_)))
+            }),
+            (with(&["amount", "currency"], json!("EURO")), |e| {
+                matches!(e, E::Amount(AmountError::UnknownCurrency(_)))
+            }),
+            (with(&["approve_by"], json!("2026-11-28T03:59:00Z")), |e| {
+                matches!(e, E::DeadlinesOutOfOrder)
+            }),
+            (with(&["execute_by"], json!("2026-11-28T04:09:59Z")), |e| {
+                matches!(e, E::DeadlinesOutOfOrder)
+            }),
+            (with(&["object"], json!("")), |e| {
+                matches!(e, E::Empty("object"))
+            }),
+            (with(&["object"], json!("x".repeat(513))), |e| {
+                matches!(
+                    e,
+                    E::TooLong {
+                        field: "object",
+                        ..
+                    }
+                )
+            }),
+            (with(&["object"], json!("vendor:\u{202E}1174")), |e| {
+                matches!(e, E::InvalidCharacters("object"))
+            }),
+            (
+                with(&["requester", "id"], json!("alice @example.com")),
+                |e| matches!(e, E::InvalidCharacters("requester.id")),
+            ),
+            (with(&["extra"], json!(1)), |e| {
+                matches!(e, E::UnknownField(_))
+            }),
+            (with(&["requester", "role"], json!("admin")), |e| {
+                matches!(e, E::UnknownField(_))
+            }),
+            (with(&["version"], json!(2)), |e| {
+                matches!(e, E::UnsupportedVersion(2))
+            }),
+            (with(&["requester", "kind"], json!("robot")), |e| {
+                matches!(e, E::Malformed(_))
+            }),
+            (with(&["nonce"], json!("AAEC")), |e| {
+                matches!(e, E::BadNonce)
+            }),
+            (with(&["session"], json!("AAEC")), |e| {
+                matches!(e, E::Malformed(_))
+            }),
+            (with(&["scope"], json!("role:admin")), |e| {
+                matches!(e, E::AmountAndScope)
+            }),
+            (with(&["change"], json!([])), |e| matches!(e, E::Change(_))),
+            (with(&["requirements", "approvers"], json!(0)), |_| false),
+            (with(&["requirements", "approvers"], json!(17)), |e| {
+                matches!(e, E::Requirements(_))
+            }),
+            (
+                with(&["created_at"], json!("2026-11-28T04:00:00+00:00")),
+                |e| matches!(e, E::Malformed(_)),
+            ),
+        ];
+        for (i, (doc, expected)) in cases.into_iter().enumerate() {
+            match parse(doc) {
+                // approvers: 0 with self step-up is valid: the one case here that must parse.
+                Ok(_) if i == 18 => {}
+                Ok(tx) => panic!("case {i} accepted: {tx:?}"),
+                Err(e) => assert!(expected(&e), "case {i}: unexpected error {e:?}"),
+            }
+        }
+        let mut neither = with(&["requirements", "approvers"], json!(0));
+        neither["requirements"]["self_step_up"] = json!(false);
+        assert!(matches!(parse(neither), Err(E::Requirements(_))));
+    }
+
+    #[test]
+    fn rejects_duplicate_members_and_oversized_documents() {
+        let text = sample_json().to_string();
+        let duplicated = text.replacen(
+            "\"object\":\"vendor:4711\"",
+            "\"object\":\"vendor:4711\",\"object\":\"vendor:1\"",
+            1,
+        );
+        assert!(
+            matches!(Transaction::from_json(duplicated.as_bytes()), Err(TransactionError::Malformed(m)) if m.contains("duplicate"))
+        );
+        let big = vec![b' '; MAX_JSON_BYTES + 1];
+        assert_eq!(
+            Transaction::from_json(&big),
+            Err(TransactionError::TooLarge(MAX_JSON_BYTES + 1))
+        );
+        assert!(matches!(
+            Transaction::from_json(b"{"),
+            Err(TransactionError::NotJson(_))
+        ));
+    }
+}

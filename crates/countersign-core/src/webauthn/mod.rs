@@ -1,0 +1,26 @@
+//! WebAuthn relying-party verification for Countersign (WebAuthn Level 3).
+//!
+//! Layers, bottom up: [`client_data`] (clientDataJSON built and strictly parsed),
+//! [`auth_data`] (authenticatorData), [`cose`] (credential public keys),
+//! [`signature`] (the raw signature checks), then the two ceremonies, [`assertion`]
+//! (§7.2) and [`attestation`] (§7.1, formats `none` and `packed`).
+
+pub mod assertion;
+pub mod attestation;
+pub mod auth_data;
+mod cbor;
+pub mod client_data;
+pub mod cose;
+pub mod signature;
+
+pub use assertion::{
+    verify_assertion, AssertionError, AssertionInput, AssertionPolicy, VerifiedAssertion,
+};
+pub use attestation::{
+    verify_registration, AttestationError, AttestationType, RegisteredCredential,
+    RegistrationPolicy,
+};
+pub use auth_data::{AuthDataError, AuthenticatorData, Flags};
+pub use client_data::{CeremonyType, ClientData, ClientDataError};
+pub use cose::{CoseAlgorithm, CoseKeyError, CredentialPublicKey};
+pub use signature::SignatureError;
