@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing Countersign needs on a fresh Debian/Ubuntu machine.
+# Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# System packages: a C toolchain for ring, pkg-config.
+packages=(build-essential pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# Rust toolchain components used by the checks.
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install Rust from your distribution or rustup first" >&2
+  exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
