@@ -20,7 +20,8 @@ pub struct Amount {
 }
 
 /// A defect in an amount.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum AmountError {
     /// The value is not a canonical decimal.
@@ -36,6 +37,13 @@ pub enum AmountError {
     /// Not an active ISO 4217 code with a minor unit.
     #[error("{0:?} is not an ISO 4217 currency code")]
     UnknownCurrency(String),
+}
+
+impl AmountError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        self.into()
+    }
 }
 
 impl Amount {

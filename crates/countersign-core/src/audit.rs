@@ -57,7 +57,8 @@ struct Unsealed<'a> {
 }
 
 /// Why the chain or a checkpoint does not verify, naming the first bad position.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum AuditError {
     /// The event data holds floats or unsafe integers.
@@ -94,6 +95,16 @@ pub enum AuditError {
     /// The entry at the checkpointed position has another hash: rewritten.
     #[error("entry seq {seq} does not match the signed checkpoint")]
     CheckpointMismatch { seq: u64 },
+}
+
+impl AuditError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuditError::Canonical(e) => e.code(),
+            other => other.into(),
+        }
+    }
 }
 
 /// The head of a chain: what the next entry links to.
@@ -159,6 +170,15 @@ pub fn verify_chain(from: Head, entries: &[Entry]) -> Result<Head, AuditError> {
         }
         let expected = head.seq + 1;
         if entry.seq > expected {
+            // The expected entry further on means the log was reordered, not cut.
+            let later = entries.get(index + 1..).unwrap_or_default();
+            if later.iter().any(|e| e.seq == expected) {
+                return Err(AuditError::OutOfOrder {
+                    index,
+                    seq: entry.seq,
+                    expected,
+                });
+            }
             return Err(AuditError::Missing {
                 index,
                 from: expected,
@@ -354,45 +374,44 @@ mod tests {
             })
         );
 
+        let out_of_order = |index, seq, expected| {
+            Err(AuditError::OutOfOrder {
+                index,
+                seq,
+                expected,
+            })
+        };
         let mut reordered = entries.clone();
         reordered.swap(1, 3);
         assert_eq!(
             verify_chain(Head::GENESIS, &reordered),
-            Err(AuditError::Missing {
-                index: 1,
-                from: 2,
-                to: 3
-            })
+            out_of_order(1, 4, 2)
         );
         let mut adjacent = entries.clone();
         adjacent.swap(2, 3);
         assert_eq!(
             verify_chain(Head::GENESIS, &adjacent),
-            Err(AuditError::Missing {
-                index: 2,
-                from: 3,
-                to: 3
-            })
+            out_of_order(2, 4, 3)
         );
         let mut backwards = entries.clone();
         backwards.swap(0, 1);
         assert_eq!(
             verify_chain(Head::GENESIS, &backwards),
-            Err(AuditError::Missing {
-                index: 0,
-                from: 1,
-                to: 1
-            })
+            out_of_order(0, 2, 1)
         );
         let mut late = entries.clone();
         let moved = late.remove(1);
         late.push(moved);
+        assert_eq!(verify_chain(Head::GENESIS, &late), out_of_order(1, 3, 2));
+        let mut cut = entries.clone();
+        cut.truncate(3);
+        cut.push(entries[4].clone());
         assert_eq!(
-            verify_chain(Head::GENESIS, &late),
+            verify_chain(Head::GENESIS, &cut),
             Err(AuditError::Missing {
-                index: 1,
-                from: 2,
-                to: 2
+                index: 3,
+                from: 4,
+                to: 4
             })
         );
 

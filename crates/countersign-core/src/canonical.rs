@@ -22,7 +22,8 @@ pub const CHECKPOINT_DOMAIN: &[u8] = b"countersign/checkpoint/v1\n";
 pub const MAX_SAFE_INTEGER: u64 = 1 << 53;
 
 /// Why a value could not be canonicalized.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum CanonicalError {
     /// A number with a fraction or exponent; signed data carries decimals as strings.
@@ -34,6 +35,13 @@ pub enum CanonicalError {
     /// The value could not be serialized at all.
     #[error("value cannot be serialized as JSON: {detail}")]
     Serialize { detail: String },
+}
+
+impl CanonicalError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        self.into()
+    }
 }
 
 /// A SHA-256 digest, written as unpadded base64url in JSON.

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Why a JWK or JWKS was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum JwkError {
     /// Not JSON of the JWKS shape.
@@ -36,6 +37,13 @@ pub enum JwkError {
     /// No keys at all.
     #[error("JWKS holds no keys")]
     Empty,
+}
+
+impl JwkError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        self.into()
+    }
 }
 
 /// The server's Ed25519 signing key.
@@ -283,45 +291,46 @@ mod tests {
         assert_eq!(KeySet::from_jwks_json(&json).unwrap(), set);
 
         let good = a.verifying_key().to_jwk();
-        let mut cases: Vec<(Jwk, JwkError)> = Vec::new();
-        cases.push((
-            Jwk {
-                kty: "EC".into(),
-                ..good.clone()
-            },
-            JwkError::UnsupportedKeyType {
-                kty: "EC".into(),
-                crv: "Ed25519".into(),
-            },
-        ));
-        cases.push((
-            Jwk {
-                alg: Some("ES256".into()),
-                ..good.clone()
-            },
-            JwkError::NotASigningKey,
-        ));
-        cases.push((
-            Jwk {
-                x: "AAAA".into(),
-                ..good.clone()
-            },
-            JwkError::InvalidKey,
-        ));
-        cases.push((
-            Jwk {
-                d: Some("x".into()),
-                ..good.clone()
-            },
-            JwkError::PrivateKeyPresent,
-        ));
-        cases.push((
-            Jwk {
-                kid: Some("other".into()),
-                ..good.clone()
-            },
-            JwkError::KidMismatch("other".into()),
-        ));
+        let cases: Vec<(Jwk, JwkError)> = vec![
+            (
+                Jwk {
+                    kty: "EC".into(),
+                    ..good.clone()
+                },
+                JwkError::UnsupportedKeyType {
+                    kty: "EC".into(),
+                    crv: "Ed25519".into(),
+                },
+            ),
+            (
+                Jwk {
+                    alg: Some("ES256".into()),
+                    ..good.clone()
+                },
+                JwkError::NotASigningKey,
+            ),
+            (
+                Jwk {
+                    x: "AAAA".into(),
+                    ..good.clone()
+                },
+                JwkError::InvalidKey,
+            ),
+            (
+                Jwk {
+                    d: Some("x".into()),
+                    ..good.clone()
+                },
+                JwkError::PrivateKeyPresent,
+            ),
+            (
+                Jwk {
+                    kid: Some("other".into()),
+                    ..good.clone()
+                },
+                JwkError::KidMismatch("other".into()),
+            ),
+        ];
         for (jwk, expected) in cases {
             assert_eq!(KeySet::from_jwks(&Jwks { keys: vec![jwk] }), Err(expected));
         }

@@ -11,10 +11,6 @@
 //!
 //! `docs/protocol.md` restates every format byte by byte.
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
 
 pub mod amount;
 pub mod audit;

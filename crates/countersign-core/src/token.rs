@@ -76,7 +76,8 @@ pub struct Expectations<'a> {
 }
 
 /// Why a token was refused, one variant per check.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum TokenError {
     /// Longer than [`MAX_TOKEN_LEN`].
@@ -132,6 +133,16 @@ pub enum TokenError {
     Transaction(#[from] TransactionError),
 }
 
+impl TokenError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::Transaction(e) => e.code(),
+            other => other.into(),
+        }
+    }
+}
+
 /// Signs a JWS compact serialization over an already-encoded protected header.
 pub fn sign_compact(protected_b64: &str, payload: &[u8], key: &SigningKey) -> String {
     let signing_input = format!("{protected_b64}.{}", b64::encode(payload));
@@ -147,7 +158,10 @@ pub fn verify_compact(token: &str, key: &VerifyingKey) -> Result<(Vec<u8>, Vec<u
     Ok((header, payload))
 }
 
-fn split(token: &str) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>, &str), TokenError> {
+/// Decoded header, payload and signature, and the signing input they came from.
+type Parts<'a> = (Vec<u8>, Vec<u8>, Vec<u8>, &'a str);
+
+fn split(token: &str) -> Result<Parts<'_>, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::TooLong);
     }

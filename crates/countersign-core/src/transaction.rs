@@ -110,7 +110,8 @@ pub struct Transaction {
 }
 
 /// A defect in a transaction, one variant per cause.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum TransactionError {
     /// The document exceeds [`MAX_JSON_BYTES`].
@@ -158,6 +159,17 @@ pub enum TransactionError {
     /// Requirements that no approval could satisfy or that exceed limits.
     #[error("invalid requirements: {0}")]
     Requirements(&'static str),
+}
+
+impl TransactionError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TransactionError::Number(e) => e.code(),
+            TransactionError::Amount(e) => e.code(),
+            other => other.into(),
+        }
+    }
 }
 
 impl Transaction {
@@ -386,7 +398,8 @@ pub(crate) mod tests {
     #[test]
     fn rejects_each_defect_precisely() {
         use TransactionError as E;
-        let cases: Vec<(serde_json::Value, fn(&E) -> bool)> = vec![
+        type Case = (serde_json::Value, fn(&E) -> bool);
+        let cases: Vec<Case> = vec![
             (
                 with(&["amount", "value"], json!(12.5)),
                 |e| matches!(e, E::Number(CanonicalError::Float { path }) if path == "/amount/value"),

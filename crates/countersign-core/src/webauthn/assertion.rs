@@ -46,7 +46,8 @@ pub struct VerifiedAssertion {
 }
 
 /// Why an assertion was refused; one variant per check.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum AssertionError {
     /// clientDataJSON malformed, or type, challenge or origin wrong.
@@ -73,6 +74,18 @@ pub enum AssertionError {
     /// §7.2 step 22: the counter did not increase, which signals a cloned authenticator.
     #[error("signature counter went from {stored} to {received}: possible cloned authenticator")]
     CounterRegression { stored: u32, received: u32 },
+}
+
+impl AssertionError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AssertionError::ClientData(e) => e.code(),
+            AssertionError::AuthData(e) => e.code(),
+            AssertionError::Signature(e) => e.code(),
+            other => other.into(),
+        }
+    }
 }
 
 /// Verifies one assertion against the enrolled credential key and its stored counter.

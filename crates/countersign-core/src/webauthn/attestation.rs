@@ -76,7 +76,8 @@ pub struct RegisteredCredential {
 }
 
 /// Why a registration was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum AttestationError {
     /// clientDataJSON malformed, or type, challenge or origin wrong.
@@ -127,6 +128,18 @@ pub enum AttestationError {
     /// The attestation signature does not verify.
     #[error("attestation signature: {0}")]
     Signature(#[from] SignatureError),
+}
+
+impl AttestationError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AttestationError::ClientData(e) => e.code(),
+            AttestationError::AuthData(e) => e.code(),
+            AttestationError::Signature(e) => e.code(),
+            other => other.into(),
+        }
+    }
 }
 
 /// Verifies a registration response and returns the credential to enroll.

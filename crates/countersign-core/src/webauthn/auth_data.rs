@@ -92,7 +92,8 @@ pub struct AuthenticatorData {
 }
 
 /// Why authenticatorData was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum AuthDataError {
     /// Shorter than the 37 fixed bytes, or cut inside a field.
@@ -119,6 +120,16 @@ pub enum AuthDataError {
     /// BS set without BE (§6.1: a credential that cannot be backed up is not backed up).
     #[error("backup state set on a credential that is not backup eligible")]
     BackupStateWithoutEligibility,
+}
+
+impl AuthDataError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthDataError::CoseKey(e) => e.code(),
+            other => other.into(),
+        }
+    }
 }
 
 impl AuthenticatorData {

@@ -45,7 +45,8 @@ pub struct ClientData {
 }
 
 /// Why clientDataJSON was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum ClientDataError {
     /// Longer than [`MAX_LEN`].
@@ -81,6 +82,13 @@ pub enum ClientDataError {
     /// §7.1 step 9 / §7.2 step 13: wrong origin.
     #[error("origin {found:?} is not the expected origin {expected:?}")]
     OriginMismatch { expected: String, found: String },
+}
+
+impl ClientDataError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        self.into()
+    }
 }
 
 #[derive(Deserialize)]
@@ -216,7 +224,8 @@ mod tests {
     #[test]
     fn rejects_each_defect() {
         use ClientDataError as E;
-        let cases: [(&str, fn(&E) -> bool); 10] = [
+        type Case = (&'static str, fn(&E) -> bool);
+        let cases: [Case; 10] = [
             (
                 r#"{"challenge":"AA","type":"webauthn.get","origin":"https://a.example","crossOrigin":false}"#,
                 |e| *e == E::NotSerializationForm,

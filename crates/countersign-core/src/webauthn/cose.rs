@@ -46,7 +46,8 @@ pub enum CredentialPublicKey {
 }
 
 /// Why a COSE key was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum CoseKeyError {
     /// Not a well-formed CBOR item.
@@ -76,6 +77,13 @@ pub enum CoseKeyError {
     /// A private key component (`d`) is present.
     #[error("COSE key contains private key material")]
     PrivateKeyPresent,
+}
+
+impl CoseKeyError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        self.into()
+    }
 }
 
 const CRV: i64 = -1;

@@ -5,15 +5,25 @@
 //! small-order keys and non-canonical signatures.
 
 /// A signature did not verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 #[non_exhaustive]
 pub enum SignatureError {
     /// The signature is not valid for this key and message.
     #[error("signature verification failed")]
+    #[strum(serialize = "bad_signature")]
     Invalid,
     /// The signature bytes are not in the algorithm's encoding.
     #[error("signature is not encoded as the algorithm requires")]
+    #[strum(serialize = "signature_encoding")]
     Encoding,
+}
+
+impl SignatureError {
+    /// Stable snake_case code of the deepest cause, used in test vectors and API errors.
+    pub fn code(&self) -> &'static str {
+        self.into()
+    }
 }
 
 /// ECDSA P-256 with SHA-256; `public_key` is SEC1 uncompressed, `signature` ASN.1 DER.

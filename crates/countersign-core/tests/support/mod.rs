@@ -2,7 +2,7 @@
 //! authenticatorData, signatures and attestation objects the way a CTAP2 key does, with
 //! deterministic keys so failures are reproducible. (The approver crate's software key, which
 //! runs the `authenticator` crate's CTAP2 logic, is a separate, fuller implementation.)
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ciborium::Value;
 use countersign_core::canonical::sha256;
@@ -31,7 +31,6 @@ impl TestKey {
     pub fn public(&self) -> CredentialPublicKey {
         match self {
             TestKey::Es256(k) => {
-                use p256::elliptic_curve::sec1::ToEncodedPoint;
                 let point = k.verifying_key().to_encoded_point(false);
                 CredentialPublicKey::Es256(point.as_bytes().try_into().unwrap())
             }
