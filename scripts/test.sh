@@ -13,3 +13,5 @@ echo "== cargo test"
 cargo test --workspace --all-targets --locked
 echo "== doc tests"
 cargo test --workspace --doc --locked
+echo "== independent verification of the golden vectors (Python + openssl)"
+python3 docs/verify_by_hand.py
