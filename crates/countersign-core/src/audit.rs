@@ -86,6 +86,9 @@ pub enum AuditError {
     /// `prev` is not the previous entry's hash: an entry was replaced or inserted.
     #[error("entry seq {seq} (index {index}) does not link to the entry before it")]
     BrokenLink { index: usize, seq: u64 },
+    /// A sequence number at the end of the counter's range.
+    #[error("sequence number overflow after seq {0}")]
+    SequenceOverflow(u64),
     /// The checkpoint's signature does not verify, or its key is unknown.
     #[error("checkpoint signature invalid or by an unknown key")]
     CheckpointSignature,
@@ -125,7 +128,10 @@ impl Head {
 
     /// Seals `event` as the entry after this head.
     pub fn append(&self, event: Event) -> Result<Entry, AuditError> {
-        let seq = self.seq + 1;
+        let seq = self
+            .seq
+            .checked_add(1)
+            .ok_or(AuditError::SequenceOverflow(self.seq))?;
         let hash = entry_hash(seq, &self.hash, &event)?;
         Ok(Entry {
             version: VERSION,
@@ -168,7 +174,10 @@ pub fn verify_chain(from: Head, entries: &[Entry]) -> Result<Head, AuditError> {
                 version: entry.version,
             });
         }
-        let expected = head.seq + 1;
+        let expected = head
+            .seq
+            .checked_add(1)
+            .ok_or(AuditError::SequenceOverflow(head.seq))?;
         if entry.seq > expected {
             // The expected entry further on means the log was reordered, not cut.
             let later = entries.get(index + 1..).unwrap_or_default();
@@ -488,6 +497,23 @@ mod tests {
         assert_eq!(
             verify_log(&entries, &cp, &stranger),
             Err(AuditError::CheckpointSignature)
+        );
+    }
+
+    #[test]
+    fn sequence_overflow_is_an_error_not_a_panic() {
+        let end = Head {
+            seq: u64::MAX,
+            hash: Digest::ZERO,
+        };
+        assert_eq!(
+            end.append(event(1)),
+            Err(AuditError::SequenceOverflow(u64::MAX))
+        );
+        let entry = chain(1).remove(0);
+        assert_eq!(
+            verify_chain(end, &[entry]),
+            Err(AuditError::SequenceOverflow(u64::MAX))
         );
     }
 

@@ -264,3 +264,24 @@ fn split3(t: &str) -> (&str, &str, &str) {
         parts.next().unwrap(),
     )
 }
+
+#[test]
+fn key_rotation_by_kid() {
+    let (old, _, tx) = setup();
+    let new = SigningKey::from_seed(&[43; 32]);
+    let aud = tx.audience.clone();
+    let from_old = token::issue(&claims_for(&tx), &old).unwrap();
+    let from_new = token::issue(&claims_for(&tx), &new).unwrap();
+    // During rotation both keys are published; each token verifies under its own kid.
+    let both = KeySet::new([old.verifying_key().clone(), new.verifying_key().clone()]);
+    let jwks = KeySet::from_jwks_json(&serde_json::to_vec(&both.to_jwks()).unwrap()).unwrap();
+    assert!(token::verify(&from_old, &jwks, &expect(&aud)).is_ok());
+    assert!(token::verify(&from_new, &jwks, &expect(&aud)).is_ok());
+    // Once the old key is withdrawn, its tokens are refused by name.
+    let only_new = KeySet::new([new.verifying_key().clone()]);
+    assert_eq!(
+        token::verify(&from_old, &only_new, &expect(&aud)),
+        Err(TokenError::UnknownKey(old.kid().into()))
+    );
+    assert!(token::verify(&from_new, &only_new, &expect(&aud)).is_ok());
+}

@@ -121,6 +121,94 @@ fn w3c_vector_registration_and_assertion_verify() {
     );
 }
 
+/// W3C Web Authentication Level 3, §16.11 "Packed Attestation with Ed25519 Credential"
+/// (`packed` with an x5c P-256 attestation certificate; EdDSA credential; RP id `example.org`),
+/// transcribed from the specification.
+mod w3c_packed_ed25519 {
+    pub const REG_CHALLENGE: &str =
+        "a8abf9dabdc6b0df63466b39bda9e8a34a34e185337a59f1c579990676d3b3bd";
+    pub const REG_CLIENT_DATA: &str = "7b2274797065223a22776562617574686e2e637265617465222c226368616c6c656e6765223a22714b763532723347734e396a526d733576616e6f6f306f303459557a656c6e7878586d5a426e6254733730222c226f726967696e223a2268747470733a2f2f6578616d706c652e6f7267222c2263726f73734f726967696e223a66616c73652c22657874726144617461223a22636c69656e74446174614a534f4e206d617920626520657874656e6465642077697468206164646974696f6e616c206669656c647320696e20746865206675747572652c207375636820617320746869733a20425f44543567375a445f2d394f544c59583549764551227d";
+    pub const REG_ATTESTATION: &str = "a363666d74667061636b65646761747453746d74a363616c67266373696758483046022100d83f60bd80269537583218858aefb03ac57d45fa06e42feaae332d187f62da9f022100a02bd3cb6f7e1d283c93bad1f3f4b5a4c0494463da7fdbf256949116754d1f17637835638159022730820223308201c8a003020102021100b2cfc9ea33c8643b0e1a760463eaf164300a06082a8648ce3d0403023062311e301c06035504030c15576562417574686e207465737420766563746f7273310c300a060355040a0c0357334331253023060355040b0c1c41757468656e74696361746f72204174746573746174696f6e204341310b30090603550406130241413020170d3234303130313030303030305a180f33303234303130313030303030305a305f311e301c06035504030c15576562417574686e207465737420766563746f7273310c300a060355040a0c0357334331223020060355040b0c1941757468656e74696361746f72204174746573746174696f6e310b30090603550406130241413059301306072a8648ce3d020106082a8648ce3d03010703420004dd2b7a564b73b8c0b81c4c62e521925c4d1198ec9f583dbf1eebe364b65cd9c29a9bdf346aaa81fb6b9507e5249a52fdaf8e39e26b0b7dc45992a7e233b70f70a360305e300c0603551d130101ff04023000300e0603551d0f0101ff040403020780301d0603551d0e041604140ae27546bc7eccb1b4b597bd354f0c0b1f1f8f8e301f0603551d2304183016801445aff715b0dd786741fee996ebc16547a3931b1e300a06082a8648ce3d0403020349003046022100a0d434ecb5fc3bfd7da5f41904517ad2836249f561bd834ba7a438a8ab7a4ce8022100fac845bb7a02513b58e9f319654dbe49b0f02b95835bac568c71f8a18cdde9ab6861757468446174615881bfabc37432958b063360d3ad6461c9c4735ae7f8edd46592a5e0f01452b2e4b54100000000d5aa33581e8ca478e20fe713f5d32ff20020ce9f840ed96599580cd140fbc7bb3230633f50f61041aff73308ae71caa8a2bda401010327200621582044e06ddd331c36a8dc667bab52bcae63486c916aa5e339e6acebaa84934bf832";
+    pub const ASSERT_CHALLENGE: &str =
+        "895957e01c633a698348a2d8a31a54b7db27e8c1c43b2080d79ae2190267bfd2";
+    pub const ASSERT_AUTH_DATA: &str =
+        "bfabc37432958b063360d3ad6461c9c4735ae7f8edd46592a5e0f01452b2e4b50100000000";
+    pub const ASSERT_CLIENT_DATA: &str = "7b2274797065223a22776562617574686e2e676574222c226368616c6c656e6765223a2269566c583442786a4f6d6d44534b4c596f7870557439736e364d48454f7943413135726947514a6e763949222c226f726967696e223a2268747470733a2f2f6578616d706c652e6f7267222c2263726f73734f726967696e223a66616c73657d";
+    pub const ASSERT_SIGNATURE: &str = "f5c59c7e46c34f6f8cc197101ddf9934fa2595f68eb1913a637e8419eb9ba4cfdfc48f85393bc0d40b011f0d6fecb097d6607525713223a0dc0d453993dae00b";
+}
+
+#[test]
+fn w3c_packed_ed25519_vector_registration_and_assertion_verify() {
+    use w3c_packed_ed25519::*;
+    let challenge = h(REG_CHALLENGE);
+    let policy = RegistrationPolicy {
+        rp_id: "example.org",
+        origin: "https://example.org",
+        challenge: &challenge,
+        require_user_verification: false,
+    };
+    let credential =
+        verify_registration(&policy, &h(REG_ATTESTATION), &h(REG_CLIENT_DATA)).unwrap();
+    assert!(
+        matches!(credential.attestation, AttestationType::Basic { ref certificates } if certificates.len() == 1)
+    );
+    assert!(matches!(
+        credential.public_key,
+        CredentialPublicKey::Ed25519(_)
+    ));
+    assert_eq!(credential.credential_id.len(), 32);
+
+    let assert_challenge: [u8; 32] = h(ASSERT_CHALLENGE).try_into().unwrap();
+    let (auth_data, client_data, mut signature) = (
+        h(ASSERT_AUTH_DATA),
+        h(ASSERT_CLIENT_DATA),
+        h(ASSERT_SIGNATURE),
+    );
+    let policy = AssertionPolicy {
+        rp_id: "example.org",
+        origin: "https://example.org",
+        challenge: &assert_challenge,
+        require_user_verification: false,
+    };
+    let input = countersign_core::webauthn::AssertionInput {
+        authenticator_data: &auth_data,
+        client_data_json: &client_data,
+        signature: &signature,
+    };
+    assert_eq!(
+        verify_assertion(&credential.public_key, 0, &policy, &input)
+            .unwrap()
+            .sign_count,
+        0
+    );
+
+    // One flipped bit in the published signature, and it no longer verifies.
+    signature[63] ^= 0x01;
+    let input = countersign_core::webauthn::AssertionInput {
+        authenticator_data: &auth_data,
+        client_data_json: &client_data,
+        signature: &signature,
+    };
+    assert_eq!(
+        verify_assertion(&credential.public_key, 0, &policy, &input),
+        Err(AssertionError::Signature(SignatureError::Invalid))
+    );
+    // A registration challenge of another ceremony is refused.
+    let other = h(w3c_es256_none::REG_CHALLENGE);
+    let policy = RegistrationPolicy {
+        rp_id: "example.org",
+        origin: "https://example.org",
+        challenge: &other,
+        require_user_verification: false,
+    };
+    assert_eq!(
+        verify_registration(&policy, &h(REG_ATTESTATION), &h(REG_CLIENT_DATA)),
+        Err(AttestationError::ClientData(
+            ClientDataError::ChallengeMismatch
+        ))
+    );
+}
+
 fn challenge_for(tx: u8, approver: &str) -> [u8; 32] {
     ApprovalStatement::new(Digest([tx; 32]), Decision::Approve, approver)
         .challenge()
