@@ -65,9 +65,15 @@ def spki_from_cose(cose: bytes) -> tuple[bytes, bool]:
     return bytes.fromhex("302a300506032b6570032100") + fields[-2], True
 
 
+PASSED = 0
+
+
 def check(condition: bool, what: str) -> None:
+    global PASSED
     if not condition:
-        sys.exit(f"FAILED: {what}")
+        print(f"FAILED: {what}")
+        sys.exit(f"verify_by_hand: {PASSED} passed, 1 failed")
+    PASSED += 1
     print(f"ok  {what}")
 
 
@@ -171,3 +177,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    print(f"verify_by_hand: {PASSED} passed, 0 failed")

@@ -23,4 +23,6 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust from your distribution or rustup first" >&2
   exit 1
 fi
-rustup component add rustfmt clippy >/dev/null 2>&1 || true
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi

@@ -13,5 +13,7 @@ echo "== cargo test"
 cargo test --workspace --all-targets --locked
 echo "== doc tests"
 cargo test --workspace --doc --locked
+echo "== the README demo"
+cargo run -q --locked -p countersign-core --example demo
 echo "== independent verification of the golden vectors (Python + openssl)"
 python3 docs/verify_by_hand.py

@@ -58,6 +58,15 @@ impl ApprovalStatement {
     }
 
     /// `SHA-256("countersign/approval/v1\n" || JCS(self))`, the WebAuthn challenge.
+    ///
+    /// ```
+    /// use countersign_core::{b64, ApprovalStatement, Decision, Digest};
+    /// // tests/vectors/approval_statement.json, case ok_approve.
+    /// let tx = Digest::from_base64url("2P2a1Z4waC5Lpjbj1GsxStt0ZJFJ4sS0Atjvexp2Jes").unwrap();
+    /// let statement = ApprovalStatement::new(tx, Decision::Approve, "bob@example.com");
+    /// let challenge = statement.challenge().unwrap();
+    /// assert_eq!(b64::encode(challenge), "v-9DxzusvChWdUOgpPF2LA-q2nnn5t1J4ChZyPhJP5k");
+    /// ```
     pub fn challenge(&self) -> Result<[u8; 32], CanonicalError> {
         Ok(canonical::digest_of(canonical::APPROVAL_DOMAIN, self)?.0)
     }
