@@ -105,20 +105,15 @@ fn tokens(c: &mut Criterion) {
     let tx = sample_transaction();
     let key = SigningKey::from_seed(&[9; 32]);
     let keys = KeySet::new([key.verifying_key().clone()]);
-    let claims = DecisionClaims {
-        ver: 1,
-        iss: ORIGIN.into(),
-        aud: tx.audience.clone(),
-        sub: tx.requester.id.clone(),
-        jti: tx.id.clone(),
-        iat: tx.created_at.unix(),
-        exp: tx.execute_by.unix(),
-        transaction: tx.digest().unwrap(),
-        decision: Decision::Approve,
-        approvers: vec!["alice@example.com".into(), "bob@example.com".into()],
-        amr: vec!["hwk".into(), "pin".into()],
-        session: tx.session,
-    };
+    let claims = DecisionClaims::for_transaction(
+        &tx,
+        ORIGIN,
+        Decision::Approve,
+        tx.created_at.unix(),
+        vec!["alice@example.com".into(), "bob@example.com".into()],
+        vec!["hwk".into(), "pin".into()],
+    )
+    .unwrap();
     let expect = Expectations {
         issuer: ORIGIN,
         audience: &tx.audience,

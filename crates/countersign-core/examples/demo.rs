@@ -60,20 +60,15 @@ fn main() {
     );
 
     let server_key = SigningKey::from_seed(&[0x61; 32]);
-    let claims = DecisionClaims {
-        ver: 1,
-        iss: ORIGIN.into(),
-        aud: tx.audience.clone(),
-        sub: tx.requester.id.clone(),
-        jti: tx.id.clone(),
-        iat: tx.created_at.unix() + 60,
-        exp: tx.execute_by.unix(),
-        transaction: digest,
-        decision: Decision::Approve,
-        approvers: vec![approver.into()],
-        amr: vec!["hwk".into(), "user".into()],
-        session: tx.session,
-    };
+    let claims = DecisionClaims::for_transaction(
+        &tx,
+        ORIGIN,
+        Decision::Approve,
+        tx.created_at.unix() + 60,
+        vec![approver.into()],
+        vec!["hwk".into(), "user".into()],
+    )
+    .unwrap();
     let decision = token::issue(&claims, &server_key).unwrap();
     println!(
         "5. decision token ({} bytes) signed by kid {}",

@@ -457,20 +457,15 @@ fn token_vectors(tx: &Value) -> Value {
     let key = SigningKey::from_seed(&[0x41; 32]);
     let keys = KeySet::new([key.verifying_key().clone()]);
     let now = parsed.created_at.unix() + 300;
-    let claims = DecisionClaims {
-        ver: 1,
-        iss: ORIGIN.into(),
-        aud: parsed.audience.clone(),
-        sub: parsed.requester.id.clone(),
-        jti: parsed.id.clone(),
-        iat: now - 30,
-        exp: parsed.execute_by.unix(),
-        transaction: parsed.digest().unwrap(),
-        decision: Decision::Approve,
-        approvers: vec!["alice@example.com".into(), "bob@example.com".into()],
-        amr: vec!["hwk".into(), "user".into(), "pin".into()],
-        session: parsed.session,
-    };
+    let claims = DecisionClaims::for_transaction(
+        &parsed,
+        ORIGIN,
+        Decision::Approve,
+        now - 30,
+        vec!["alice@example.com".into(), "bob@example.com".into()],
+        vec!["hwk".into(), "user".into(), "pin".into()],
+    )
+    .unwrap();
     let good = token::issue(&claims, &key).unwrap();
     let kid = key.kid().to_owned();
     let forge = |header: String, payload: &str| {

@@ -62,6 +62,35 @@ pub struct DecisionClaims {
     pub session: Digest,
 }
 
+impl DecisionClaims {
+    /// The claims for a decision on `tx`, issued at `issued_at` (Unix seconds): `exp` is the
+    /// execution TTL after issue, and never later than the transaction's `execute_by`.
+    pub fn for_transaction(
+        tx: &Transaction,
+        issuer: &str,
+        decision: Decision,
+        issued_at: i64,
+        approvers: Vec<String>,
+        amr: Vec<String>,
+    ) -> Result<Self, TokenError> {
+        let ttl_end = issued_at.saturating_add(i64::from(tx.requirements.execution_ttl_seconds));
+        Ok(DecisionClaims {
+            ver: VERSION,
+            iss: issuer.to_owned(),
+            aud: tx.audience.clone(),
+            sub: tx.requester.id.clone(),
+            jti: tx.id.clone(),
+            iat: issued_at,
+            exp: ttl_end.min(tx.execute_by.unix()),
+            transaction: tx.digest()?,
+            decision,
+            approvers,
+            amr,
+            session: tx.session,
+        })
+    }
+}
+
 /// What the verifier expects.
 #[derive(Clone, Copy, Debug)]
 pub struct Expectations<'a> {

@@ -321,32 +321,11 @@ pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A typical payout-change transaction, as JSON.
+    /// A typical payout-change transaction, as JSON: the first golden vector.
     pub(crate) fn sample_json() -> serde_json::Value {
-        json!({
-            "version": 1,
-            "id": "req_01JDZ8W7Q4",
-            "action": "payout.bank_details.change",
-            "object": "vendor:4711",
-            "amount": {"value": "12500", "currency": "EUR"},
-            "scope": null,
-            "change": [{"field": "iban", "before": "DE89370400440532013000", "after": "DE44500105175407324931"}],
-            "requester": {"id": "alice@example.com", "kind": "human"},
-            "session": "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg",
-            "audience": "payouts-service",
-            "created_at": "2026-11-28T04:00:00Z",
-            "approve_by": "2026-11-28T04:10:00Z",
-            "execute_by": "2026-11-28T04:15:00Z",
-            "nonce": "AAECAwQFBgcICQoLDA0ODw",
-            "requirements": {
-                "self_step_up": true,
-                "approvers": 1,
-                "group": "finance-approvers",
-                "user_verification": true,
-                "execution_ttl_seconds": 300,
-                "reason": "bank details change above 10000 EUR"
-            }
-        })
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/transaction.json")).unwrap();
+        doc["cases"][0]["transaction"].clone()
     }
 
     pub(crate) fn sample() -> Transaction {

@@ -19,20 +19,15 @@ fn transaction() -> Transaction {
 }
 
 fn claims_for(tx: &Transaction) -> DecisionClaims {
-    DecisionClaims {
-        ver: 1,
-        iss: ISSUER.into(),
-        aud: tx.audience.clone(),
-        sub: tx.requester.id.clone(),
-        jti: tx.id.clone(),
-        iat: NOW - 60,
-        exp: NOW + 240,
-        transaction: tx.digest().unwrap(),
-        decision: Decision::Approve,
-        approvers: vec!["alice@example.com".into(), "bob@example.com".into()],
-        amr: vec!["hwk".into(), "user".into(), "pin".into()],
-        session: tx.session,
-    }
+    DecisionClaims::for_transaction(
+        tx,
+        ISSUER,
+        Decision::Approve,
+        NOW - 60,
+        vec!["alice@example.com".into(), "bob@example.com".into()],
+        vec!["hwk".into(), "user".into(), "pin".into()],
+    )
+    .unwrap()
 }
 
 fn expect(audience: &str) -> Expectations<'_> {
