@@ -1,1 +1,211 @@
-fn main() {}
+//! `countersign-server`: the step-up server and its admin commands.
+
+use clap::{Parser, Subcommand};
+use countersign_server::config::Config;
+use countersign_server::store::sqlite::SqliteStore;
+use countersign_server::{admin, keys, serve};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "countersign-server",
+    version,
+    about = "Countersign step-up approval server"
+)]
+struct Cli {
+    /// TOML configuration file; every key has a default.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Overrides `data_dir`.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server.
+    Serve {
+        /// Overrides `listen` (use port 0 for any free port; the chosen address is printed).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Protected applications' API keys.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// Server signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The audit chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Creates a key scoped to one audience and prints it once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        audience: String,
+    },
+    /// Lists keys (never their secrets).
+    List,
+    /// Revokes a key by id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Makes a new signing key; the old one stays published in the JWKS.
+    Rotate,
+    /// Prints the JWKS.
+    Jwks,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Writes the audit log as JSON Lines with a signed checkpoint as the last line.
+    Export {
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Verifies an export offline against a JWKS file.
+    Verify {
+        export: PathBuf,
+        #[arg(long)]
+        jwks: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    if let Command::Audit(AuditCommand::Verify { export, jwks }) = &cli.command {
+        let file = std::fs::File::open(export).map_err(|e| format!("{}: {e}", export.display()))?;
+        let jwks = std::fs::read(jwks).map_err(|e| format!("{}: {e}", jwks.display()))?;
+        let head = admin::verify_export(std::io::BufReader::new(file), &jwks)
+            .map_err(|e| e.to_string())?;
+        println!(
+            "audit log verifies: {} entries, head {}",
+            head.seq, head.hash
+        );
+        return Ok(());
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    let store = SqliteStore::open(&config.database_path())
+        .await
+        .map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(addr) = listen {
+                config.listen = addr;
+                config.validate().map_err(|e| e.to_string())?;
+            }
+            serve::run(config, store).await.map_err(|e| e.to_string())
+        }
+        Command::ApiKey(ApiKeyCommand::Create { name, audience }) => {
+            let key = admin::create_api_key(&store, &name, &audience)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{key}");
+            eprintln!("store this key now: it is not shown again");
+            Ok(())
+        }
+        Command::ApiKey(ApiKeyCommand::List) => {
+            use countersign_server::store::Store;
+            for key in store.api_keys().await.map_err(|e| e.to_string())? {
+                let state = if key.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{}\t{}\t{}\t{}", key.id, key.name, key.audience, state);
+            }
+            Ok(())
+        }
+        Command::ApiKey(ApiKeyCommand::Revoke { id }) => {
+            admin::revoke_api_key(&store, &id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("revoked {id}");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let kid = keys::rotate(&store, "admin")
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("new signing key {kid}; restart the server to sign with it");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Jwks) => {
+            let keys = keys::load_or_create(&store)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&keys.published.to_jwks())
+                    .map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Export { output }) => {
+            let head = match output {
+                Some(path) => {
+                    let mut file = std::io::BufWriter::new(
+                        std::fs::File::create(&path)
+                            .map_err(|e| format!("{}: {e}", path.display()))?,
+                    );
+                    let head = admin::export_audit(&store, &mut file)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    std::io::Write::flush(&mut file).map_err(|e| e.to_string())?;
+                    head
+                }
+                None => admin::export_audit(&store, &mut std::io::stdout().lock())
+                    .await
+                    .map_err(|e| e.to_string())?,
+            };
+            eprintln!("exported {} entries, head {}", head.seq, head.hash);
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify { .. }) => Ok(()),
+    }
+}

@@ -1,0 +1,163 @@
+//! Admin commands (subcommands of the server binary) that act on the database directly.
+
+use crate::clock;
+use crate::keys;
+use crate::store::{ApiKeyRecord, Store};
+use countersign_core::audit::{self, Checkpoint, Entry, Event, Head};
+use countersign_core::b64;
+use countersign_core::jwk::KeySet;
+use sha2::{Digest as _, Sha256};
+use std::io::{BufRead, Write};
+
+/// Why an admin command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Keys failed.
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    /// No clock or randomness.
+    #[error("{0}")]
+    System(String),
+    /// Bad input from the operator.
+    #[error("{0}")]
+    Invalid(String),
+    /// Reading or writing a file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The audit log does not verify.
+    #[error("audit log does not verify: {0}")]
+    Audit(#[from] countersign_core::audit::AuditError),
+}
+
+const PREFIX: &str = "cs_";
+const ID_HEX_LEN: usize = 16;
+
+/// Splits `cs_<16 hex id>_<secret>` into id and secret.
+pub fn split_api_key(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix(PREFIX)?;
+    let id = rest.get(..ID_HEX_LEN)?;
+    let secret = rest.get(ID_HEX_LEN..)?.strip_prefix('_')?;
+    let ok = id.bytes().all(|b| b.is_ascii_hexdigit()) && secret.len() == 43;
+    ok.then_some((id, secret))
+}
+
+fn system(e: impl std::fmt::Display) -> AdminError {
+    AdminError::System(e.to_string())
+}
+
+/// Creates an API key for `audience`; returns the full key, shown once.
+pub async fn create_api_key(
+    store: &dyn Store,
+    name: &str,
+    audience: &str,
+) -> Result<String, AdminError> {
+    let valid =
+        |s: &str| !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic());
+    if !valid(name) || !valid(audience) {
+        return Err(AdminError::Invalid(
+            "name and audience must be 1-256 printable ASCII characters without spaces".into(),
+        ));
+    }
+    let now = clock::now().map_err(system)?;
+    let id: String = clock::random::<8>()
+        .map_err(system)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let secret = b64::encode(clock::random::<32>().map_err(system)?);
+    let record = ApiKeyRecord {
+        id: id.clone(),
+        name: name.into(),
+        audience: audience.into(),
+        secret_hash: Sha256::digest(secret.as_bytes()).into(),
+        created_at: now.unix(),
+        revoked_at: None,
+    };
+    let event = Event {
+        at: now,
+        kind: "api_key.created".into(),
+        request_id: None,
+        actor: "admin".into(),
+        data: serde_json::json!({"id": id, "name": name, "audience": audience}),
+    };
+    store.insert_api_key(&record, event).await?;
+    Ok(format!("{PREFIX}{id}_{secret}"))
+}
+
+/// Revokes an API key.
+pub async fn revoke_api_key(store: &dyn Store, id: &str) -> Result<(), AdminError> {
+    let now = clock::now().map_err(system)?;
+    let event = Event {
+        at: now,
+        kind: "api_key.revoked".into(),
+        request_id: None,
+        actor: "admin".into(),
+        data: serde_json::json!({"id": id}),
+    };
+    if store.revoke_api_key(id, now.unix(), event).await? {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!("no active API key {id:?}")))
+    }
+}
+
+/// Writes the whole audit log as JSON Lines, then a checkpoint line signed by the active key.
+pub async fn export_audit(store: &dyn Store, out: &mut dyn Write) -> Result<Head, AdminError> {
+    let keys = keys::load_or_create(store).await?;
+    let mut head = Head::GENESIS;
+    loop {
+        let batch = store.audit_entries(head.seq, 1000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        // The export is verified as it is written: a broken chain is reported, not exported.
+        head = audit::verify_chain(head, &batch)?;
+        for entry in &batch {
+            serde_json::to_writer(&mut *out, entry).map_err(system)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    let checkpoint = Checkpoint::sign(head, clock::now().map_err(system)?, &keys.active)?;
+    serde_json::to_writer(&mut *out, &serde_json::json!({"checkpoint": checkpoint}))
+        .map_err(system)?;
+    out.write_all(b"\n")?;
+    Ok(head)
+}
+
+/// Verifies an exported log offline against a JWKS; returns the verified head.
+pub fn verify_export(export: impl BufRead, jwks_json: &[u8]) -> Result<Head, AdminError> {
+    let keys =
+        KeySet::from_jwks_json(jwks_json).map_err(|e| AdminError::Invalid(format!("JWKS: {e}")))?;
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut checkpoint: Option<Checkpoint> = None;
+    for (n, line) in export.lines().enumerate() {
+        let line = line?;
+        if checkpoint.is_some() {
+            return Err(AdminError::Invalid(format!(
+                "line {}: content after the checkpoint",
+                n + 1
+            )));
+        }
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| AdminError::Invalid(format!("line {}: {e}", n + 1)))?;
+        if let Some(cp) = value.get("checkpoint") {
+            checkpoint = Some(
+                serde_json::from_value(cp.clone())
+                    .map_err(|e| AdminError::Invalid(format!("line {}: {e}", n + 1)))?,
+            );
+        } else {
+            entries.push(
+                serde_json::from_value(value)
+                    .map_err(|e| AdminError::Invalid(format!("line {}: {e}", n + 1)))?,
+            );
+        }
+    }
+    let checkpoint = checkpoint.ok_or_else(|| {
+        AdminError::Invalid("no checkpoint line: the export is incomplete".into())
+    })?;
+    Ok(audit::verify_log(&entries, &checkpoint, &keys)?)
+}

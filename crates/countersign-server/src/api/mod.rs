@@ -1,0 +1,44 @@
+//! The HTTP API: routes, shared state, and the extractors that turn untrusted requests into
+//! typed values or precise problems.
+
+mod extract;
+mod public;
+mod requests;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::keys::Keys;
+use crate::policy::PolicyEngine;
+use crate::store::Store;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// Cedar policies.
+    pub policy: PolicyEngine,
+    /// The action catalog.
+    pub catalog: Catalog,
+    /// Signing keys.
+    pub keys: Keys,
+    /// Configuration.
+    pub config: Config,
+}
+
+/// The application's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.limits.max_body_bytes;
+    Router::new()
+        .route("/health", get(public::health))
+        .route("/v1/info", get(public::info))
+        .route("/.well-known/jwks.json", get(public::jwks))
+        .route("/v1/requests", post(requests::create))
+        .route("/v1/requests/{id}", get(requests::get))
+        .fallback(public::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,45 @@
+//! Unauthenticated endpoints: health, server info, JWKS.
+
+use super::AppState;
+use crate::problem::Problem;
+use axum::extract::State;
+use axum::Json;
+use countersign_core::b64;
+use std::sync::Arc;
+
+/// `GET /health`.
+pub async fn health(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    state.store.audit_head().await.map_err(|e| {
+        tracing::error!(error = %e, "health check: database unavailable");
+        Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "database unavailable",
+        )
+    })?;
+    Ok(Json(serde_json::json!({"status": "ok"})))
+}
+
+/// `GET /v1/info`: what an approver pins at enrollment.
+pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let key = state.keys.active.verifying_key();
+    Json(serde_json::json!({
+        "name": "countersign",
+        "version": env!("CARGO_PKG_VERSION"),
+        "rp_id": state.config.rp_id,
+        "origin": state.config.origin,
+        "server_key": {"kid": key.kid(), "alg": "EdDSA", "x": b64::encode(key.as_bytes())},
+    }))
+}
+
+/// `GET /.well-known/jwks.json`.
+pub async fn jwks(State(state): State<Arc<AppState>>) -> Json<countersign_core::jwk::Jwks> {
+    Json(state.keys.published.to_jwks())
+}
+
+/// Every unknown path.
+pub async fn not_found() -> Problem {
+    Problem::not_found("no such endpoint")
+}

@@ -1,0 +1,328 @@
+//! The protected application's request endpoints.
+
+use super::extract::{AppKey, StrictJson};
+use super::AppState;
+use crate::catalog::Member;
+use crate::clock;
+use crate::policy::{Outcome, PolicyInput, RuntimeContext};
+use crate::problem::Problem;
+use crate::store::{Created, RequestRecord, RequestState, StoreError};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use countersign_core::amount::Amount;
+use countersign_core::audit::Event;
+use countersign_core::transaction::{
+    Change, Requester, Requirements, Transaction, TransactionError,
+};
+use countersign_core::{b64, canonical, Digest};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// `POST /v1/requests` body.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// Chosen by the application; a retry with the same key and body returns the same request.
+    pub idempotency_key: String,
+    /// Catalog action id.
+    pub action: String,
+    /// Target resource.
+    pub object: String,
+    /// Amount, for actions that move money.
+    #[serde(default)]
+    pub amount: Option<Amount>,
+    /// Scope, for actions without an amount.
+    #[serde(default)]
+    pub scope: Option<String>,
+    /// Field changes.
+    #[serde(default)]
+    pub change: Option<Vec<Change>>,
+    /// Who asks.
+    pub requester: Requester,
+    /// base64url SHA-256 of the originating session id.
+    pub session: Digest,
+    /// Runtime context for policy.
+    #[serde(default)]
+    pub context: RequestContext,
+}
+
+/// Runtime context sent by the application.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestContext {
+    /// Client IP of the session.
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
+    /// ISO 3166 alpha-2 country.
+    #[serde(default)]
+    pub geo: Option<String>,
+    /// `managed`, `unmanaged`, `compromised`, `unknown`.
+    #[serde(default)]
+    pub device_posture: Option<String>,
+    /// The requester's current privileges.
+    #[serde(default)]
+    pub privileges: Vec<String>,
+}
+
+/// A request as the application sees it.
+#[derive(Serialize)]
+struct RequestView<'a> {
+    id: &'a str,
+    state: &'static str,
+    outcome: &'static str,
+    digest: String,
+    transaction: &'a Transaction,
+}
+
+fn view(record: &RequestRecord) -> RequestView<'_> {
+    RequestView {
+        id: &record.transaction.id,
+        state: record.state.as_str(),
+        outcome: "step_up",
+        digest: record.digest.to_base64url(),
+        transaction: &record.transaction,
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "request handling failed");
+    Problem::internal()
+}
+
+fn unprocessable(e: &TransactionError) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+}
+
+/// `POST /v1/requests`: evaluates policy and, when a step-up is needed, creates the request.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    AppKey(key): AppKey,
+    StrictJson(body): StrictJson<CreateRequest>,
+) -> Result<Response, Problem> {
+    let now = clock::now().map_err(internal)?;
+    check_idempotency_key(&body.idempotency_key)?;
+    check_context(&body.context)?;
+    let action = state.catalog.get(&body.action).ok_or_else(|| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_action",
+            format!("{:?} is not in the action catalog", body.action),
+        )
+    })?;
+    for member in &action.requires {
+        let present = match member {
+            Member::Amount => body.amount.is_some(),
+            Member::Scope => body.scope.is_some(),
+            Member::Change => body.change.is_some(),
+        };
+        if !present {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "missing_member",
+                format!("action {} requires {member:?}", action.id),
+            ));
+        }
+    }
+
+    // Validate everything the application sent before policy sees it: a draft transaction with
+    // placeholder requirements runs the same checks as the real one.
+    let id = format!(
+        "req_{}",
+        b64::encode(clock::random::<16>().map_err(internal)?)
+    );
+    let nonce = b64::encode(clock::random::<24>().map_err(internal)?);
+    let draft_requirements = Requirements {
+        self_step_up: true,
+        approvers: 0,
+        group: None,
+        user_verification: true,
+        execution_ttl_seconds: 1,
+        reason: "draft".into(),
+    };
+    let later = |s: i64| {
+        now.plus_seconds(s)
+            .ok_or_else(|| internal("deadline out of range"))
+    };
+    let mut tx = Transaction {
+        version: countersign_core::transaction::VERSION,
+        id,
+        action: body.action.clone(),
+        object: body.object.clone(),
+        amount: body.amount.clone(),
+        scope: body.scope.clone(),
+        change: body.change.clone(),
+        requester: body.requester.clone(),
+        session: body.session,
+        audience: key.audience.clone(),
+        created_at: now,
+        approve_by: later(1)?,
+        execute_by: later(2)?,
+        nonce,
+        requirements: draft_requirements,
+    };
+    tx.validate().map_err(|e| unprocessable(&e))?;
+
+    let input = PolicyInput {
+        action: &tx.action,
+        object: &tx.object,
+        amount: tx.amount.as_ref(),
+        requester_id: &tx.requester.id,
+        requester_kind: tx.requester.kind,
+        context: &RuntimeContext {
+            ip: body.context.ip,
+            geo: body.context.geo.clone(),
+            device_posture: body.context.device_posture.clone(),
+            privileges: body.context.privileges.clone(),
+        },
+        hour_utc: u8::try_from(tx.created_at.unix().rem_euclid(86_400) / 3600).unwrap_or(0),
+    };
+    let outcome = state.policy.evaluate(&input).map_err(|e| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "policy_input",
+            e.to_string(),
+        )
+    })?;
+    let actor = format!("api-key:{}", key.id);
+    let event = |kind: &str, data: serde_json::Value| Event {
+        at: now,
+        kind: kind.into(),
+        request_id: None,
+        actor: actor.clone(),
+        data,
+    };
+    let step_up = match outcome {
+        Outcome::NotRequired { policies } => {
+            state
+                .store
+                .audit(event("request.not_required", serde_json::json!({"action": tx.action, "object": tx.object, "requester": tx.requester.id, "policies": policies})))
+                .await
+                .map_err(internal)?;
+            return Ok((
+                StatusCode::OK,
+                Json(serde_json::json!({"outcome": "not_required"})),
+            )
+                .into_response());
+        }
+        Outcome::Forbidden { reason, policies } => {
+            state
+                .store
+                .audit(event("request.forbidden", serde_json::json!({"action": tx.action, "object": tx.object, "requester": tx.requester.id, "policies": policies, "reason": reason})))
+                .await
+                .map_err(internal)?;
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "policy_forbids",
+                reason,
+            ));
+        }
+        Outcome::StepUp(step_up) => step_up,
+    };
+
+    let pending = state
+        .store
+        .pending_count(&tx.requester.id)
+        .await
+        .map_err(internal)?;
+    if pending >= state.config.limits.max_pending_per_requester {
+        return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_pending",
+            format!("{} already has {pending} pending requests", tx.requester.id),
+        ));
+    }
+
+    tx.requirements = Requirements {
+        self_step_up: step_up.self_step_up,
+        approvers: step_up.approvers,
+        group: step_up.group.clone(),
+        user_verification: step_up.user_verification,
+        execution_ttl_seconds: step_up.execution_ttl_seconds,
+        reason: step_up.reason.clone(),
+    };
+    tx.approve_by = later(i64::from(step_up.approval_ttl_seconds))?;
+    tx.execute_by =
+        later(i64::from(step_up.approval_ttl_seconds) + i64::from(step_up.execution_ttl_seconds))?;
+    let digest = tx.digest().map_err(|e| unprocessable(&e))?;
+    let fingerprint =
+        canonical::digest_of(b"countersign/idempotency/v1\n", &body).map_err(internal)?;
+    let record = RequestRecord {
+        transaction: tx,
+        digest,
+        idempotency_key: body.idempotency_key.clone(),
+        fingerprint,
+        state: RequestState::Pending,
+    };
+    let created_event = Event {
+        request_id: Some(record.transaction.id.clone()),
+        ..event(
+            "request.created",
+            serde_json::json!({"digest": digest, "action": record.transaction.action, "requester": record.transaction.requester.id, "policies": step_up.policies}),
+        )
+    };
+    match state.store.create_request(&record, created_event).await {
+        Ok(Created::New(r)) => Ok((StatusCode::CREATED, Json(view(&r))).into_response()),
+        Ok(Created::Existing(r)) => Ok((StatusCode::OK, Json(view(&r))).into_response()),
+        Err(StoreError::IdempotencyConflict) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "idempotency_conflict",
+            "this idempotency key was used for a different request",
+        )),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// `GET /v1/requests/{id}`: only requests of the caller's audience are visible.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    AppKey(key): AppKey,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let record = state
+        .store
+        .request(&key.audience, &id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Problem::not_found(format!("no request {id:?} for this application")))?;
+    serde_json::to_value(view(&record))
+        .map(Json)
+        .map_err(internal)
+}
+
+fn check_idempotency_key(key: &str) -> Result<(), Problem> {
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Problem::bad_request(
+            "invalid_idempotency_key",
+            "idempotency_key must be 1-128 printable ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_context(context: &RequestContext) -> Result<(), Problem> {
+    let bad = |detail: &str| Err(Problem::bad_request("invalid_context", detail.to_owned()));
+    if let Some(geo) = &context.geo {
+        if geo.len() != 2 || !geo.bytes().all(|b| b.is_ascii_uppercase()) {
+            return bad("context.geo must be an ISO 3166 alpha-2 code");
+        }
+    }
+    if let Some(posture) = &context.device_posture {
+        if !["managed", "unmanaged", "compromised", "unknown"].contains(&posture.as_str()) {
+            return bad(
+                "context.device_posture must be managed, unmanaged, compromised or unknown",
+            );
+        }
+    }
+    if context.privileges.len() > 64
+        || context
+            .privileges
+            .iter()
+            .any(|p| p.is_empty() || p.len() > 128)
+    {
+        return bad("context.privileges: at most 64 entries of 1-128 characters");
+    }
+    Ok(())
+}

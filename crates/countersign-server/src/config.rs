@@ -1,0 +1,196 @@
+//! Server configuration: a TOML file whose every key has a default, so the server starts with
+//! no file at all (127.0.0.1, an embedded SQLite database in `./countersign-data`).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape (unknown keys included).
+    #[error("invalid config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// Plain HTTP is only allowed on loopback addresses.
+    #[error("listen address {0} is not loopback: configure [tls] to listen elsewhere")]
+    PlainHttpOffLoopback(SocketAddr),
+    /// The origin must be https (or http on a loopback host).
+    #[error("origin {0:?} must be https://<rp_id> (http only for localhost)")]
+    BadOrigin(String),
+    /// The RP id must be the origin's host or a registrable suffix of it.
+    #[error("rp_id {rp_id:?} is not the host of origin {origin:?} or a parent domain of it")]
+    RpIdNotOriginHost { rp_id: String, origin: String },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the database and other state.
+    pub data_dir: PathBuf,
+    /// WebAuthn relying-party id approvers' keys are scoped to; use a name dedicated to approvals.
+    pub rp_id: String,
+    /// Exact origin in approvers' clientDataJSON; also the decision token's `iss`.
+    pub origin: String,
+    /// Policy inputs.
+    pub policy: PolicyConfig,
+    /// Request limits.
+    pub limits: Limits,
+    /// TLS (rustls); required to listen off loopback.
+    pub tls: Option<TlsConfig>,
+}
+
+/// Where the action catalog and Cedar policies come from; the built-in samples by default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// TOML action catalog; `None` uses the built-in sample catalog.
+    pub catalog: Option<PathBuf>,
+    /// Cedar policy file; `None` uses the built-in sample policies.
+    pub policies: Option<PathBuf>,
+}
+
+/// Bounds on what clients may send.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most pending requests one requester may have at once.
+    pub max_pending_per_requester: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 64 * 1024,
+            max_pending_per_requester: 5,
+        }
+    }
+}
+
+/// Certificate and key files for rustls.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8710)),
+            data_dir: PathBuf::from("countersign-data"),
+            rp_id: "localhost".into(),
+            origin: "http://localhost:8710".into(),
+            policy: PolicyConfig::default(),
+            limits: Limits::default(),
+            tls: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the rules no single key can express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls.is_none() && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::PlainHttpOffLoopback(self.listen));
+        }
+        let host =
+            origin_host(&self.origin).ok_or_else(|| ConfigError::BadOrigin(self.origin.clone()))?;
+        let host_is_suffix = host == self.rp_id || host.ends_with(&format!(".{}", self.rp_id));
+        if !host_is_suffix {
+            return Err(ConfigError::RpIdNotOriginHost {
+                rp_id: self.rp_id.clone(),
+                origin: self.origin.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("countersign.sqlite3")
+    }
+}
+
+/// Host of an `https://host[:port]` origin, or of `http://localhost[:port]`.
+fn origin_host(origin: &str) -> Option<&str> {
+    let (scheme, rest) = origin.split_once("://")?;
+    let host = rest.split(':').next()?;
+    if host.is_empty() || rest.contains('/') {
+        return None;
+    }
+    match scheme {
+        "https" => Some(host),
+        "http" if host == "localhost" || host == "127.0.0.1" => Some(host),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_safe_defaults() {
+        let config = Config::parse("", Path::new("x.toml")).unwrap();
+        assert!(config.listen.ip().is_loopback());
+        assert_eq!(config.limits.max_body_bytes, 65536);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_unsafe_settings() {
+        let parse = |t: &str| Config::parse(t, Path::new("x.toml"));
+        assert!(matches!(
+            parse("listn = \"127.0.0.1:1\""),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            parse("listen = \"0.0.0.0:8710\""),
+            Err(ConfigError::PlainHttpOffLoopback(_))
+        ));
+        assert!(matches!(
+            parse("origin = \"http://approvals.example.com\"\nrp_id = \"approvals.example.com\""),
+            Err(ConfigError::BadOrigin(_))
+        ));
+        assert!(matches!(
+            parse("origin = \"https://approvals.example.com\"\nrp_id = \"example.org\""),
+            Err(ConfigError::RpIdNotOriginHost { .. })
+        ));
+        assert!(
+            parse("origin = \"https://approvals.example.com\"\nrp_id = \"example.com\"").is_ok()
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! The Countersign server: policy evaluation, the request lifecycle, storage and the HTTP API.
+//! `docs/architecture.md` maps the modules; `docs/protocol.md` the formats.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod api;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod keys;
+pub mod policy;
+pub mod problem;
+pub mod serve;
+pub mod store;
