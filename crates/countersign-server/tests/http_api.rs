@@ -1,0 +1,427 @@
+//! The protected application's API against the real server binary on loopback: every endpoint
+//! and every rejection, each rejection asserting that nothing was written.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use countersign_core::jwk::KeySet;
+use countersign_core::transaction::Transaction;
+use serde_json::json;
+
+#[test]
+fn public_endpoints_publish_the_server_key() {
+    let server = Server::start();
+    let health: serde_json::Value = server
+        .http
+        .get(server.url("/health"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let info: serde_json::Value = server
+        .http
+        .get(server.url("/v1/info"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let jwks = server
+        .http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let keys = KeySet::from_jwks_json(&jwks).unwrap();
+    let kid = info["server_key"]["kid"].as_str().unwrap();
+    assert!(keys.get(kid).is_some(), "info's key is in the JWKS");
+    assert_eq!(info["rp_id"], "localhost");
+    let missing = server.http.get(server.url("/nope")).send().unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(
+        missing.headers()["content-type"],
+        "application/problem+json"
+    );
+}
+
+#[test]
+fn step_up_request_is_created_bound_and_idempotent() {
+    let server = Server::start();
+    let key = server.api_key("payouts", "payouts-service");
+    let body = payout("order-1", "25000", "alice@example.com");
+    let (status, created) = server.post(&key, "/v1/requests", &body);
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["state"], "pending");
+    // The transaction is valid protocol data and its digest is what the server says.
+    let tx = Transaction::from_json(created["transaction"].to_string().as_bytes()).unwrap();
+    assert_eq!(tx.digest().unwrap().to_base64url(), created["digest"]);
+    assert_eq!(
+        tx.audience, "payouts-service",
+        "audience comes from the API key, not the body"
+    );
+    assert!(tx.requirements.self_step_up);
+    assert_eq!(tx.requirements.approvers, 1);
+    assert_eq!(tx.requirements.group.as_deref(), Some("finance-approvers"));
+    assert_eq!(tx.execute_by.unix() - tx.approve_by.unix(), 300);
+
+    let id = created["id"].as_str().unwrap();
+    let (status, fetched) = server.get(&key, &format!("/v1/requests/{id}"));
+    assert_eq!((status, &fetched["digest"]), (200, &created["digest"]));
+
+    // A retry with the same key and body returns the same request and writes nothing.
+    let before = server.audit_len();
+    let (status, again) = server.post(&key, "/v1/requests", &body);
+    assert_eq!((status, &again["id"]), (200, &created["id"]));
+    // The same key with another body is a conflict.
+    let (status, conflict) = server.post(
+        &key,
+        "/v1/requests",
+        &payout("order-1", "26000", "alice@example.com"),
+    );
+    assert_eq!(
+        (status, conflict["code"].as_str()),
+        (409, Some("idempotency_conflict"))
+    );
+    assert_eq!(server.audit_len(), before);
+
+    // Another application cannot see it.
+    let other = server.api_key("admin-console", "admin-console");
+    let (status, problem) = server.get(&other, &format!("/v1/requests/{id}"));
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+}
+
+#[test]
+fn policy_outcomes_are_audited() {
+    let server = Server::start();
+    let key = server.api_key("payouts", "payouts-service");
+    let start = server.audit_len();
+    let (status, body) = server.post(
+        &key,
+        "/v1/requests",
+        &payout("small", "25", "alice@example.com"),
+    );
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (200, Some("not_required"))
+    );
+
+    let mut compromised = payout("bad-device", "25", "alice@example.com");
+    compromised["context"]["device_posture"] = json!("compromised");
+    let (status, problem) = server.post(&key, "/v1/requests", &compromised);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("policy_forbids"))
+    );
+    assert!(problem["detail"].as_str().unwrap().contains("compromised"));
+
+    let grant = json!({
+        "idempotency_key": "grant-1", "action": "iam.privilege.grant", "object": "user:carol", "scope": "role:admin",
+        "requester": {"id": "agent:ops-bot", "kind": "agent"}, "session": session_hash("s")
+    });
+    let (status, problem) = server.post(&key, "/v1/requests", &grant);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("policy_forbids"))
+    );
+    // Each outcome left exactly one audit entry.
+    let export = admin(&server.data_dir(), &["audit", "export"]);
+    let kinds: Vec<String> = export
+        .lines()
+        .take(start + 3)
+        .skip(start)
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "request.not_required",
+            "request.forbidden",
+            "request.forbidden"
+        ]
+    );
+}
+
+#[test]
+fn every_bad_input_gets_a_precise_error_and_changes_nothing() {
+    let server = Server::start();
+    let key = server.api_key("payouts", "payouts-service");
+    let before = server.audit_len();
+    let post_raw = |auth: Option<&str>, content_type: &str, body: Vec<u8>| {
+        let mut req = server
+            .http
+            .post(server.url("/v1/requests"))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let resp = req.send().unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().unwrap_or_default();
+        (status, body["code"].as_str().unwrap_or("").to_owned())
+    };
+    let good = payout("k", "25000", "alice@example.com");
+    let bearer = format!("Bearer {key}");
+    let with = |path: &[&str], value: serde_json::Value| {
+        let mut doc = good.clone();
+        let mut slot = &mut doc;
+        for p in path {
+            slot = &mut slot[*p];
+        }
+        *slot = value;
+        serde_json::to_vec(&doc).unwrap()
+    };
+    let json = "application/json";
+    let cases: Vec<(Option<&str>, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            None,
+            json,
+            serde_json::to_vec(&good).unwrap(),
+            401,
+            "unauthorized",
+        ),
+        (
+            Some("Basic abc"),
+            json,
+            serde_json::to_vec(&good).unwrap(),
+            401,
+            "unauthorized",
+        ),
+        (
+            Some("Bearer cs_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            json,
+            serde_json::to_vec(&good).unwrap(),
+            401,
+            "unauthorized",
+        ),
+        (
+            Some(&bearer),
+            "text/plain",
+            serde_json::to_vec(&good).unwrap(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            Some(&bearer),
+            json,
+            b"{\"idempotency_key\":".to_vec(),
+            400,
+            "malformed_json",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["priority"], json!("high")),
+            400,
+            "unknown_field",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["requester", "kind"], json!("robot")),
+            400,
+            "invalid_value",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["amount", "value"], json!(25000)),
+            400,
+            "invalid_value",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["session"], json!("not base64!")),
+            400,
+            "invalid_value",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["context", "geo"], json!("Germany")),
+            400,
+            "invalid_context",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["idempotency_key"], json!("")),
+            400,
+            "invalid_idempotency_key",
+        ),
+        (
+            Some(&bearer),
+            json,
+            vec![b' '; 70 * 1024],
+            413,
+            "body_too_large",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["action"], json!("db.drop")),
+            422,
+            "unknown_action",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["amount"], serde_json::Value::Null),
+            422,
+            "missing_member",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["amount", "value"], json!("25000.00")),
+            422,
+            "non_canonical_decimal",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["amount", "currency"], json!("EURO")),
+            422,
+            "unknown_currency",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["object"], json!("")),
+            422,
+            "empty",
+        ),
+        (
+            Some(&bearer),
+            json,
+            with(&["object"], json!("vendor:\u{202e}1")),
+            422,
+            "invalid_characters",
+        ),
+    ];
+    for (auth, content_type, body, status, code) in cases {
+        assert_eq!(
+            post_raw(auth, content_type, body),
+            (status, code.to_owned()),
+            "expected {status} {code}"
+        );
+    }
+    let (status, problem) = server.get(&key, "/v1/requests/req_unknown");
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        server.audit_len(),
+        before,
+        "no rejected request wrote anything"
+    );
+
+    // A revoked key stops working at once.
+    let id = key.split('_').nth(1).unwrap();
+    admin(&server.data_dir(), &["api-key", "revoke", id]);
+    assert_eq!(
+        post_raw(Some(&bearer), json, serde_json::to_vec(&good).unwrap()),
+        (401, "unauthorized".to_owned())
+    );
+    assert!(
+        admin_fails(&server.data_dir(), &["api-key", "revoke", id]).contains("no active API key")
+    );
+}
+
+#[test]
+fn pending_requests_per_requester_are_capped() {
+    let server = Server::start();
+    let key = server.api_key("payouts", "payouts-service");
+    for n in 0..5 {
+        let (status, _) = server.post(
+            &key,
+            "/v1/requests",
+            &payout(&format!("p{n}"), "25000", "mallory@example.com"),
+        );
+        assert_eq!(status, 201);
+    }
+    let (status, problem) = server.post(
+        &key,
+        "/v1/requests",
+        &payout("p5", "25000", "mallory@example.com"),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (429, Some("too_many_pending"))
+    );
+    // Other requesters are not affected.
+    let (status, _) = server.post(
+        &key,
+        "/v1/requests",
+        &payout("q0", "25000", "alice@example.com"),
+    );
+    assert_eq!(status, 201);
+}
+
+#[test]
+fn audit_export_verifies_offline_and_tampering_is_caught() {
+    let server = Server::start();
+    let key = server.api_key("payouts", "payouts-service");
+    for n in 0..3 {
+        server.post(
+            &key,
+            "/v1/requests",
+            &payout(&format!("a{n}"), "25000", "alice@example.com"),
+        );
+    }
+    let dir = server.dir.path();
+    let export = dir.join("audit.jsonl");
+    let jwks = dir.join("jwks.json");
+    admin(
+        &server.data_dir(),
+        &["audit", "export", "--output", export.to_str().unwrap()],
+    );
+    std::fs::write(&jwks, admin(&server.data_dir(), &["keys", "jwks"])).unwrap();
+    let ok = admin(
+        &server.data_dir(),
+        &[
+            "audit",
+            "verify",
+            export.to_str().unwrap(),
+            "--jwks",
+            jwks.to_str().unwrap(),
+        ],
+    );
+    assert!(ok.starts_with("audit log verifies: 5 entries"), "{ok}");
+
+    let text = std::fs::read_to_string(&export).unwrap();
+    let tampered = text.replacen("alice@example.com", "mallory@example.com", 1);
+    assert_ne!(tampered, text);
+    std::fs::write(&export, tampered).unwrap();
+    let err = admin_fails(
+        &server.data_dir(),
+        &[
+            "audit",
+            "verify",
+            export.to_str().unwrap(),
+            "--jwks",
+            jwks.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("was modified"), "{err}");
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(2);
+    std::fs::write(&export, lines.join("\n")).unwrap();
+    let err = admin_fails(
+        &server.data_dir(),
+        &[
+            "audit",
+            "verify",
+            export.to_str().unwrap(),
+            "--jwks",
+            jwks.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("missing"), "{err}");
+}
