@@ -179,7 +179,9 @@ fn every_bad_input_gets_a_precise_error_and_changes_nothing() {
         serde_json::to_vec(&doc).unwrap()
     };
     let json = "application/json";
-    let cases: Vec<(Option<&str>, &str, Vec<u8>, u16, &str)> = vec![
+    /// Authorization header, content type, body, expected status and code.
+    type Case<'a> = (Option<&'a str>, &'a str, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             None,
             json,
