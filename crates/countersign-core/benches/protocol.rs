@@ -2,9 +2,6 @@
 //! check it cannot avoid). Results and how to read them: docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use countersign_core::audit::{self, Event, Head};
 use countersign_core::canonical::sha256;
 use countersign_core::jwk::{KeySet, SigningKey};
@@ -15,8 +12,8 @@ use countersign_core::webauthn::{
     verify_assertion, AssertionPolicy, ClientData, CredentialPublicKey,
 };
 use countersign_core::{ApprovalStatement, Decision, Timestamp};
+use countersign_softkey::*;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use support::*;
 
 fn sample_transaction() -> Transaction {
     let doc: serde_json::Value =

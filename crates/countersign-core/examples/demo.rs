@@ -7,9 +7,6 @@
 //! server, the desktop app and the real CTAP2 path arrive with their own crates.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use countersign_core::audit::{self, Checkpoint, Event, Head};
 use countersign_core::jwk::{KeySet, SigningKey};
 use countersign_core::token::{self, DecisionClaims, Expectations};
@@ -17,7 +14,7 @@ use countersign_core::transaction::Transaction;
 use countersign_core::webauthn::auth_data::Flags;
 use countersign_core::webauthn::{verify_assertion, AssertionPolicy, ClientData};
 use countersign_core::{ApprovalStatement, Decision};
-use support::*;
+use countersign_softkey::*;
 
 fn main() {
     let doc: serde_json::Value =

@@ -6,9 +6,6 @@
 //! (Ed25519, and RFC 6979 ECDSA), so a rerun reproduces the files byte for byte.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use countersign_core::audit::{Checkpoint, Event, Head};
 use countersign_core::jwk::{KeySet, SigningKey};
 use countersign_core::token::{self, DecisionClaims};
@@ -16,8 +13,8 @@ use countersign_core::transaction::Transaction;
 use countersign_core::webauthn::auth_data::Flags;
 use countersign_core::webauthn::ClientData;
 use countersign_core::{b64, ApprovalStatement, Decision, Timestamp};
+use countersign_softkey::*;
 use serde_json::{json, Value};
-use support::*;
 
 fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors");

@@ -2,8 +2,6 @@
 //! assertion and registration verification, each failing on its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
-
 use countersign_core::canonical::Digest;
 use countersign_core::webauthn::attestation::{
     verify_registration, AttestationError, AttestationType, RegistrationPolicy,
@@ -14,7 +12,7 @@ use countersign_core::webauthn::{
     CredentialPublicKey, SignatureError,
 };
 use countersign_core::{ApprovalStatement, Decision};
-use support::*;
+use countersign_softkey::*;
 
 fn h(text: &str) -> Vec<u8> {
     hex::decode(text).unwrap()
@@ -441,7 +439,7 @@ fn registrations_verify_for_none_self_and_x5c() {
         }
     }
     let att_key = TestKey::es256(50);
-    let cert = attestation_certificate(&att_key, CertOptions::default());
+    let cert = attestation_certificate(&att_key, CertOptions::default()).unwrap();
     let key = TestKey::ed25519(5);
     let ad = registration_auth_data(&key, RP_ID, Flags::UP);
     let obj = attestation_object(
@@ -538,7 +536,7 @@ fn each_registration_check_fails_on_its_own() {
     // x5c certificate requirements (§8.2.1).
     let att_key = TestKey::es256(50);
     let x5c = |options: CertOptions| {
-        let cert = attestation_certificate(&att_key, options);
+        let cert = attestation_certificate(&att_key, options).unwrap();
         attestation_object(
             &key,
             &ad,
@@ -595,7 +593,7 @@ fn each_registration_check_fails_on_its_own() {
         .unwrap_err(),
         AttestationError::Certificate(_)
     ));
-    let cert = attestation_certificate(&att_key, CertOptions::default());
+    let cert = attestation_certificate(&att_key, CertOptions::default()).unwrap();
     let wrong_signer = attestation_object(
         &key,
         &ad,

@@ -1,43 +1,86 @@
-//! A minimal software authenticator for the protocol crate's own tests: it produces
-//! authenticatorData, signatures and attestation objects the way a CTAP2 key does, with
-//! deterministic keys so failures are reproducible. (The approver crate's software key, which
-//! runs the `authenticator` crate's CTAP2 logic, is a separate, fuller implementation.)
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! A software FIDO2 authenticator for tests and demos. It produces authenticatorData,
+//! signatures and attestation objects exactly as a CTAP2 key does, from deterministic or
+//! caller-supplied key material, so failures are reproducible. It never stands in for a
+//! hardware key in production: a deployment can refuse it by its AAGUID, [`AAGUID`].
+#![forbid(unsafe_code)]
 
 use ciborium::Value;
 use countersign_core::canonical::sha256;
 use countersign_core::webauthn::auth_data::{self, AttestedCredentialData, Flags};
-use countersign_core::webauthn::CredentialPublicKey;
+use countersign_core::webauthn::{AssertionInput, CredentialPublicKey};
 
+/// RP id used by the tests.
 pub const RP_ID: &str = "approvals.example.com";
+/// Origin used by the tests.
 pub const ORIGIN: &str = "https://approvals.example.com";
+/// This software authenticator's AAGUID (ASCII "countersign-test").
 pub const AAGUID: [u8; 16] = *b"countersign-test";
+
+/// Why the software key could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SoftKeyError {
+    /// The key bytes are not a valid private key.
+    #[error("invalid private key")]
+    InvalidKey,
+    /// A certificate could not be made.
+    #[error("certificate: {0}")]
+    Certificate(String),
+    /// CBOR encoding failed.
+    #[error("cbor: {0}")]
+    Cbor(String),
+}
 
 /// A credential private key.
 pub enum TestKey {
+    /// P-256, signing ES256.
     Es256(p256::ecdsa::SigningKey),
+    /// Ed25519, signing EdDSA.
     Ed25519(ed25519_dalek::SigningKey),
 }
 
 impl TestKey {
+    /// A P-256 key from 32 secret bytes.
+    pub fn es256_from_bytes(secret: &[u8; 32]) -> Result<Self, SoftKeyError> {
+        p256::ecdsa::SigningKey::from_slice(secret)
+            .map(TestKey::Es256)
+            .map_err(|_| SoftKeyError::InvalidKey)
+    }
+
+    /// An Ed25519 key from a 32-byte seed.
+    pub fn ed25519_from_bytes(seed: &[u8; 32]) -> Self {
+        TestKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(seed))
+    }
+
+    /// A deterministic P-256 key (every byte `seed`, clamped to 1..=0xFE), for reproducible tests.
     pub fn es256(seed: u8) -> Self {
-        TestKey::Es256(p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap())
+        // 32 equal bytes in 1..=0xFE form a scalar in [1, n), so this never falls back.
+        let bytes = [seed.clamp(1, 0xFE); 32];
+        match p256::ecdsa::SigningKey::from_slice(&bytes) {
+            Ok(key) => TestKey::Es256(key),
+            Err(_) => Self::ed25519(seed),
+        }
     }
 
+    /// A deterministic Ed25519 key (every seed byte `seed`).
     pub fn ed25519(seed: u8) -> Self {
-        TestKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(&[seed; 32]))
+        Self::ed25519_from_bytes(&[seed; 32])
     }
 
+    /// The credential public key.
     pub fn public(&self) -> CredentialPublicKey {
         match self {
             TestKey::Es256(k) => {
                 let point = k.verifying_key().to_encoded_point(false);
-                CredentialPublicKey::Es256(point.as_bytes().try_into().unwrap())
+                let mut sec1 = [0u8; 65];
+                sec1.copy_from_slice(point.as_bytes());
+                CredentialPublicKey::Es256(sec1)
             }
             TestKey::Ed25519(k) => CredentialPublicKey::Ed25519(k.verifying_key()),
         }
     }
 
+    /// The COSE algorithm identifier.
     pub fn cose_alg(&self) -> i64 {
         match self {
             TestKey::Es256(_) => -7,
@@ -57,11 +100,15 @@ impl TestKey {
         }
     }
 
-    pub fn pkcs8_der(&self) -> Vec<u8> {
+    /// PKCS#8 DER of a P-256 key, for certificate tooling.
+    pub fn pkcs8_der(&self) -> Result<Vec<u8>, SoftKeyError> {
         use p256::pkcs8::EncodePrivateKey;
         match self {
-            TestKey::Es256(k) => k.to_pkcs8_der().unwrap().as_bytes().to_vec(),
-            TestKey::Ed25519(_) => unimplemented!("x5c tests use P-256 attestation keys"),
+            TestKey::Es256(k) => k
+                .to_pkcs8_der()
+                .map(|d| d.as_bytes().to_vec())
+                .map_err(|_| SoftKeyError::InvalidKey),
+            TestKey::Ed25519(_) => Err(SoftKeyError::InvalidKey),
         }
     }
 }
@@ -69,14 +116,18 @@ impl TestKey {
 /// An assertion as an authenticator returns it.
 #[derive(Clone, Debug)]
 pub struct Assertion {
+    /// authenticatorData.
     pub authenticator_data: Vec<u8>,
+    /// clientDataJSON.
     pub client_data_json: Vec<u8>,
+    /// Signature.
     pub signature: Vec<u8>,
 }
 
 impl Assertion {
-    pub fn input(&self) -> countersign_core::webauthn::AssertionInput<'_> {
-        countersign_core::webauthn::AssertionInput {
+    /// Borrowed view for verification.
+    pub fn input(&self) -> AssertionInput<'_> {
+        AssertionInput {
             authenticator_data: &self.authenticator_data,
             client_data_json: &self.client_data_json,
             signature: &self.signature,
@@ -104,15 +155,20 @@ pub fn assert_with(
 
 /// The attestation statement to produce.
 pub enum Attest<'a> {
+    /// Format `none`.
     None,
+    /// `packed`, self attestation.
     PackedSelf,
-    /// Packed with x5c: the attestation certificate (DER) and its private key.
+    /// `packed` with x5c: the attestation certificate (DER) and its private key.
     PackedX5c {
+        /// DER certificate.
         certificate: &'a [u8],
+        /// Its private key.
         key: &'a TestKey,
     },
 }
 
+/// The attested credential data for `key` under this authenticator's AAGUID.
 pub fn credential(key: &TestKey, credential_id: &[u8]) -> AttestedCredentialData {
     AttestedCredentialData {
         aaguid: AAGUID,
@@ -121,13 +177,23 @@ pub fn credential(key: &TestKey, credential_id: &[u8]) -> AttestedCredentialData
     }
 }
 
-/// Registration authenticatorData for `key`.
+/// Registration authenticatorData for `key` with credential id `credential-1`.
 pub fn registration_auth_data(key: &TestKey, rp_id: &str, flags: u8) -> Vec<u8> {
+    registration_auth_data_for(key, rp_id, flags, b"credential-1")
+}
+
+/// Registration authenticatorData for `key` with the given credential id.
+pub fn registration_auth_data_for(
+    key: &TestKey,
+    rp_id: &str,
+    flags: u8,
+    credential_id: &[u8],
+) -> Vec<u8> {
     auth_data::encode(
         &sha256(rp_id.as_bytes()),
         flags | Flags::AT,
         0,
-        Some(&credential(key, b"credential-1")),
+        Some(&credential(key, credential_id)),
     )
 }
 
@@ -177,16 +243,20 @@ pub fn attestation_object(
     ]))
 }
 
+/// CBOR bytes of a value (writing to a vector cannot fail).
 pub fn encode_cbor(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
-    ciborium::ser::into_writer(value, &mut out).unwrap();
+    let _ = ciborium::ser::into_writer(value, &mut out);
     out
 }
 
 /// Options for a test attestation certificate.
 pub struct CertOptions {
+    /// Subject OU.
     pub organizational_unit: &'static str,
+    /// Basic constraints CA flag.
     pub is_ca: bool,
+    /// The FIDO AAGUID extension, if any.
     pub aaguid: Option<[u8; 16]>,
 }
 
@@ -201,9 +271,13 @@ impl Default for CertOptions {
 }
 
 /// A self-signed packed attestation certificate (§8.2.1) for the P-256 `key`.
-pub fn attestation_certificate(key: &TestKey, options: CertOptions) -> Vec<u8> {
+pub fn attestation_certificate(
+    key: &TestKey,
+    options: CertOptions,
+) -> Result<Vec<u8>, SoftKeyError> {
     use rcgen::{CertificateParams, CustomExtension, DnType, IsCa, KeyPair};
-    let key_pair = KeyPair::try_from(key.pkcs8_der().as_slice()).unwrap();
+    let cert_err = |e: rcgen::Error| SoftKeyError::Certificate(e.to_string());
+    let key_pair = KeyPair::try_from(key.pkcs8_der()?.as_slice()).map_err(cert_err)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(DnType::CountryName, "SE");
@@ -231,5 +305,9 @@ pub fn attestation_certificate(key: &TestKey, options: CertOptions) -> Vec<u8> {
                 content,
             ));
     }
-    params.self_signed(&key_pair).unwrap().der().to_vec()
+    Ok(params
+        .self_signed(&key_pair)
+        .map_err(cert_err)?
+        .der()
+        .to_vec())
 }
