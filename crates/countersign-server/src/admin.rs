@@ -161,3 +161,97 @@ pub fn verify_export(export: impl BufRead, jwks_json: &[u8]) -> Result<Head, Adm
     })?;
     Ok(audit::verify_log(&entries, &checkpoint, &keys)?)
 }
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Adds an approver with their groups.
+pub async fn add_approver(
+    store: &dyn Store,
+    id: &str,
+    name: &str,
+    groups: &[String],
+) -> Result<(), AdminError> {
+    if !valid_id(id)
+        || groups.iter().any(|g| !valid_id(g))
+        || name.is_empty()
+        || name.len() > 256
+        || name.chars().any(char::is_control)
+    {
+        return Err(AdminError::Invalid("approver id and groups must be printable ASCII without spaces; the name 1-256 characters".into()));
+    }
+    let now = clock::now().map_err(system)?;
+    let record = crate::store::ApproverRecord {
+        id: id.into(),
+        display_name: name.into(),
+        groups: groups.to_vec(),
+        created_at: now.unix(),
+        disabled_at: None,
+    };
+    let event = Event {
+        at: now,
+        kind: "approver.added".into(),
+        request_id: None,
+        actor: "admin".into(),
+        data: serde_json::json!({"id": id, "groups": groups}),
+    };
+    if store.add_approver(&record, event).await? {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!(
+            "approver {id:?} already exists"
+        )))
+    }
+}
+
+/// Disables an approver and every device of theirs.
+pub async fn disable_approver(store: &dyn Store, id: &str) -> Result<(), AdminError> {
+    let now = clock::now().map_err(system)?;
+    let event = Event {
+        at: now,
+        kind: "approver.disabled".into(),
+        request_id: None,
+        actor: "admin".into(),
+        data: serde_json::json!({"id": id}),
+    };
+    if store.disable_approver(id, now.unix(), event).await? {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!("no active approver {id:?}")))
+    }
+}
+
+/// Creates a one-time enrollment code for an approver: `CSE1.<secret>.<server kid>`. The kid
+/// lets the approver authenticate the server at first contact.
+pub async fn create_enrollment_code(
+    store: &dyn Store,
+    approver_id: &str,
+    ttl_seconds: u32,
+) -> Result<String, AdminError> {
+    let approver = store
+        .approver(approver_id)
+        .await?
+        .filter(|a| a.disabled_at.is_none());
+    if approver.is_none() {
+        return Err(AdminError::Invalid(format!(
+            "no active approver {approver_id:?}"
+        )));
+    }
+    let keys = keys::load_or_create(store).await?;
+    let now = clock::now().map_err(system)?;
+    let secret = b64::encode(clock::random::<16>().map_err(system)?);
+    let hash = b64::encode(Sha256::digest(b64::decode(&secret).map_err(system)?));
+    let expires = now.unix() + i64::from(ttl_seconds);
+    let event = Event {
+        at: now,
+        kind: "enrollment_code.created".into(),
+        request_id: None,
+        actor: "admin".into(),
+        data: serde_json::json!({"approver": approver_id, "expires_at": expires}),
+    };
+    store
+        .insert_enrollment_code(&hash, approver_id, now.unix(), expires, event)
+        .await?;
+    Ok(format!("CSE1.{secret}.{}", keys.active.kid()))
+}

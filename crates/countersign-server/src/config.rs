@@ -24,6 +24,9 @@ pub enum ConfigError {
     /// The origin must be https (or http on a loopback host).
     #[error("origin {0:?} must be https://<rp_id> (http only for localhost)")]
     BadOrigin(String),
+    /// An AAGUID in the allow-list is not 32 hex digits.
+    #[error("enrollment.allowed_aaguids: {0:?} is not 32 hex digits")]
+    BadAaguid(String),
     /// The RP id must be the origin's host or a registrable suffix of it.
     #[error("rp_id {rp_id:?} is not the host of origin {origin:?} or a parent domain of it")]
     RpIdNotOriginHost { rp_id: String, origin: String },
@@ -45,8 +48,33 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Request limits.
     pub limits: Limits,
+    /// Approver enrollment.
+    pub enrollment: EnrollmentConfig,
     /// TLS (rustls); required to listen off loopback.
     pub tls: Option<TlsConfig>,
+}
+
+/// How approvers enroll.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrollmentConfig {
+    /// Lifetime of a one-time enrollment code, in seconds.
+    pub code_ttl_seconds: u32,
+    /// AAGUIDs (32 hex digits) of authenticator models allowed to enroll; empty allows any.
+    /// Listing only hardware keys' AAGUIDs refuses software keys.
+    pub allowed_aaguids: Vec<String>,
+    /// Whether the key must verify the user (PIN/biometrics) during enrollment.
+    pub require_user_verification: bool,
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        EnrollmentConfig {
+            code_ttl_seconds: 900,
+            allowed_aaguids: Vec::new(),
+            require_user_verification: false,
+        }
+    }
 }
 
 /// Where the action catalog and Cedar policies come from; the built-in samples by default.
@@ -97,6 +125,7 @@ impl Default for Config {
             origin: "http://localhost:8710".into(),
             policy: PolicyConfig::default(),
             limits: Limits::default(),
+            enrollment: EnrollmentConfig::default(),
             tls: None,
         }
     }
@@ -126,6 +155,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.tls.is_none() && !self.listen.ip().is_loopback() {
             return Err(ConfigError::PlainHttpOffLoopback(self.listen));
+        }
+        for aaguid in &self.enrollment.allowed_aaguids {
+            if aaguid.len() != 32 || !aaguid.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::BadAaguid(aaguid.clone()));
+            }
         }
         let host =
             origin_host(&self.origin).ok_or_else(|| ConfigError::BadOrigin(self.origin.clone()))?;

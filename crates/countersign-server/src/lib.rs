@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod keys;
+pub mod lifecycle;
 pub mod policy;
 pub mod problem;
 pub mod serve;

@@ -38,6 +38,12 @@ enum Command {
     /// Server signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Approvers and their groups.
+    #[command(subcommand)]
+    Approver(ApproverCommand),
+    /// One-time enrollment codes.
+    #[command(subcommand)]
+    EnrollCode(EnrollCodeCommand),
     /// The audit chain.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -56,6 +62,38 @@ enum ApiKeyCommand {
     List,
     /// Revokes a key by id.
     Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum ApproverCommand {
+    /// Adds an approver.
+    Add {
+        /// Id (compared with requester ids: use the same identity).
+        #[arg(long)]
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Group membership; repeat for several.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    /// Disables an approver and their devices.
+    Disable { id: String },
+    /// Lists approvers.
+    List,
+}
+
+#[derive(Subcommand)]
+enum EnrollCodeCommand {
+    /// Creates a one-time code for an approver's new device.
+    Create {
+        #[arg(long)]
+        approver: String,
+        /// Lifetime in seconds (default from config, 900).
+        #[arg(long)]
+        ttl_seconds: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +204,50 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("revoked {id}");
+            Ok(())
+        }
+        Command::Approver(ApproverCommand::Add { id, name, groups }) => {
+            admin::add_approver(&store, &id, &name, &groups)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("added approver {id}");
+            Ok(())
+        }
+        Command::Approver(ApproverCommand::Disable { id }) => {
+            admin::disable_approver(&store, &id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("disabled approver {id}");
+            Ok(())
+        }
+        Command::Approver(ApproverCommand::List) => {
+            use countersign_server::store::Store;
+            for a in store.approvers().await.map_err(|e| e.to_string())? {
+                let state = if a.disabled_at.is_some() {
+                    "disabled"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    a.id,
+                    a.display_name,
+                    a.groups.join(","),
+                    state
+                );
+            }
+            Ok(())
+        }
+        Command::EnrollCode(EnrollCodeCommand::Create {
+            approver,
+            ttl_seconds,
+        }) => {
+            let ttl = ttl_seconds.unwrap_or(config.enrollment.code_ttl_seconds);
+            let code = admin::create_enrollment_code(&store, &approver, ttl)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{code}");
+            eprintln!("one-time code for {approver}, valid {ttl} s");
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate) => {

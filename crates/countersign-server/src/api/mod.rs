@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, and the extractors that turn untrusted requests into
 //! typed values or precise problems.
 
+mod approver;
 mod extract;
 mod public;
 mod requests;
@@ -38,6 +39,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/.well-known/jwks.json", get(public::jwks))
         .route("/v1/requests", post(requests::create))
         .route("/v1/requests/{id}", get(requests::get))
+        .route("/v1/requests/{id}/decision", get(requests::decision))
+        .route("/v1/requests/{id}/redeem", post(requests::redeem))
+        .route("/v1/requests/{id}/outcome", post(requests::outcome))
+        .route("/v1/requests/{id}/cancel", post(requests::cancel))
+        .route("/v1/enroll", post(approver::enroll))
+        .route("/v1/approver/requests", get(approver::pending))
+        .route(
+            "/v1/approver/requests/{id}/approve",
+            post(approver::approve),
+        )
+        .route("/v1/approver/requests/{id}/deny", post(approver::deny))
         .fallback(public::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -6,7 +6,7 @@ use crate::catalog::Member;
 use crate::clock;
 use crate::policy::{Outcome, PolicyInput, RuntimeContext};
 use crate::problem::Problem;
-use crate::store::{Created, RequestRecord, RequestState, StoreError};
+use crate::store::{Created, Redeemed, RequestRecord, RequestState, StoreError};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -255,6 +255,8 @@ pub async fn create(
         idempotency_key: body.idempotency_key.clone(),
         fingerprint,
         state: RequestState::Pending,
+        decision_token: None,
+        decision_exp: None,
     };
     let created_event = Event {
         request_id: Some(record.transaction.id.clone()),
@@ -325,4 +327,178 @@ fn check_context(context: &RequestContext) -> Result<(), Problem> {
         return bad("context.privileges: at most 64 entries of 1-128 characters");
     }
     Ok(())
+}
+
+/// `GET /v1/requests/{id}/decision`: the signed decision, once there is one.
+pub async fn decision(
+    State(state): State<Arc<AppState>>,
+    AppKey(key): AppKey,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let record = state
+        .store
+        .request(&key.audience, &id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Problem::not_found(format!("no request {id:?} for this application")))?;
+    let token = record.decision_token.as_ref().ok_or_else(|| {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "not_decided",
+            format!("request is {}", record.state.as_str()),
+        )
+    })?;
+    Ok(Json(
+        serde_json::json!({"state": record.state.as_str(), "token": token, "exp": record.decision_exp}),
+    ))
+}
+
+fn app_event(
+    now: countersign_core::Timestamp,
+    kind: &str,
+    key: &crate::store::ApiKeyRecord,
+    id: &str,
+    data: serde_json::Value,
+) -> Event {
+    Event {
+        at: now,
+        kind: kind.into(),
+        request_id: Some(id.to_owned()),
+        actor: format!("api-key:{}", key.id),
+        data,
+    }
+}
+
+/// `POST /v1/requests/{id}/redeem`: consumes an approved decision exactly once, before its `exp`.
+pub async fn redeem(
+    State(state): State<Arc<AppState>>,
+    AppKey(key): AppKey,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let now = clock::now().map_err(internal)?;
+    let event = app_event(now, "decision.redeemed", &key, &id, serde_json::json!({}));
+    match state
+        .store
+        .redeem(&key.audience, &id, now.unix(), event)
+        .await
+        .map_err(internal)?
+    {
+        Redeemed::Now(token) => Ok(Json(serde_json::json!({"redeemed": true, "token": token}))),
+        Redeemed::NotFound => Err(Problem::not_found(format!(
+            "no request {id:?} for this application"
+        ))),
+        Redeemed::Expired => Err(Problem::new(
+            StatusCode::GONE,
+            "decision_expired",
+            "the execution deadline has passed",
+        )),
+        Redeemed::WrongState(
+            RequestState::Redeemed | RequestState::Executed | RequestState::Failed,
+        ) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "already_redeemed",
+            "this decision was already redeemed",
+        )),
+        Redeemed::WrongState(s) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "not_approved",
+            format!("request is {}", s.as_str()),
+        )),
+    }
+}
+
+/// `POST /v1/requests/{id}/outcome` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeBody {
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    /// Optional detail for the audit log.
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// `POST /v1/requests/{id}/outcome`: closes the audit chain of a redeemed request.
+pub async fn outcome(
+    State(state): State<Arc<AppState>>,
+    AppKey(key): AppKey,
+    Path(id): Path<String>,
+    StrictJson(body): StrictJson<OutcomeBody>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let to = match body.outcome.as_str() {
+        "succeeded" => RequestState::Executed,
+        "failed" => RequestState::Failed,
+        _ => {
+            return Err(Problem::bad_request(
+                "invalid_value",
+                "outcome must be \"succeeded\" or \"failed\"",
+            ))
+        }
+    };
+    if body
+        .detail
+        .as_ref()
+        .is_some_and(|d| d.len() > 1024 || d.chars().any(char::is_control))
+    {
+        return Err(Problem::bad_request(
+            "invalid_value",
+            "detail must be at most 1024 characters without control characters",
+        ));
+    }
+    let now = clock::now().map_err(internal)?;
+    let event = app_event(
+        now,
+        "execution.reported",
+        &key,
+        &id,
+        serde_json::json!({"outcome": body.outcome, "detail": body.detail}),
+    );
+    transition(&state, &key, &id, &[RequestState::Redeemed], to, now, event).await
+}
+
+/// `POST /v1/requests/{id}/cancel`: withdraws a pending request.
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    AppKey(key): AppKey,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let now = clock::now().map_err(internal)?;
+    let event = app_event(now, "request.cancelled", &key, &id, serde_json::json!({}));
+    transition(
+        &state,
+        &key,
+        &id,
+        &[RequestState::Pending],
+        RequestState::Cancelled,
+        now,
+        event,
+    )
+    .await
+}
+
+async fn transition(
+    state: &AppState,
+    key: &crate::store::ApiKeyRecord,
+    id: &str,
+    from: &[RequestState],
+    to: RequestState,
+    now: countersign_core::Timestamp,
+    event: Event,
+) -> Result<Json<serde_json::Value>, Problem> {
+    match state
+        .store
+        .transition(&key.audience, id, from, to, now.unix(), event)
+        .await
+        .map_err(internal)?
+    {
+        Ok(()) => Ok(Json(serde_json::json!({"state": to.as_str()}))),
+        Err(None) => Err(Problem::not_found(format!(
+            "no request {id:?} for this application"
+        ))),
+        Err(Some(found)) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "wrong_state",
+            format!("request is {}", found.as_str()),
+        )),
+    }
 }

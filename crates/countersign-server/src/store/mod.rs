@@ -26,6 +26,27 @@ pub enum StoreError {
     /// An idempotency key reused with a different request body.
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,
+    /// The enrollment code is unknown, used or expired (one answer for all three).
+    #[error("enrollment code invalid, used or expired")]
+    EnrollmentCode,
+    /// The approver is disabled.
+    #[error("approver disabled")]
+    ApproverDisabled,
+    /// This credential or device key is already enrolled.
+    #[error("credential or device key already enrolled")]
+    AlreadyEnrolled,
+    /// The request is not pending.
+    #[error("request is {0}, not pending")]
+    NotPending(&'static str),
+    /// This approver's decision on this request was already recorded.
+    #[error("this approver already decided on this request")]
+    AlreadyDecided,
+    /// The credential's counter moved concurrently: a second use of the same key at once.
+    #[error("credential counter changed concurrently")]
+    CounterRace,
+    /// The decision could not be issued.
+    #[error("decision: {0}")]
+    Decision(String),
     /// Appending to the audit chain failed.
     #[error("audit: {0}")]
     Audit(#[from] countersign_core::audit::AuditError),
@@ -66,22 +87,42 @@ pub struct SigningKeyRecord {
 pub enum RequestState {
     /// Waiting for approvals.
     Pending,
+    /// Approved; the decision can be redeemed once.
+    Approved,
+    /// Denied by an approver.
+    Denied,
+    /// Cancelled by the application.
+    Cancelled,
+    /// The application redeemed the decision and is executing the action.
+    Redeemed,
+    /// The application reported success.
+    Executed,
+    /// The application reported failure.
+    Failed,
 }
+
+const STATES: [(RequestState, &str); 7] = [
+    (RequestState::Pending, "pending"),
+    (RequestState::Approved, "approved"),
+    (RequestState::Denied, "denied"),
+    (RequestState::Cancelled, "cancelled"),
+    (RequestState::Redeemed, "redeemed"),
+    (RequestState::Executed, "executed"),
+    (RequestState::Failed, "failed"),
+];
 
 impl RequestState {
     /// The stored and API spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RequestState::Pending => "pending",
-        }
+        STATES
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or("unknown", |(_, n)| n)
     }
 
     /// Parses the stored spelling.
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "pending" => Some(RequestState::Pending),
-            _ => None,
-        }
+        STATES.iter().find(|(_, n)| *n == text).map(|(s, _)| *s)
     }
 }
 
@@ -98,6 +139,115 @@ pub struct RequestRecord {
     pub fingerprint: Digest,
     /// Current state.
     pub state: RequestState,
+    /// The signed decision, once approved or denied.
+    pub decision_token: Option<String>,
+    /// The decision's `exp`, Unix seconds.
+    pub decision_exp: Option<i64>,
+}
+
+/// An approver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApproverRecord {
+    /// Id, e.g. an e-mail address; requesters are compared with it.
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Groups the approver belongs to.
+    pub groups: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Set when disabled; a disabled approver can do nothing.
+    pub disabled_at: Option<i64>,
+}
+
+/// An enrolled approver device (holds the Ed25519 key that signs its API calls).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRecord {
+    /// Device id.
+    pub id: String,
+    /// Owner.
+    pub approver_id: String,
+    /// Label.
+    pub name: String,
+    /// Ed25519 public key.
+    pub device_key: [u8; 32],
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Set when disabled.
+    pub disabled_at: Option<i64>,
+}
+
+/// An enrolled FIDO credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialRecord {
+    /// Credential id.
+    pub id: Vec<u8>,
+    /// The device it was enrolled with.
+    pub device_id: String,
+    /// Owner.
+    pub approver_id: String,
+    /// COSE_Key bytes.
+    pub public_key: Vec<u8>,
+    /// Authenticator model.
+    pub aaguid: [u8; 16],
+    /// Last accepted counter.
+    pub sign_count: u32,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Set when a counter regression flagged the credential as cloned; it is then refused.
+    pub cloned_at: Option<i64>,
+}
+
+/// One approver's recorded decision on one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    /// The request.
+    pub request_id: String,
+    /// Who.
+    pub approver_id: String,
+    /// `requester` (self step-up) or `approver`.
+    pub role: String,
+    /// `approve` or `deny`.
+    pub decision: String,
+    /// The credential that signed.
+    pub credential_id: Vec<u8>,
+    /// Whether the key verified the user.
+    pub user_verified: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A decision to write with the approval that completed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecisionWrite {
+    /// `Approved` or `Denied`.
+    pub state: RequestState,
+    /// The signed token.
+    pub token: String,
+    /// Its `exp`.
+    pub exp: i64,
+    /// The audit event for the decision.
+    pub audit: Event,
+}
+
+/// Computes, inside the approval's database transaction, whether the approvals so far decide
+/// the request.
+pub type Decide<'a> = dyn Fn(&RequestRecord, &[ApprovalRecord]) -> Result<Option<DecisionWrite>, String>
+    + Send
+    + Sync
+    + 'a;
+
+/// What redeeming a decision found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redeemed {
+    /// This call redeemed it; the token is returned.
+    Now(String),
+    /// No such request for this audience.
+    NotFound,
+    /// The request is in another state (already redeemed, denied, pending...).
+    WrongState(RequestState),
+    /// The execution deadline passed.
+    Expired,
 }
 
 /// The result of creating a request under an idempotency key.
@@ -140,6 +290,91 @@ pub trait Store: Send + Sync {
     async fn request(&self, audience: &str, id: &str) -> Result<Option<RequestRecord>, StoreError>;
     /// Number of pending requests of one requester.
     async fn pending_count(&self, requester_id: &str) -> Result<u32, StoreError>;
+
+    /// Adds an approver with groups; false if the id exists.
+    async fn add_approver(
+        &self,
+        approver: &ApproverRecord,
+        audit: Event,
+    ) -> Result<bool, StoreError>;
+    /// Disables an approver and their devices; false if no such active approver.
+    async fn disable_approver(&self, id: &str, at: i64, audit: Event) -> Result<bool, StoreError>;
+    /// One approver.
+    async fn approver(&self, id: &str) -> Result<Option<ApproverRecord>, StoreError>;
+    /// All approvers.
+    async fn approvers(&self) -> Result<Vec<ApproverRecord>, StoreError>;
+    /// Stores a one-time enrollment code (its hash).
+    async fn insert_enrollment_code(
+        &self,
+        code_hash: &str,
+        approver_id: &str,
+        created_at: i64,
+        expires_at: i64,
+        audit: Event,
+    ) -> Result<(), StoreError>;
+    /// The approver an unused, unexpired enrollment code belongs to.
+    async fn enrollment_approver(
+        &self,
+        code_hash: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Consumes the code and enrolls the device and credential, atomically.
+    async fn enroll(
+        &self,
+        code_hash: &str,
+        now: i64,
+        device: &DeviceRecord,
+        credential: &CredentialRecord,
+        audit: Event,
+    ) -> Result<(), StoreError>;
+    /// A device.
+    async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
+    /// Records a device-request nonce; false if it was already used.
+    async fn use_nonce(
+        &self,
+        device_id: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// A credential by id.
+    async fn credential(&self, id: &[u8]) -> Result<Option<CredentialRecord>, StoreError>;
+    /// Flags a credential as cloned after a counter regression.
+    async fn mark_cloned(&self, id: &[u8], at: i64, audit: Event) -> Result<(), StoreError>;
+    /// All pending requests, oldest first.
+    async fn pending_requests(&self) -> Result<Vec<RequestRecord>, StoreError>;
+    /// A request by id, whatever its audience.
+    async fn request_by_id(&self, id: &str) -> Result<Option<RequestRecord>, StoreError>;
+    /// The approvals recorded for a request.
+    async fn approvals(&self, request_id: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Records one approval (and the credential's new counter), then lets `decide` conclude
+    /// the request, all in one transaction: a quorum is reached exactly once.
+    async fn record_approval(
+        &self,
+        approval: &ApprovalRecord,
+        previous_sign_count: u32,
+        new_sign_count: u32,
+        decide: &Decide<'_>,
+        audit: Event,
+    ) -> Result<Option<DecisionWrite>, StoreError>;
+    /// Redeems an approved decision once, atomically, before its `exp`.
+    async fn redeem(
+        &self,
+        audience: &str,
+        id: &str,
+        now: i64,
+        audit: Event,
+    ) -> Result<Redeemed, StoreError>;
+    /// Moves a request from one of `from` to `to`; returns the state found if it was not in `from`.
+    async fn transition(
+        &self,
+        audience: &str,
+        id: &str,
+        from: &[RequestState],
+        to: RequestState,
+        now: i64,
+        audit: Event,
+    ) -> Result<Result<(), Option<RequestState>>, StoreError>;
 
     /// Appends an audit event on its own (for events without a state change, such as a refusal).
     async fn audit(&self, event: Event) -> Result<Entry, StoreError>;

@@ -3,7 +3,8 @@
 //! failures) and a pool of readers. All SQLite-specific SQL lives here.
 
 use super::{
-    ApiKeyRecord, Created, RequestRecord, RequestState, SigningKeyRecord, Store, StoreError,
+    ApiKeyRecord, ApprovalRecord, ApproverRecord, Created, CredentialRecord, Decide, DecisionWrite,
+    DeviceRecord, Redeemed, RequestRecord, RequestState, SigningKeyRecord, Store, StoreError,
 };
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
@@ -121,8 +122,69 @@ fn request_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RequestRecord, Stor
             .map_err(|_| StoreError::Corrupt("fingerprint".into()))?,
         state: RequestState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("state {state:?}")))?,
+        decision_token: row.try_get("decision_token")?,
+        decision_exp: row.try_get("decision_exp")?,
         transaction,
     })
+}
+
+fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceRecord, StoreError> {
+    let key: Vec<u8> = row.try_get("device_key")?;
+    Ok(DeviceRecord {
+        id: row.try_get("id")?,
+        approver_id: row.try_get("approver_id")?,
+        name: row.try_get("name")?,
+        device_key: key
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("device key length".into()))?,
+        created_at: row.try_get("created_at")?,
+        disabled_at: row.try_get("disabled_at")?,
+    })
+}
+
+fn credential_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CredentialRecord, StoreError> {
+    let aaguid: Vec<u8> = row.try_get("aaguid")?;
+    let count: i64 = row.try_get("sign_count")?;
+    Ok(CredentialRecord {
+        id: row.try_get("id")?,
+        device_id: row.try_get("device_id")?,
+        approver_id: row.try_get("approver_id")?,
+        public_key: row.try_get("public_key")?,
+        aaguid: aaguid
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("aaguid length".into()))?,
+        sign_count: u32::try_from(count).map_err(|_| StoreError::Corrupt("sign count".into()))?,
+        created_at: row.try_get("created_at")?,
+        cloned_at: row.try_get("cloned_at")?,
+    })
+}
+
+fn approval_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApprovalRecord, StoreError> {
+    Ok(ApprovalRecord {
+        request_id: row.try_get("request_id")?,
+        approver_id: row.try_get("approver_id")?,
+        role: row.try_get("role")?,
+        decision: row.try_get("decision")?,
+        credential_id: row.try_get("credential_id")?,
+        user_verified: row.try_get("user_verified")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+async fn approver_groups<'e, E: sqlx::Executor<'e, Database = Sqlite>>(
+    db: E,
+    id: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT group_name FROM group_members WHERE approver_id = ? ORDER BY group_name",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 #[async_trait::async_trait]
@@ -285,6 +347,406 @@ impl Store for SqliteStore {
         .fetch_one(&self.readers)
         .await?;
         u32::try_from(count).map_err(|_| StoreError::Corrupt("pending count".into()))
+    }
+
+    async fn add_approver(
+        &self,
+        approver: &ApproverRecord,
+        audit: Event,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = sqlx::query("INSERT INTO approvers (id, display_name, created_at, disabled_at) VALUES (?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING")
+            .bind(&approver.id)
+            .bind(&approver.display_name)
+            .bind(approver.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            return Ok(false);
+        }
+        for group in &approver.groups {
+            sqlx::query("INSERT INTO group_members (group_name, approver_id) VALUES (?, ?)")
+                .bind(group)
+                .bind(&approver.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn disable_approver(&self, id: &str, at: i64, audit: Event) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let done = sqlx::query(
+            "UPDATE approvers SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE devices SET disabled_at = ? WHERE approver_id = ? AND disabled_at IS NULL",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn approver(&self, id: &str) -> Result<Option<ApproverRecord>, StoreError> {
+        let Some(row) = sqlx::query("SELECT * FROM approvers WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(ApproverRecord {
+            id: row.try_get("id")?,
+            display_name: row.try_get("display_name")?,
+            groups: approver_groups(&self.readers, id).await?,
+            created_at: row.try_get("created_at")?,
+            disabled_at: row.try_get("disabled_at")?,
+        }))
+    }
+
+    async fn approvers(&self) -> Result<Vec<ApproverRecord>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM approvers ORDER BY id")
+            .fetch_all(&self.readers)
+            .await?;
+        let mut all = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(a) = self.approver(&id).await? {
+                all.push(a);
+            }
+        }
+        Ok(all)
+    }
+
+    async fn insert_enrollment_code(
+        &self,
+        code_hash: &str,
+        approver_id: &str,
+        created_at: i64,
+        expires_at: i64,
+        audit: Event,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("INSERT INTO enrollment_codes (code_hash, approver_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, NULL)")
+            .bind(code_hash)
+            .bind(approver_id)
+            .bind(created_at)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn enrollment_approver(
+        &self,
+        code_hash: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT approver_id FROM enrollment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?")
+            .bind(code_hash)
+            .bind(now)
+            .fetch_optional(&self.readers)
+            .await?)
+    }
+
+    async fn enroll(
+        &self,
+        code_hash: &str,
+        now: i64,
+        device: &DeviceRecord,
+        credential: &CredentialRecord,
+        audit: Event,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let used = sqlx::query("UPDATE enrollment_codes SET used_at = ? WHERE code_hash = ? AND approver_id = ? AND used_at IS NULL AND expires_at > ?")
+            .bind(now)
+            .bind(code_hash)
+            .bind(&device.approver_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if used == 0 {
+            return Err(StoreError::EnrollmentCode);
+        }
+        let active: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM approvers WHERE id = ? AND disabled_at IS NULL")
+                .bind(&device.approver_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if active.is_none() {
+            return Err(StoreError::ApproverDisabled);
+        }
+        let insert_device = sqlx::query("INSERT INTO devices (id, approver_id, name, device_key, created_at, disabled_at) VALUES (?, ?, ?, ?, ?, NULL)")
+            .bind(&device.id)
+            .bind(&device.approver_id)
+            .bind(&device.name)
+            .bind(device.device_key.as_slice())
+            .bind(device.created_at)
+            .execute(&mut *tx)
+            .await;
+        let insert_credential = match insert_device {
+            Ok(_) => {
+                sqlx::query("INSERT INTO credentials (id, device_id, approver_id, public_key, aaguid, sign_count, created_at, cloned_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)")
+                    .bind(&credential.id)
+                    .bind(&credential.device_id)
+                    .bind(&credential.approver_id)
+                    .bind(&credential.public_key)
+                    .bind(credential.aaguid.as_slice())
+                    .bind(i64::from(credential.sign_count))
+                    .bind(credential.created_at)
+                    .execute(&mut *tx)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match insert_credential {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyEnrolled),
+            Err(e) => return Err(e.into()),
+        }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM devices WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(device_from_row).transpose()
+    }
+
+    async fn use_nonce(
+        &self,
+        device_id: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM device_nonces WHERE expires_at < ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query("INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(device_id)
+            .bind(nonce)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    async fn credential(&self, id: &[u8]) -> Result<Option<CredentialRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM credentials WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(credential_from_row).transpose()
+    }
+
+    async fn mark_cloned(&self, id: &[u8], at: i64, audit: Event) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("UPDATE credentials SET cloned_at = ? WHERE id = ? AND cloned_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pending_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM requests WHERE state = 'pending' ORDER BY created_at, id")
+                .fetch_all(&self.readers)
+                .await?;
+        rows.iter().map(request_from_row).collect()
+    }
+
+    async fn request_by_id(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM requests WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(request_from_row).transpose()
+    }
+
+    async fn approvals(&self, request_id: &str) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, approver_id",
+        )
+        .bind(request_id)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(approval_from_row).collect()
+    }
+
+    async fn record_approval(
+        &self,
+        approval: &ApprovalRecord,
+        previous_sign_count: u32,
+        new_sign_count: u32,
+        decide: &Decide<'_>,
+        audit: Event,
+    ) -> Result<Option<DecisionWrite>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let row = sqlx::query("SELECT * FROM requests WHERE id = ?")
+            .bind(&approval.request_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotPending("missing"))?;
+        let request = request_from_row(&row)?;
+        if request.state != RequestState::Pending {
+            return Err(StoreError::NotPending(request.state.as_str()));
+        }
+        let counted = sqlx::query("UPDATE credentials SET sign_count = ? WHERE id = ? AND sign_count = ? AND cloned_at IS NULL")
+            .bind(i64::from(new_sign_count))
+            .bind(&approval.credential_id)
+            .bind(i64::from(previous_sign_count))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if counted == 0 {
+            return Err(StoreError::CounterRace);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&approval.request_id)
+        .bind(&approval.approver_id)
+        .bind(&approval.role)
+        .bind(&approval.decision)
+        .bind(&approval.credential_id)
+        .bind(approval.user_verified)
+        .bind(approval.created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::AlreadyDecided);
+        }
+        append_audit(&mut tx, audit).await?;
+        let rows = sqlx::query(
+            "SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, approver_id",
+        )
+        .bind(&approval.request_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let approvals = rows
+            .iter()
+            .map(approval_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let decision = decide(&request, &approvals).map_err(StoreError::Decision)?;
+        if let Some(d) = &decision {
+            sqlx::query("UPDATE requests SET state = ?, decision_token = ?, decision_exp = ?, updated_at = ? WHERE id = ? AND state = 'pending'")
+                .bind(d.state.as_str())
+                .bind(&d.token)
+                .bind(d.exp)
+                .bind(approval.created_at)
+                .bind(&approval.request_id)
+                .execute(&mut *tx)
+                .await?;
+            append_audit(&mut tx, d.audit.clone()).await?;
+        }
+        tx.commit().await?;
+        Ok(decision)
+    }
+
+    async fn redeem(
+        &self,
+        audience: &str,
+        id: &str,
+        now: i64,
+        audit: Event,
+    ) -> Result<Redeemed, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(row) = sqlx::query("SELECT * FROM requests WHERE id = ? AND audience = ?")
+            .bind(id)
+            .bind(audience)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Redeemed::NotFound);
+        };
+        let request = request_from_row(&row)?;
+        if request.state != RequestState::Approved {
+            return Ok(Redeemed::WrongState(request.state));
+        }
+        if request.decision_exp.is_none_or(|exp| now >= exp) {
+            return Ok(Redeemed::Expired);
+        }
+        let token = request
+            .decision_token
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt("approved request without token".into()))?;
+        let done = sqlx::query("UPDATE requests SET state = 'redeemed', updated_at = ? WHERE id = ? AND state = 'approved'")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if done != 1 {
+            return Ok(Redeemed::WrongState(RequestState::Redeemed));
+        }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Redeemed::Now(token))
+    }
+
+    async fn transition(
+        &self,
+        audience: &str,
+        id: &str,
+        from: &[RequestState],
+        to: RequestState,
+        now: i64,
+        audit: Event,
+    ) -> Result<Result<(), Option<RequestState>>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(row) = sqlx::query("SELECT * FROM requests WHERE id = ? AND audience = ?")
+            .bind(id)
+            .bind(audience)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Err(None));
+        };
+        let request = request_from_row(&row)?;
+        if !from.contains(&request.state) {
+            return Ok(Err(Some(request.state)));
+        }
+        sqlx::query("UPDATE requests SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
+            .bind(to.as_str())
+            .bind(now)
+            .bind(id)
+            .bind(request.state.as_str())
+            .execute(&mut *tx)
+            .await?;
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Ok(()))
     }
 
     async fn audit(&self, event: Event) -> Result<Entry, StoreError> {

@@ -1,0 +1,519 @@
+//! The approver's endpoints: enrollment with a one-time code, then calls signed by the device
+//! key (see `countersign_core::device_auth`): the pending list, approve, deny.
+
+use super::extract::parse_json;
+use super::AppState;
+use crate::clock;
+use crate::lifecycle::{self, Role};
+use crate::problem::Problem;
+use crate::store::{
+    ApprovalRecord, ApproverRecord, CredentialRecord, DeviceRecord, RequestState, StoreError,
+};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::Json;
+use countersign_core::audit::Event;
+use countersign_core::device_auth::{self, DeviceAuth};
+use countersign_core::jwk::VerifyingKey;
+use countersign_core::push::{PushedRequest, SignedRequest};
+use countersign_core::webauthn::{
+    verify_assertion, verify_registration, AssertionError, AssertionInput, AssertionPolicy,
+    CredentialPublicKey, RegistrationPolicy,
+};
+use countersign_core::{b64, canonical, enrollment, ApprovalStatement, Decision};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Largest clock difference accepted on a signed device request, in seconds.
+const MAX_SKEW_SECONDS: i64 = 60;
+
+fn internal(e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "approver request failed");
+    Problem::internal()
+}
+
+fn forbidden(code: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::FORBIDDEN, code, detail)
+}
+
+fn conflict(code: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::CONFLICT, code, detail)
+}
+
+fn bytes_field(name: &'static str, text: &str) -> Result<Vec<u8>, Problem> {
+    b64::decode(text).map_err(|_| {
+        Problem::bad_request(
+            "invalid_base64",
+            format!("{name} is not unpadded base64url"),
+        )
+    })
+}
+
+/// `POST /v1/enroll` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollBody {
+    /// The secret part of the one-time code.
+    pub code: String,
+    /// A label for the device.
+    pub device_name: String,
+    /// The device's Ed25519 public key, base64url.
+    pub device_key: String,
+    /// WebAuthn attestationObject, base64url.
+    pub attestation_object: String,
+    /// WebAuthn clientDataJSON, base64url.
+    pub client_data_json: String,
+}
+
+/// `POST /v1/enroll`: redeems a one-time code, registering the device key and a FIDO credential.
+pub async fn enroll(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let body: EnrollBody = parse_json(&body)?;
+    let now = clock::now().map_err(internal)?;
+    let invalid_code = || {
+        forbidden(
+            "invalid_enrollment_code",
+            "enrollment code invalid, used or expired",
+        )
+    };
+    let code_secret = b64::decode(&body.code).map_err(|_| invalid_code())?;
+    let code_hash = b64::encode(canonical::sha256(&code_secret));
+    if body.device_name.is_empty()
+        || body.device_name.len() > 128
+        || body.device_name.chars().any(char::is_control)
+    {
+        return Err(Problem::bad_request(
+            "invalid_device_name",
+            "device_name must be 1-128 characters without control characters",
+        ));
+    }
+    let device_key: [u8; 32] = bytes_field("device_key", &body.device_key)?
+        .try_into()
+        .map_err(|_| {
+            Problem::bad_request(
+                "invalid_device_key",
+                "device_key must be a 32-byte Ed25519 public key",
+            )
+        })?;
+    VerifyingKey::from_bytes(&device_key).map_err(|_| {
+        Problem::bad_request(
+            "invalid_device_key",
+            "device_key is not a valid Ed25519 key",
+        )
+    })?;
+    let approver_id = state
+        .store
+        .enrollment_approver(&code_hash, now.unix())
+        .await
+        .map_err(internal)?
+        .ok_or_else(invalid_code)?;
+
+    let challenge = enrollment::challenge(&body.code, &body.device_key).map_err(internal)?;
+    let policy = RegistrationPolicy {
+        rp_id: &state.config.rp_id,
+        origin: &state.config.origin,
+        challenge: &challenge,
+        require_user_verification: state.config.enrollment.require_user_verification,
+    };
+    let attestation = bytes_field("attestation_object", &body.attestation_object)?;
+    let client_data = bytes_field("client_data_json", &body.client_data_json)?;
+    let credential = verify_registration(&policy, &attestation, &client_data)
+        .map_err(|e| Problem::bad_request(e.code(), e.to_string()))?;
+    let aaguid_hex: String = credential
+        .aaguid
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let allowed = &state.config.enrollment.allowed_aaguids;
+    if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(&aaguid_hex)) {
+        return Err(forbidden(
+            "authenticator_not_allowed",
+            format!("authenticator model {aaguid_hex} is not on this server's allow-list"),
+        ));
+    }
+
+    let device_id = format!(
+        "dev_{}",
+        b64::encode(clock::random::<12>().map_err(internal)?)
+    );
+    let device = DeviceRecord {
+        id: device_id.clone(),
+        approver_id: approver_id.clone(),
+        name: body.device_name.clone(),
+        device_key,
+        created_at: now.unix(),
+        disabled_at: None,
+    };
+    let record = CredentialRecord {
+        id: credential.credential_id.clone(),
+        device_id: device_id.clone(),
+        approver_id: approver_id.clone(),
+        public_key: credential.public_key.to_cose_bytes(),
+        aaguid: credential.aaguid,
+        sign_count: credential.sign_count,
+        created_at: now.unix(),
+        cloned_at: None,
+    };
+    let event = Event {
+        at: now,
+        kind: "approver.enrolled".into(),
+        request_id: None,
+        actor: approver_id.clone(),
+        data: serde_json::json!({"device_id": device_id, "device_name": body.device_name, "aaguid": aaguid_hex, "credential_id": b64::encode(&credential.credential_id)}),
+    };
+    match state
+        .store
+        .enroll(&code_hash, now.unix(), &device, &record, event)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::EnrollmentCode) => return Err(invalid_code()),
+        Err(StoreError::ApproverDisabled) => {
+            return Err(forbidden("approver_disabled", "this approver is disabled"))
+        }
+        Err(StoreError::AlreadyEnrolled) => {
+            return Err(conflict(
+                "already_enrolled",
+                "this credential or device key is already enrolled",
+            ))
+        }
+        Err(e) => return Err(internal(e)),
+    }
+    let key = state.keys.active.verifying_key();
+    Ok(Json(serde_json::json!({
+        "approver_id": approver_id,
+        "device_id": device_id,
+        "rp_id": state.config.rp_id,
+        "origin": state.config.origin,
+        "server_key": {"kid": key.kid(), "x": b64::encode(key.as_bytes())},
+    })))
+}
+
+/// The device and approver behind a signed request.
+struct Caller {
+    approver: ApproverRecord,
+}
+
+/// Verifies a `Countersign-Device` signature over method, path, time, nonce and body.
+async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Caller, Problem> {
+    let unauthorized = |detail: &str| Problem::unauthorized(detail.to_owned());
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized("missing Countersign-Device authorization"))?;
+    let auth = DeviceAuth::parse(header).map_err(|e| unauthorized(&e.to_string()))?;
+    let now = clock::now().map_err(internal)?.unix();
+    if (now - auth.timestamp).abs() > MAX_SKEW_SECONDS {
+        return Err(unauthorized(
+            "request timestamp outside the allowed clock skew",
+        ));
+    }
+    let device = state
+        .store
+        .device(&auth.device_id)
+        .await
+        .map_err(internal)?;
+    let refused = || unauthorized("unknown or disabled device, or bad signature");
+    let device = device
+        .filter(|d| d.disabled_at.is_none())
+        .ok_or_else(refused)?;
+    let key = VerifyingKey::from_bytes(&device.device_key).map_err(internal)?;
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let signed =
+        device_auth::signing_input(method.as_str(), path, auth.timestamp, &auth.nonce, body);
+    key.verify(&signed, &auth.signature)
+        .map_err(|_| refused())?;
+    // Checked after the signature, so nobody can burn another device's nonces.
+    if !state
+        .store
+        .use_nonce(
+            &device.id,
+            &auth.nonce,
+            auth.timestamp + 2 * MAX_SKEW_SECONDS,
+            now,
+        )
+        .await
+        .map_err(internal)?
+    {
+        return Err(unauthorized("replayed request: nonce already used"));
+    }
+    let approver = state
+        .store
+        .approver(&device.approver_id)
+        .await
+        .map_err(internal)?;
+    let approver = approver
+        .filter(|a| a.disabled_at.is_none())
+        .ok_or_else(|| forbidden("approver_disabled", "this approver is disabled"))?;
+    Ok(Caller { approver })
+}
+
+/// `GET /v1/approver/requests`: the pending requests this approver may decide, server-signed.
+pub async fn pending(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Vec<SignedRequest>>, Problem> {
+    let caller = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let now = clock::now().map_err(internal)?;
+    let mut out = Vec::new();
+    for request in state.store.pending_requests().await.map_err(internal)? {
+        let tx = &request.transaction;
+        if now > tx.approve_by
+            || lifecycle::role_for(tx, &caller.approver.id, &caller.approver.groups).is_err()
+        {
+            continue;
+        }
+        let approvals = state.store.approvals(&tx.id).await.map_err(internal)?;
+        if approvals
+            .iter()
+            .any(|a| a.approver_id == caller.approver.id)
+        {
+            continue;
+        }
+        out.push(sign(&state, &request, &approvals)?);
+    }
+    Ok(Json(out))
+}
+
+fn sign(
+    state: &AppState,
+    request: &crate::store::RequestRecord,
+    approvals: &[ApprovalRecord],
+) -> Result<SignedRequest, Problem> {
+    let pushed = PushedRequest {
+        transaction: request.transaction.clone(),
+        digest: request.digest,
+        state: request.state.as_str().to_owned(),
+        approved_by: approvals
+            .iter()
+            .filter(|a| a.decision == "approve")
+            .map(|a| a.approver_id.clone())
+            .collect(),
+    };
+    SignedRequest::sign(pushed, &state.keys.active).map_err(internal)
+}
+
+/// Approve or deny body: the WebAuthn assertion, base64url.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    /// Credential id.
+    pub credential_id: String,
+    /// authenticatorData.
+    pub authenticator_data: String,
+    /// clientDataJSON.
+    pub client_data_json: String,
+    /// Signature.
+    pub signature: String,
+    /// Why, for a denial.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /v1/approver/requests/{id}/approve`.
+pub async fn approve(
+    state: State<Arc<AppState>>,
+    path: Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, Problem> {
+    decide(state, path, method, uri, headers, body, Decision::Approve).await
+}
+
+/// `POST /v1/approver/requests/{id}/deny`.
+pub async fn deny(
+    state: State<Arc<AppState>>,
+    path: Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, Problem> {
+    decide(state, path, method, uri, headers, body, Decision::Deny).await
+}
+
+async fn decide(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Bytes,
+    decision: Decision,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let caller = authenticate(&state, &method, &uri, &headers, &raw).await?;
+    let body: DecisionBody = parse_json(&raw)?;
+    if let Some(reason) = &body.reason {
+        if reason.len() > 1024 || reason.chars().any(char::is_control) {
+            return Err(Problem::bad_request(
+                "invalid_reason",
+                "reason must be at most 1024 characters without control characters",
+            ));
+        }
+    }
+    let now = clock::now().map_err(internal)?;
+    let request = state
+        .store
+        .request_by_id(&id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| Problem::not_found(format!("no request {id:?}")))?;
+    let tx = &request.transaction;
+    let role =
+        lifecycle::role_for(tx, &caller.approver.id, &caller.approver.groups).map_err(|e| {
+            let code = match e {
+                lifecycle::Ineligible::OwnRequest => "own_request",
+                lifecycle::Ineligible::NotInGroup => "not_eligible",
+            };
+            forbidden(code, e.to_string())
+        })?;
+    if request.state != RequestState::Pending {
+        return Err(conflict(
+            "not_pending",
+            format!("request is {}", request.state.as_str()),
+        ));
+    }
+    if now > tx.approve_by {
+        return Err(conflict(
+            "approval_expired",
+            format!("approvals closed at {}", tx.approve_by),
+        ));
+    }
+    let approvals = state.store.approvals(&tx.id).await.map_err(internal)?;
+    if approvals
+        .iter()
+        .any(|a| a.approver_id == caller.approver.id)
+    {
+        return Err(conflict(
+            "already_decided",
+            "your decision on this request is already recorded",
+        ));
+    }
+
+    let credential_id = bytes_field("credential_id", &body.credential_id)?;
+    let credential = state
+        .store
+        .credential(&credential_id)
+        .await
+        .map_err(internal)?;
+    let credential = credential
+        .filter(|c| c.approver_id == caller.approver.id)
+        .ok_or_else(|| {
+            forbidden(
+                "unknown_credential",
+                "this credential is not enrolled for you",
+            )
+        })?;
+    if credential.cloned_at.is_some() {
+        return Err(forbidden(
+            "credential_revoked",
+            "this credential was flagged as cloned and is refused",
+        ));
+    }
+    let key = CredentialPublicKey::from_cose_bytes(&credential.public_key).map_err(internal)?;
+    let challenge = ApprovalStatement::new(request.digest, decision, caller.approver.id.clone())
+        .challenge()
+        .map_err(internal)?;
+    let (ad, cd, sig) = (
+        bytes_field("authenticator_data", &body.authenticator_data)?,
+        bytes_field("client_data_json", &body.client_data_json)?,
+        bytes_field("signature", &body.signature)?,
+    );
+    let policy = AssertionPolicy {
+        rp_id: &state.config.rp_id,
+        origin: &state.config.origin,
+        challenge: &challenge,
+        require_user_verification: tx.requirements.user_verification,
+    };
+    let input = AssertionInput {
+        authenticator_data: &ad,
+        client_data_json: &cd,
+        signature: &sig,
+    };
+    let verified = match verify_assertion(&key, credential.sign_count, &policy, &input) {
+        Ok(v) => v,
+        Err(AssertionError::CounterRegression { stored, received }) => {
+            let event = Event {
+                at: now,
+                kind: "credential.cloned".into(),
+                request_id: Some(tx.id.clone()),
+                actor: caller.approver.id.clone(),
+                data: serde_json::json!({"credential_id": body.credential_id, "stored": stored, "received": received}),
+            };
+            state
+                .store
+                .mark_cloned(&credential_id, now.unix(), event)
+                .await
+                .map_err(internal)?;
+            return Err(forbidden("counter_regression", format!("signature counter went from {stored} to {received}: the credential is flagged as cloned")));
+        }
+        Err(e) => return Err(forbidden(e.code(), e.to_string())),
+    };
+
+    let approval = ApprovalRecord {
+        request_id: tx.id.clone(),
+        approver_id: caller.approver.id.clone(),
+        role: role.as_str().into(),
+        decision: decision.to_string(),
+        credential_id: credential_id.clone(),
+        user_verified: verified.flags.user_verified(),
+        created_at: now.unix(),
+    };
+    let event = Event {
+        at: now,
+        kind: format!("approval.{decision}"),
+        request_id: Some(tx.id.clone()),
+        actor: caller.approver.id.clone(),
+        data: serde_json::json!({"role": role.as_str(), "credential_id": body.credential_id, "sign_count": verified.sign_count, "uv": verified.flags.user_verified(), "reason": body.reason}),
+    };
+    let issuer = state.config.origin.clone();
+    let signing_key = state.keys.active.clone();
+    let decide = move |req: &crate::store::RequestRecord, all: &[ApprovalRecord]| {
+        lifecycle::decide(req, all, &signing_key, &issuer, now)
+    };
+    let outcome = state
+        .store
+        .record_approval(
+            &approval,
+            credential.sign_count,
+            verified.sign_count,
+            &decide,
+            event,
+        )
+        .await;
+    let decided = match outcome {
+        Ok(d) => d,
+        Err(StoreError::AlreadyDecided | StoreError::CounterRace) => {
+            return Err(conflict(
+                "already_decided",
+                "your decision on this request is already recorded",
+            ))
+        }
+        Err(StoreError::NotPending(s)) => {
+            return Err(conflict("not_pending", format!("request is {s}")))
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    let approvals = state.store.approvals(&tx.id).await.map_err(internal)?;
+    let progress = lifecycle::progress(tx, &approvals);
+    Ok(Json(serde_json::json!({
+        "counted": true,
+        "role": match role { Role::Requester => "requester", Role::Approver => "approver" },
+        "state": decided.as_ref().map_or("pending", |d| d.state.as_str()),
+        "progress": {"self_step_up_done": progress.self_done, "approvers": progress.approvers, "approvers_required": tx.requirements.approvers},
+    })))
+}

@@ -1,0 +1,259 @@
+//! The rules of a request's life that need no I/O: who may act on a request, when a quorum
+//! is met, and the decision that results. The store calls [`decide`] inside the approval's
+//! database transaction, so these rules see every approval recorded so far.
+
+use crate::store::{ApprovalRecord, DecisionWrite, RequestRecord, RequestState};
+use countersign_core::audit::Event;
+use countersign_core::jwk::SigningKey;
+use countersign_core::token::{self, DecisionClaims};
+use countersign_core::transaction::Transaction;
+use countersign_core::{Decision, Timestamp};
+
+/// The role in which an approver acts on a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The requester, stepping up their own action.
+    Requester,
+    /// A distinct approver from the required group.
+    Approver,
+}
+
+impl Role {
+    /// Stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Requester => "requester",
+            Role::Approver => "approver",
+        }
+    }
+}
+
+/// Why an approver may not act on a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Ineligible {
+    /// The requester of a request that needs other people's approval, not their own.
+    #[error("requesters cannot approve their own request unless it asks for a self step-up")]
+    OwnRequest,
+    /// Not in the group the policy names, or the policy needs no other approvers.
+    #[error("not an approver for this request")]
+    NotInGroup,
+}
+
+/// The role `approver` may take on `tx`, given their groups.
+pub fn role_for(tx: &Transaction, approver: &str, groups: &[String]) -> Result<Role, Ineligible> {
+    let req = &tx.requirements;
+    if approver == tx.requester.id {
+        return if req.self_step_up {
+            Ok(Role::Requester)
+        } else {
+            Err(Ineligible::OwnRequest)
+        };
+    }
+    let in_group = req.group.as_ref().is_some_and(|g| groups.contains(g));
+    if req.approvers > 0 && in_group {
+        Ok(Role::Approver)
+    } else {
+        Err(Ineligible::NotInGroup)
+    }
+}
+
+/// Quorum progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The requester's own approval, when required, is in.
+    pub self_done: bool,
+    /// Distinct other approvers so far.
+    pub approvers: u32,
+    /// Everything the policy asked for is in.
+    pub complete: bool,
+}
+
+/// Counts distinct approvals per role.
+pub fn progress(tx: &Transaction, approvals: &[ApprovalRecord]) -> Progress {
+    let approving = approvals.iter().filter(|a| a.decision == "approve");
+    let mut others: Vec<&str> = approving
+        .clone()
+        .filter(|a| a.role == Role::Approver.as_str() && a.approver_id != tx.requester.id)
+        .map(|a| a.approver_id.as_str())
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    let self_done = approving
+        .clone()
+        .any(|a| a.role == Role::Requester.as_str() && a.approver_id == tx.requester.id);
+    let approvers = u32::try_from(others.len()).unwrap_or(u32::MAX);
+    let complete =
+        (!tx.requirements.self_step_up || self_done) && approvers >= tx.requirements.approvers;
+    Progress {
+        self_done,
+        approvers,
+        complete,
+    }
+}
+
+/// The decision the approvals reach, if any: any denial denies; a complete quorum approves.
+pub fn decide(
+    request: &RequestRecord,
+    approvals: &[ApprovalRecord],
+    key: &SigningKey,
+    issuer: &str,
+    now: Timestamp,
+) -> Result<Option<DecisionWrite>, String> {
+    let tx = &request.transaction;
+    let denied = approvals.iter().any(|a| a.decision == "deny");
+    let decision = if denied {
+        Decision::Deny
+    } else if progress(tx, approvals).complete {
+        Decision::Approve
+    } else {
+        return Ok(None);
+    };
+    let counted: Vec<&ApprovalRecord> = approvals
+        .iter()
+        .filter(|a| a.decision == decision.to_string())
+        .collect();
+    let mut approvers: Vec<String> = counted.iter().map(|a| a.approver_id.clone()).collect();
+    approvers.sort();
+    let mut amr = vec!["hwk".to_owned(), "user".to_owned()];
+    if !counted.is_empty() && counted.iter().all(|a| a.user_verified) {
+        amr.push("mfa".to_owned());
+    }
+    let claims =
+        DecisionClaims::for_transaction(tx, issuer, decision, now.unix(), approvers.clone(), amr)
+            .map_err(|e| e.to_string())?;
+    let token = token::issue(&claims, key).map_err(|e| e.to_string())?;
+    let state = match decision {
+        Decision::Approve => RequestState::Approved,
+        Decision::Deny => RequestState::Denied,
+    };
+    Ok(Some(DecisionWrite {
+        state,
+        token,
+        exp: claims.exp,
+        audit: Event {
+            at: now,
+            kind: format!("decision.{}", state.as_str()),
+            request_id: Some(tx.id.clone()),
+            actor: "server".into(),
+            data: serde_json::json!({"approvers": approvers, "exp": claims.exp, "kid": key.kid(), "digest": request.digest}),
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use countersign_core::transaction::Requirements;
+
+    fn tx(self_step_up: bool, approvers: u32) -> Transaction {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/transaction.json")).unwrap();
+        let mut tx =
+            Transaction::from_json(doc["cases"][0]["transaction"].to_string().as_bytes()).unwrap();
+        tx.requirements = Requirements {
+            self_step_up,
+            approvers,
+            group: (approvers > 0).then(|| "finance".to_owned()),
+            user_verification: true,
+            execution_ttl_seconds: 300,
+            reason: "r".into(),
+        };
+        tx
+    }
+
+    fn approval(who: &str, role: Role, decision: &str) -> ApprovalRecord {
+        ApprovalRecord {
+            request_id: "r".into(),
+            approver_id: who.into(),
+            role: role.as_str().into(),
+            decision: decision.into(),
+            credential_id: vec![1],
+            user_verified: true,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn roles_follow_the_requirements() {
+        let finance = vec!["finance".to_owned()];
+        let four_eyes = tx(false, 1);
+        assert_eq!(
+            role_for(&four_eyes, "alice@example.com", &finance),
+            Err(Ineligible::OwnRequest),
+            "the requester of a four-eyes request"
+        );
+        assert_eq!(role_for(&four_eyes, "bob", &finance), Ok(Role::Approver));
+        assert_eq!(
+            role_for(&four_eyes, "bob", &[]),
+            Err(Ineligible::NotInGroup)
+        );
+        let self_only = tx(true, 0);
+        assert_eq!(
+            role_for(&self_only, "alice@example.com", &[]),
+            Ok(Role::Requester)
+        );
+        assert_eq!(
+            role_for(&self_only, "bob", &finance),
+            Err(Ineligible::NotInGroup)
+        );
+    }
+
+    #[test]
+    fn quorum_counts_distinct_people_in_the_right_roles() {
+        let both = tx(true, 2);
+        let a = |who, role| approval(who, role, "approve");
+        assert!(
+            !progress(
+                &both,
+                &[a("bob", Role::Approver), a("carol", Role::Approver)]
+            )
+            .complete,
+            "self step-up missing"
+        );
+        assert!(
+            !progress(
+                &both,
+                &[
+                    a("alice@example.com", Role::Requester),
+                    a("bob", Role::Approver)
+                ]
+            )
+            .complete
+        );
+        assert!(
+            !progress(
+                &both,
+                &[
+                    a("alice@example.com", Role::Requester),
+                    a("bob", Role::Approver),
+                    a("bob", Role::Approver)
+                ]
+            )
+            .complete,
+            "same approver twice"
+        );
+        assert!(
+            !progress(
+                &both,
+                &[
+                    a("alice@example.com", Role::Requester),
+                    a("alice@example.com", Role::Approver),
+                    a("bob", Role::Approver)
+                ]
+            )
+            .complete,
+            "requester counted as other"
+        );
+        assert!(
+            progress(
+                &both,
+                &[
+                    a("alice@example.com", Role::Requester),
+                    a("bob", Role::Approver),
+                    a("carol", Role::Approver)
+                ]
+            )
+            .complete
+        );
+    }
+}

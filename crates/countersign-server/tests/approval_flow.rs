@@ -1,0 +1,531 @@
+//! The whole approval path over the real binary: enrollment with a software FIDO key through
+//! the real enrollment endpoint, device-signed approver calls, quorum, the decision token,
+//! exactly-once redemption, and each rejection the server must make.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use countersign_core::jwk::KeySet;
+use countersign_core::token::{self, Expectations};
+use countersign_core::transaction::Transaction;
+use countersign_core::Decision;
+use serde_json::json;
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn jwks(server: &Server) -> KeySet {
+    KeySet::from_jwks_json(
+        &server
+            .http
+            .get(server.url("/.well-known/jwks.json"))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Creates a payout request; returns (id, digest, transaction).
+fn create(
+    server: &Server,
+    key: &str,
+    idem: &str,
+    value: &str,
+    requester: &str,
+) -> (String, String, Transaction) {
+    let (status, body) = server.post(key, "/v1/requests", &payout(idem, value, requester));
+    assert_eq!(status, 201, "{body}");
+    let tx = Transaction::from_json(body["transaction"].to_string().as_bytes()).unwrap();
+    (
+        body["id"].as_str().unwrap().into(),
+        body["digest"].as_str().unwrap().into(),
+        tx,
+    )
+}
+
+#[test]
+fn four_eyes_with_self_step_up_end_to_end() {
+    let server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &[], 1);
+    let bob = Approver::add_and_enroll(&server, "bob@example.com", &["finance-approvers"], 2);
+    let carol = Approver::add_and_enroll(&server, "carol@example.com", &["support"], 3);
+    let (id, digest, tx) = create(&server, &app, "pay-1", "25000", "alice@example.com");
+
+    // Alice (self step-up) and Bob (finance) see it, server-signed; Carol does not.
+    assert_eq!(
+        alice
+            .pending(&server)
+            .iter()
+            .map(|r| r.transaction.id.clone())
+            .collect::<Vec<_>>(),
+        std::slice::from_ref(&id)
+    );
+    let seen = bob.pending(&server);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].transaction, tx,
+        "the approver sees exactly the transaction that was created"
+    );
+    assert!(carol.pending(&server).is_empty());
+    let (status, problem) = carol.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("not_eligible"))
+    );
+
+    let (status, body) = bob.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("pending")),
+        "{body}"
+    );
+    let (status, problem) = server.get(&app, &format!("/v1/requests/{id}/decision"));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("not_decided"))
+    );
+    let (status, body) = alice.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
+
+    // The protected application verifies the token offline against the transaction it will run.
+    let (status, decision) = server.get(&app, &format!("/v1/requests/{id}/decision"));
+    assert_eq!(status, 200);
+    let expect = Expectations {
+        issuer: ORIGIN,
+        audience: "payouts-service",
+        now: now(),
+        leeway_seconds: 5,
+    };
+    let claims = token::verify_for_transaction(
+        decision["token"].as_str().unwrap(),
+        &jwks(&server),
+        &expect,
+        &tx,
+    )
+    .unwrap();
+    assert_eq!(claims.approvers, ["alice@example.com", "bob@example.com"]);
+    assert!(claims.amr.contains(&"hwk".to_owned()));
+
+    // Exactly once, then the outcome closes the chain.
+    let (status, redeemed) = server.post(&app, &format!("/v1/requests/{id}/redeem"), &json!({}));
+    assert_eq!((status, &redeemed["token"]), (200, &decision["token"]));
+    let (status, problem) = server.post(&app, &format!("/v1/requests/{id}/redeem"), &json!({}));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("already_redeemed"))
+    );
+    let (status, body) = server.post(
+        &app,
+        &format!("/v1/requests/{id}/outcome"),
+        &json!({"outcome": "succeeded"}),
+    );
+    assert_eq!((status, body["state"].as_str()), (200, Some("executed")));
+
+    let export = admin(&server.data_dir(), &["audit", "export"]);
+    let kinds: Vec<String> = export
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["request_id"] == json!(id)).then(|| v["kind"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "request.created",
+            "approval.approve",
+            "approval.approve",
+            "decision.approved",
+            "decision.redeemed",
+            "execution.reported"
+        ]
+    );
+}
+
+#[test]
+fn deny_and_cancel() {
+    let server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &[], 1);
+    let (id, digest, tx) = create(&server, &app, "pay-1", "2500", "alice@example.com");
+    let (status, body) = alice.decide(&server, &id, &digest, Decision::Deny);
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("denied")),
+        "{body}"
+    );
+    let (_, decision) = server.get(&app, &format!("/v1/requests/{id}/decision"));
+    let expect = Expectations {
+        issuer: ORIGIN,
+        audience: "payouts-service",
+        now: now(),
+        leeway_seconds: 5,
+    };
+    assert_eq!(
+        token::verify_for_transaction(
+            decision["token"].as_str().unwrap(),
+            &jwks(&server),
+            &expect,
+            &tx
+        ),
+        Err(token::TokenError::Denied)
+    );
+    let (status, problem) = server.post(&app, &format!("/v1/requests/{id}/redeem"), &json!({}));
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("not_approved"))
+    );
+
+    let (id2, digest2, _) = create(&server, &app, "pay-2", "2500", "alice@example.com");
+    let (status, body) = server.post(&app, &format!("/v1/requests/{id2}/cancel"), &json!({}));
+    assert_eq!((status, body["state"].as_str()), (200, Some("cancelled")));
+    let (status, problem) = alice.decide(&server, &id2, &digest2, Decision::Approve);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("not_pending"))
+    );
+}
+
+#[test]
+fn approval_attacks_are_refused_precisely() {
+    let server = Server::start();
+    let app = server.api_key("iam", "admin-console");
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &["security-admins"], 1);
+    let bob = Approver::add_and_enroll(&server, "bob@example.com", &["security-admins"], 2);
+    let grant = json!({
+        "idempotency_key": "g1", "action": "iam.privilege.grant", "object": "user:mallory", "scope": "role:admin",
+        "requester": {"id": "alice@example.com", "kind": "human"}, "session": session_hash("s")
+    });
+    let (status, created) = server.post(&app, "/v1/requests", &grant);
+    assert_eq!(status, 201, "{created}");
+    let (id, digest) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["digest"].as_str().unwrap().to_owned(),
+    );
+
+    // The requester cannot approve their own four-eyes request, even from the right group.
+    let (status, problem) = alice.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("own_request"))
+    );
+    // An assertion made for another transaction (digest) does not count.
+    let other = countersign_core::Digest([9; 32]).to_base64url();
+    let body = bob.assertion(&other, Decision::Approve, ORIGIN, 1);
+    let (status, problem) = bob.send(
+        &server,
+        "POST",
+        &format!("/v1/approver/requests/{id}/approve"),
+        Some(&body),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("challenge_mismatch"))
+    );
+    // An assertion made for another origin (a phishing page) does not count.
+    let body = bob.assertion(&digest, Decision::Approve, "https://evil.example", 2);
+    let (status, problem) = bob.send(
+        &server,
+        "POST",
+        &format!("/v1/approver/requests/{id}/approve"),
+        Some(&body),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("origin_mismatch"))
+    );
+    // A credential that is not Bob's.
+    let mut body = bob.assertion(&digest, Decision::Approve, ORIGIN, 3);
+    body["credential_id"] = json!(countersign_core::b64::encode(b"cred-alice@example.com-1"));
+    let (status, problem) = bob.send(
+        &server,
+        "POST",
+        &format!("/v1/approver/requests/{id}/approve"),
+        Some(&body),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("unknown_credential"))
+    );
+    // A replayed device request (same signature, same nonce) is refused.
+    let body = bob.assertion(&digest, Decision::Approve, ORIGIN, 4);
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let path = format!("/v1/approver/requests/{id}/approve");
+    let header = bob.auth_header("POST", &path, &bytes);
+    let (status, first) = bob.send_with_header(&server, "POST", &path, bytes.clone(), &header);
+    assert_eq!(
+        (status, first["state"].as_str()),
+        (200, Some("pending")),
+        "{first}"
+    );
+    let (status, problem) = bob.send_with_header(&server, "POST", &path, bytes.clone(), &header);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    // The same approver twice does not count twice.
+    let (status, problem) = bob.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("already_decided"))
+    );
+    // A body changed after the device signed the request.
+    let tampered = serde_json::to_vec(&bob.assertion(&digest, Decision::Deny, ORIGIN, 5)).unwrap();
+    let (status, _) = bob.send_with_header(
+        &server,
+        "POST",
+        &path,
+        tampered,
+        &bob.auth_header("POST", &path, &bytes),
+    );
+    assert_eq!(status, 401);
+
+    // A cloned key: its counter goes backwards on a fresh request.
+    let (status, created) = server.post(&app, "/v1/requests", &json!({
+        "idempotency_key": "g2", "action": "iam.privilege.grant", "object": "user:dave", "scope": "role:admin",
+        "requester": {"id": "carol@example.com", "kind": "human"}, "session": session_hash("s")
+    }));
+    assert_eq!(status, 201);
+    let (id2, digest2) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["digest"].as_str().unwrap().to_owned(),
+    );
+    let body = bob.assertion(&digest2, Decision::Approve, ORIGIN, 2);
+    let (status, problem) = bob.send(
+        &server,
+        "POST",
+        &format!("/v1/approver/requests/{id2}/approve"),
+        Some(&body),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("counter_regression"))
+    );
+    let body = bob.assertion(&digest2, Decision::Approve, ORIGIN, 100);
+    let (status, problem) = bob.send(
+        &server,
+        "POST",
+        &format!("/v1/approver/requests/{id2}/approve"),
+        Some(&body),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("credential_revoked")),
+        "a flagged credential stays refused"
+    );
+
+    // A disabled approver can do nothing.
+    admin(
+        &server.data_dir(),
+        &["approver", "disable", "alice@example.com"],
+    );
+    let (status, _) = alice.send(&server, "GET", "/v1/approver/requests", None);
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn enrollment_codes_are_single_use_and_models_can_be_restricted() {
+    let server = Server::start_with_config(
+        "[enrollment]\nallowed_aaguids = [\"ee882879721c491397753dfcce97072a\"]\n",
+    );
+    admin(
+        &server.data_dir(),
+        &[
+            "approver",
+            "add",
+            "--id",
+            "bob@example.com",
+            "--name",
+            "Bob",
+        ],
+    );
+    // The software key's AAGUID is not on the list: refused, and the code stays unused.
+    let code = admin(
+        &server.data_dir(),
+        &["enroll-code", "create", "--approver", "bob@example.com"],
+    );
+    let secret = code.trim().split('.').nth(1).unwrap().to_owned();
+    let Err((status, problem)) = Approver::enroll_with_code(
+        &server,
+        "bob@example.com",
+        2,
+        &secret,
+        countersign_softkey::Attest::None,
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("authenticator_not_allowed"))
+    );
+
+    let open = Server::start();
+    admin(
+        &open.data_dir(),
+        &[
+            "approver",
+            "add",
+            "--id",
+            "bob@example.com",
+            "--name",
+            "Bob",
+        ],
+    );
+    let code = admin(
+        &open.data_dir(),
+        &["enroll-code", "create", "--approver", "bob@example.com"],
+    );
+    let secret = code.trim().split('.').nth(1).unwrap().to_owned();
+    assert!(Approver::enroll_with_code(
+        &open,
+        "bob@example.com",
+        2,
+        &secret,
+        countersign_softkey::Attest::PackedSelf
+    )
+    .is_ok());
+    let Err((status, problem)) = Approver::enroll_with_code(
+        &open,
+        "bob@example.com",
+        3,
+        &secret,
+        countersign_softkey::Attest::None,
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("invalid_enrollment_code"))
+    );
+    let Err((status, problem)) = Approver::enroll_with_code(
+        &open,
+        "bob@example.com",
+        3,
+        "AAAAAAAAAAAAAAAAAAAAAA",
+        countersign_softkey::Attest::None,
+    ) else {
+        panic!()
+    };
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("invalid_enrollment_code"))
+    );
+}
+
+#[test]
+fn concurrent_redemptions_and_submissions_count_once() {
+    let server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &[], 1);
+    let (id, digest, _) = create(&server, &app, "pay-1", "2500", "alice@example.com");
+
+    // 50 parallel submissions of the same approval: one counts.
+    let body = alice.assertion(&digest, Decision::Approve, ORIGIN, 1);
+    let path = format!("/v1/approver/requests/{id}/approve");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50)
+            .map(|_| s.spawn(|| alice.send(&server, "POST", &path, Some(&body)).0))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    let approvals = admin(&server.data_dir(), &["audit", "export"])
+        .lines()
+        .filter(|l| l.contains("\"approval.approve\""))
+        .count();
+    assert_eq!(approvals, 1);
+
+    // 100 parallel redemptions of the decision: exactly one succeeds.
+    let redeem = format!("/v1/requests/{id}/redeem");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..100)
+            .map(|_| s.spawn(|| server.post(&app, &redeem, &json!({})).0))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 99);
+}
+
+#[test]
+fn parallel_approvals_from_distinct_approvers_reach_quorum_once() {
+    let server = Server::start();
+    let app = server.api_key("iam", "admin-console");
+    let approvers: Vec<Approver> = (0..6)
+        .map(|n| {
+            Approver::add_and_enroll(
+                &server,
+                &format!("admin{n}@example.com"),
+                &["security-admins"],
+                10 + n,
+            )
+        })
+        .collect();
+    let (status, created) = server.post(&app, "/v1/requests", &json!({
+        "idempotency_key": "g1", "action": "iam.privilege.grant", "object": "user:erin", "scope": "role:admin",
+        "requester": {"id": "erin@example.com", "kind": "human"}, "session": session_hash("s")
+    }));
+    assert_eq!(status, 201);
+    let (id, digest) = (
+        created["id"].as_str().unwrap().to_owned(),
+        created["digest"].as_str().unwrap().to_owned(),
+    );
+    let results: Vec<(u16, serde_json::Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = approvers
+            .iter()
+            .map(|a| s.spawn(|| a.decide(&server, &id, &digest, Decision::Approve)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let approved = results
+        .iter()
+        .filter(|(s, b)| *s == 200 && b["state"] == "approved")
+        .count();
+    assert_eq!(approved, 1, "{results:?}");
+    let decisions = admin(&server.data_dir(), &["audit", "export"])
+        .lines()
+        .filter(|l| l.contains("\"decision.approved\""))
+        .count();
+    assert_eq!(decisions, 1);
+    let (_, decision) = server.get(&app, &format!("/v1/requests/{id}/decision"));
+    let claims = token::verify(
+        decision["token"].as_str().unwrap(),
+        &jwks(&server),
+        &Expectations {
+            issuer: ORIGIN,
+            audience: "admin-console",
+            now: now(),
+            leeway_seconds: 5,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        claims.approvers.len(),
+        2,
+        "the token names the two approvals that made the quorum"
+    );
+}
