@@ -55,11 +55,10 @@ pub async fn create_api_key(
     name: &str,
     audience: &str,
 ) -> Result<String, AdminError> {
-    let valid =
-        |s: &str| !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic());
-    if !valid(name) || !valid(audience) {
+    let name_ok = !name.is_empty() && name.len() <= 256 && !name.chars().any(char::is_control);
+    if !name_ok || !valid_id(audience) {
         return Err(AdminError::Invalid(
-            "name and audience must be 1-256 printable ASCII characters without spaces".into(),
+            "the name must be 1-256 characters; the audience 1-256 printable ASCII characters without spaces".into(),
         ));
     }
     let now = clock::now().map_err(system)?;
