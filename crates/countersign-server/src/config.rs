@@ -95,6 +95,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Most pending requests one requester may have at once.
     pub max_pending_per_requester: u32,
+    /// Seconds between keep-alive comments on approver event streams.
+    pub stream_keepalive_seconds: u64,
 }
 
 impl Default for Limits {
@@ -102,6 +104,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 64 * 1024,
             max_pending_per_requester: 5,
+            stream_keepalive_seconds: 15,
         }
     }
 }

@@ -56,12 +56,14 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     let keys = keys::load_or_create(&store).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let (changes, _) = tokio::sync::broadcast::channel(1024);
     let state = Arc::new(AppState {
         store: Arc::new(store),
         policy,
         catalog,
         keys,
         config,
+        changes,
     });
     // Tests and scripts read this line to find the port.
     println!("countersign-server listening on http://{addr}");

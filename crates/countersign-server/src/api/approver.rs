@@ -496,7 +496,10 @@ async fn decide(
         )
         .await;
     let decided = match outcome {
-        Ok(d) => d,
+        Ok(d) => {
+            state.changed(&tx.id);
+            d
+        }
         Err(StoreError::AlreadyDecided | StoreError::CounterRace) => {
             return Err(conflict(
                 "already_decided",
@@ -516,4 +519,121 @@ async fn decide(
         "state": decided.as_ref().map_or("pending", |d| d.state.as_str()),
         "progress": {"self_step_up_done": progress.self_done, "approvers": progress.approvers, "approvers_required": tx.requirements.approvers},
     })))
+}
+
+/// The approver's view of one request as an SSE event, if the approver may act on it.
+async fn event_for(
+    state: &AppState,
+    approver: &ApproverRecord,
+    request_id: &str,
+) -> Result<Option<axum::response::sse::Event>, Problem> {
+    let Some(request) = state
+        .store
+        .request_by_id(request_id)
+        .await
+        .map_err(internal)?
+    else {
+        return Ok(None);
+    };
+    if lifecycle::role_for(&request.transaction, &approver.id, &approver.groups).is_err() {
+        return Ok(None);
+    }
+    let approvals = state.store.approvals(request_id).await.map_err(internal)?;
+    let signed = sign(state, &request, &approvals)?;
+    let head = state.store.audit_head().await.map_err(internal)?;
+    let event = axum::response::sse::Event::default()
+        .event("request")
+        .id(head.seq.to_string())
+        .json_data(&signed)
+        .map_err(internal)?;
+    Ok(Some(event))
+}
+
+/// `GET /v1/approver/stream`: server-sent events of new and changed requests this approver
+/// may act on, each server-signed. On connect it sends every pending request (a full
+/// resynchronisation); with `Last-Event-ID` it also replays requests changed since then.
+pub async fn stream(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    Problem,
+> {
+    use futures_util::StreamExt;
+    let caller = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let last_seen: Option<u64> = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    Problem::bad_request(
+                        "invalid_last_event_id",
+                        "Last-Event-ID must be an event id this stream sent",
+                    )
+                })?,
+        ),
+    };
+    let changes = state.changes.subscribe();
+    let mut ids: Vec<String> = state
+        .store
+        .pending_requests()
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|r| r.transaction.id)
+        .collect();
+    if let Some(after) = last_seen {
+        for entry in state
+            .store
+            .audit_entries(after, 10_000)
+            .await
+            .map_err(internal)?
+        {
+            if let Some(id) = entry.event.request_id {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    let mut initial = Vec::new();
+    for id in &ids {
+        if let Some(event) = event_for(&state, &caller.approver, id).await? {
+            initial.push(Ok(event));
+        }
+    }
+    let approver = caller.approver;
+    let keepalive_seconds = state.config.limits.stream_keepalive_seconds;
+    let live = futures_util::stream::unfold(
+        (changes, state, approver),
+        |(mut changes, state, approver)| async move {
+            loop {
+                let event = match changes.recv().await {
+                    Ok(id) => match event_for(&state, &approver, &id).await {
+                        Ok(Some(event)) => event,
+                        Ok(None) | Err(_) => continue,
+                    },
+                    // Missed changes: tell the client to resynchronise its list.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        axum::response::sse::Event::default()
+                            .event("resync")
+                            .data("{}")
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                };
+                return Some((Ok(event), (changes, state, approver)));
+            }
+        },
+    );
+    let stream = futures_util::stream::iter(initial).chain(live);
+    let keepalive = std::time::Duration::from_secs(keepalive_seconds.max(1));
+    Ok(axum::response::sse::Sse::new(stream)
+        .keep_alive(axum::response::sse::KeepAlive::new().interval(keepalive)))
 }

@@ -28,6 +28,16 @@ pub struct AppState {
     pub keys: Keys,
     /// Configuration.
     pub config: Config,
+    /// Request ids whose state changed, for long-polls and approver streams.
+    pub changes: tokio::sync::broadcast::Sender<String>,
+}
+
+impl AppState {
+    /// Announces that a request changed (after its transaction committed).
+    pub fn changed(&self, request_id: &str) {
+        // No receiver is not an error: nobody is waiting.
+        let _ = self.changes.send(request_id.to_owned());
+    }
 }
 
 /// The application's routes.
@@ -45,6 +55,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/requests/{id}/cancel", post(requests::cancel))
         .route("/v1/enroll", post(approver::enroll))
         .route("/v1/approver/requests", get(approver::pending))
+        .route("/v1/approver/stream", get(approver::stream))
         .route(
             "/v1/approver/requests/{id}/approve",
             post(approver::approve),

@@ -77,10 +77,20 @@ struct RequestView<'a> {
     transaction: &'a Transaction,
 }
 
+/// The state a client sees: a pending request past its approval deadline is `expired`.
+pub fn visible_state(record: &RequestRecord, now: countersign_core::Timestamp) -> &'static str {
+    if record.state == RequestState::Pending && now > record.transaction.approve_by {
+        "expired"
+    } else {
+        record.state.as_str()
+    }
+}
+
 fn view(record: &RequestRecord) -> RequestView<'_> {
+    let now = clock::now().unwrap_or(record.transaction.created_at);
     RequestView {
         id: &record.transaction.id,
-        state: record.state.as_str(),
+        state: visible_state(record, now),
         outcome: "step_up",
         digest: record.digest.to_base64url(),
         transaction: &record.transaction,
@@ -224,7 +234,7 @@ pub async fn create(
 
     let pending = state
         .store
-        .pending_count(&tx.requester.id)
+        .pending_count(&tx.requester.id, now.unix())
         .await
         .map_err(internal)?;
     if pending >= state.config.limits.max_pending_per_requester {
@@ -266,7 +276,10 @@ pub async fn create(
         )
     };
     match state.store.create_request(&record, created_event).await {
-        Ok(Created::New(r)) => Ok((StatusCode::CREATED, Json(view(&r))).into_response()),
+        Ok(Created::New(r)) => {
+            state.changed(&r.transaction.id);
+            Ok((StatusCode::CREATED, Json(view(&r))).into_response())
+        }
         Ok(Created::Existing(r)) => Ok((StatusCode::OK, Json(view(&r))).into_response()),
         Err(StoreError::IdempotencyConflict) => Err(Problem::new(
             StatusCode::CONFLICT,
@@ -277,18 +290,63 @@ pub async fn create(
     }
 }
 
-/// `GET /v1/requests/{id}`: only requests of the caller's audience are visible.
+/// `GET /v1/requests/{id}?wait=N` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// Seconds to wait (at most 60) for a pending request to change before answering.
+    #[serde(default)]
+    pub wait: Option<u64>,
+}
+
+/// The longest long-poll.
+const MAX_WAIT_SECONDS: u64 = 60;
+
+/// `GET /v1/requests/{id}`: only requests of the caller's audience are visible. With `?wait=N`
+/// a pending request is answered when it changes, or after N seconds.
 pub async fn get(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
     Path(id): Path<String>,
+    query: Result<axum::extract::Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let record = state
-        .store
-        .request(&key.audience, &id)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| Problem::not_found(format!("no request {id:?} for this application")))?;
+    let axum::extract::Query(query) =
+        query.map_err(|e| Problem::bad_request("invalid_query", e.body_text()))?;
+    let wait = query.wait.unwrap_or(0);
+    if wait > MAX_WAIT_SECONDS {
+        return Err(Problem::bad_request(
+            "invalid_query",
+            format!("wait is at most {MAX_WAIT_SECONDS} seconds"),
+        ));
+    }
+    // Subscribe before reading, so a change between the read and the wait is not missed.
+    let mut changes = state.changes.subscribe();
+    let load = || async {
+        state
+            .store
+            .request(&key.audience, &id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Problem::not_found(format!("no request {id:?} for this application")))
+    };
+    let mut record = load().await?;
+    let now = clock::now().map_err(internal)?;
+    if wait > 0 && visible_state(&record, now) == "pending" {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+        loop {
+            match tokio::time::timeout_at(deadline, changes.recv()).await {
+                Ok(Ok(changed)) if changed != id => continue,
+                // Our request changed, or we lagged and cannot tell: read it again.
+                Ok(_) => {
+                    record = load().await?;
+                    if record.state != RequestState::Pending {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    }
     serde_json::to_value(view(&record))
         .map(Json)
         .map_err(internal)
@@ -383,7 +441,10 @@ pub async fn redeem(
         .await
         .map_err(internal)?
     {
-        Redeemed::Now(token) => Ok(Json(serde_json::json!({"redeemed": true, "token": token}))),
+        Redeemed::Now(token) => {
+            state.changed(&id);
+            Ok(Json(serde_json::json!({"redeemed": true, "token": token})))
+        }
         Redeemed::NotFound => Err(Problem::not_found(format!(
             "no request {id:?} for this application"
         ))),
@@ -491,7 +552,10 @@ async fn transition(
         .await
         .map_err(internal)?
     {
-        Ok(()) => Ok(Json(serde_json::json!({"state": to.as_str()}))),
+        Ok(()) => {
+            state.changed(id);
+            Ok(Json(serde_json::json!({"state": to.as_str()})))
+        }
         Err(None) => Err(Problem::not_found(format!(
             "no request {id:?} for this application"
         ))),

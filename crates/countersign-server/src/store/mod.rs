@@ -288,8 +288,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Created, StoreError>;
     /// A request, only if it belongs to `audience`.
     async fn request(&self, audience: &str, id: &str) -> Result<Option<RequestRecord>, StoreError>;
-    /// Number of pending requests of one requester.
-    async fn pending_count(&self, requester_id: &str) -> Result<u32, StoreError>;
+    /// Number of pending, unexpired requests of one requester.
+    async fn pending_count(&self, requester_id: &str, now: i64) -> Result<u32, StoreError>;
 
     /// Adds an approver with groups; false if the id exists.
     async fn add_approver(

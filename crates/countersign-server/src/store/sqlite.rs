@@ -339,11 +339,12 @@ impl Store for SqliteStore {
         row.as_ref().map(request_from_row).transpose()
     }
 
-    async fn pending_count(&self, requester_id: &str) -> Result<u32, StoreError> {
+    async fn pending_count(&self, requester_id: &str, now: i64) -> Result<u32, StoreError> {
         let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM requests WHERE requester_id = ? AND state = 'pending'",
+            "SELECT COUNT(*) FROM requests WHERE requester_id = ? AND state = 'pending' AND approve_by >= ?",
         )
         .bind(requester_id)
+        .bind(now)
         .fetch_one(&self.readers)
         .await?;
         u32::try_from(count).map_err(|_| StoreError::Corrupt("pending count".into()))
