@@ -83,15 +83,23 @@ fn i64_of(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Corrupt("sequence beyond i64".into()))
 }
 
+/// A fixed-length blob column; a stored value of another length is corruption, never truncated.
+fn fixed<const N: usize>(
+    row: &sqlx::sqlite::SqliteRow,
+    column: &str,
+) -> Result<[u8; N], StoreError> {
+    let bytes: Vec<u8> = row.try_get(column)?;
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{column} length")))
+}
+
 fn api_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRecord, StoreError> {
-    let hash: Vec<u8> = row.try_get("secret_hash")?;
     Ok(ApiKeyRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         audience: row.try_get("audience")?,
-        secret_hash: hash
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("api key hash length".into()))?,
+        secret_hash: fixed(row, "secret_hash")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })
@@ -129,30 +137,24 @@ fn request_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RequestRecord, Stor
 }
 
 fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceRecord, StoreError> {
-    let key: Vec<u8> = row.try_get("device_key")?;
     Ok(DeviceRecord {
         id: row.try_get("id")?,
         approver_id: row.try_get("approver_id")?,
         name: row.try_get("name")?,
-        device_key: key
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("device key length".into()))?,
+        device_key: fixed(row, "device_key")?,
         created_at: row.try_get("created_at")?,
         disabled_at: row.try_get("disabled_at")?,
     })
 }
 
 fn credential_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CredentialRecord, StoreError> {
-    let aaguid: Vec<u8> = row.try_get("aaguid")?;
     let count: i64 = row.try_get("sign_count")?;
     Ok(CredentialRecord {
         id: row.try_get("id")?,
         device_id: row.try_get("device_id")?,
         approver_id: row.try_get("approver_id")?,
         public_key: row.try_get("public_key")?,
-        aaguid: aaguid
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("aaguid length".into()))?,
+        aaguid: fixed(row, "aaguid")?,
         sign_count: u32::try_from(count).map_err(|_| StoreError::Corrupt("sign count".into()))?,
         created_at: row.try_get("created_at")?,
         cloned_at: row.try_get("cloned_at")?,
