@@ -221,6 +221,25 @@ pub async fn disable_approver(store: &dyn Store, id: &str) -> Result<(), AdminEr
     }
 }
 
+/// Lifts the freeze a report put on a requester.
+pub async fn unfreeze_requester(store: &dyn Store, id: &str) -> Result<(), AdminError> {
+    let now = clock::now().map_err(system)?;
+    let event = Event {
+        at: now,
+        kind: "requester.unfrozen".into(),
+        request_id: None,
+        actor: "admin".into(),
+        data: serde_json::json!({"requester": id}),
+    };
+    if store.unfreeze(id, event).await? {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!(
+            "requester {id:?} is not frozen"
+        )))
+    }
+}
+
 /// Creates a one-time enrollment code for an approver: `CSE1.<secret>.<server kid>`. The kid
 /// lets the approver authenticate the server at first contact.
 pub async fn create_enrollment_code(

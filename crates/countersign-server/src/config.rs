@@ -27,6 +27,12 @@ pub enum ConfigError {
     /// An AAGUID in the allow-list is not 32 hex digits.
     #[error("enrollment.allowed_aaguids: {0:?} is not 32 hex digits")]
     BadAaguid(String),
+    /// The webhook must be https (or http to a loopback host).
+    #[error("webhook url {0:?} must be https:// (http only to localhost or 127.0.0.1)")]
+    BadWebhook(String),
+    /// A rate limit of zero would refuse everything.
+    #[error("limits.{0} must be at least 1")]
+    ZeroRateLimit(&'static str),
     /// The RP id must be the origin's host or a registrable suffix of it.
     #[error("rp_id {rp_id:?} is not the host of origin {origin:?} or a parent domain of it")]
     RpIdNotOriginHost { rp_id: String, origin: String },
@@ -52,6 +58,23 @@ pub struct Config {
     pub enrollment: EnrollmentConfig,
     /// TLS (rustls); required to listen off loopback.
     pub tls: Option<TlsConfig>,
+    /// Called when an approver reports a request as suspicious.
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// The webhook told about reports of suspicious requests (and the requester's freeze).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `https://...`, or `http://` to a loopback host only.
+    pub url: String,
+    /// Delivery attempts before giving up (each failure and the outcome are audited).
+    #[serde(default = "default_webhook_attempts")]
+    pub attempts: u32,
+}
+
+fn default_webhook_attempts() -> u32 {
+    5
 }
 
 /// How approvers enroll.
@@ -97,6 +120,10 @@ pub struct Limits {
     pub max_pending_per_requester: u32,
     /// Seconds between keep-alive comments on approver event streams.
     pub stream_keepalive_seconds: u64,
+    /// Requests per minute from one client IP address, on every endpoint (bursts up to this).
+    pub requests_per_minute_per_ip: u32,
+    /// Step-up requests per minute one requester may cause (bursts up to this).
+    pub requests_per_minute_per_requester: u32,
 }
 
 impl Default for Limits {
@@ -105,6 +132,8 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             max_pending_per_requester: 5,
             stream_keepalive_seconds: 15,
+            requests_per_minute_per_ip: 6000,
+            requests_per_minute_per_requester: 30,
         }
     }
 }
@@ -130,6 +159,7 @@ impl Default for Config {
             limits: Limits::default(),
             enrollment: EnrollmentConfig::default(),
             tls: None,
+            webhook: None,
         }
     }
 }
@@ -163,6 +193,27 @@ impl Config {
             if aaguid.len() != 32 || !aaguid.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ConfigError::BadAaguid(aaguid.clone()));
             }
+        }
+        if let Some(webhook) = &self.webhook {
+            let loopback_http = [
+                "http://localhost:",
+                "http://localhost/",
+                "http://127.0.0.1:",
+                "http://127.0.0.1/",
+            ]
+            .iter()
+            .any(|p| webhook.url.starts_with(p));
+            if !(webhook.url.starts_with("https://") || loopback_http) || webhook.attempts == 0 {
+                return Err(ConfigError::BadWebhook(webhook.url.clone()));
+            }
+        }
+        if self.limits.requests_per_minute_per_ip == 0 {
+            return Err(ConfigError::ZeroRateLimit("requests_per_minute_per_ip"));
+        }
+        if self.limits.requests_per_minute_per_requester == 0 {
+            return Err(ConfigError::ZeroRateLimit(
+                "requests_per_minute_per_requester",
+            ));
         }
         let host =
             origin_host(&self.origin).ok_or_else(|| ConfigError::BadOrigin(self.origin.clone()))?;
@@ -229,5 +280,18 @@ mod tests {
         assert!(
             parse("origin = \"https://approvals.example.com\"\nrp_id = \"example.com\"").is_ok()
         );
+        assert!(matches!(
+            parse("[webhook]\nurl = \"http://hooks.example.com/x\""),
+            Err(ConfigError::BadWebhook(_))
+        ));
+        assert!(matches!(
+            parse("[webhook]\nurl = \"http://localhost.evil.com/x\""),
+            Err(ConfigError::BadWebhook(_))
+        ));
+        assert!(parse("[webhook]\nurl = \"http://127.0.0.1:9/hook\"").is_ok());
+        assert!(matches!(
+            parse("[limits]\nrequests_per_minute_per_ip = 0"),
+            Err(ConfigError::ZeroRateLimit(_))
+        ));
     }
 }

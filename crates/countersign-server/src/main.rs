@@ -44,6 +44,9 @@ enum Command {
     /// One-time enrollment codes.
     #[command(subcommand)]
     EnrollCode(EnrollCodeCommand),
+    /// Requesters frozen after a report.
+    #[command(subcommand)]
+    Requester(RequesterCommand),
     /// The audit chain.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -82,6 +85,14 @@ enum ApproverCommand {
     Disable { id: String },
     /// Lists approvers.
     List,
+}
+
+#[derive(Subcommand)]
+enum RequesterCommand {
+    /// Lists frozen requesters: who reported which request, when and why.
+    Frozen,
+    /// Lifts a freeze after the report was investigated.
+    Unfreeze { id: String },
 }
 
 #[derive(Subcommand)]
@@ -218,6 +229,27 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("disabled approver {id}");
+            Ok(())
+        }
+        Command::Requester(RequesterCommand::Frozen) => {
+            use countersign_server::store::Store;
+            for f in store.freezes().await.map_err(|e| e.to_string())? {
+                println!(
+                    "{}\tfrozen_at={}\treported_by={}\trequest={}\treason={}",
+                    f.requester_id,
+                    f.frozen_at,
+                    f.reported_by,
+                    f.request_id,
+                    f.reason.unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Requester(RequesterCommand::Unfreeze { id }) => {
+            admin::unfreeze_requester(&store, &id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("unfroze requester {id}");
             Ok(())
         }
         Command::Approver(ApproverCommand::List) => {

@@ -62,6 +62,10 @@ impl Problem {
     }
 }
 
+/// The problem code, attached to the response for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProblemCode(pub &'static str);
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = Body {
@@ -72,11 +76,13 @@ impl IntoResponse for Problem {
             code: self.code,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             json,
         )
-            .into_response()
+            .into_response();
+        response.extensions_mut().insert(ProblemCode(self.code));
+        response
     }
 }

@@ -5,6 +5,7 @@ use crate::catalog::{self, Catalog};
 use crate::config::Config;
 use crate::keys;
 use crate::policy::{self, PolicyEngine};
+use crate::ratelimit;
 use crate::store::sqlite::SqliteStore;
 use std::io::Write;
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub enum ServeError {
     /// Listening or serving failed.
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    /// A rate limit is unusable.
+    #[error(transparent)]
+    RateLimit(#[from] ratelimit::BadQuota),
     /// TLS is configured but not available in this build yet.
     #[error("TLS is configured, but this build serves plain HTTP on loopback only; remove [tls] or put a TLS proxy in front")]
     TlsUnavailable,
@@ -57,7 +61,10 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (changes, _) = tokio::sync::broadcast::channel(1024);
+    let ip_limits = ratelimit::ip_layer(&config.limits)?;
     let state = Arc::new(AppState {
+        limits: ratelimit::RequesterLimits::new(&config.limits),
+        metrics: Arc::new(crate::metrics::Metrics::new()),
         store: Arc::new(store),
         policy,
         catalog,
@@ -69,10 +76,26 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     println!("countersign-server listening on http://{addr}");
     std::io::stdout().flush()?;
     tracing::info!(%addr, "listening");
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    spawn_limit_cleanup(state.clone());
+    let app = api::router(state).layer(ip_limits);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
+}
+
+/// Forgets idle requesters' rate-limit state once a minute, so memory stays bounded.
+fn spawn_limit_cleanup(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            state.limits.forget_idle();
+        }
+    });
 }
 
 async fn shutdown() {

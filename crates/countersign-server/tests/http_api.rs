@@ -427,3 +427,81 @@ fn audit_export_verifies_offline_and_tampering_is_caught() {
     );
     assert!(err.contains("missing"), "{err}");
 }
+
+#[test]
+fn metrics_count_traffic_refusals_and_the_lifecycle_without_identities() {
+    let server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &[], 1);
+    let (_, created) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("m1", "2500", "alice@example.com"),
+    );
+    let (id, digest) = (
+        created["id"].as_str().unwrap(),
+        created["digest"].as_str().unwrap(),
+    );
+    let (status, _) = alice.decide(&server, id, digest, countersign_core::Decision::Approve);
+    assert_eq!(status, 200);
+    let (status, _) = server.post(
+        &app,
+        &format!("/v1/requests/{id}/redeem"),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = server.post(
+        &app,
+        &format!("/v1/requests/{id}/redeem"),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 409);
+    let (status, _) = server.get("cs_0000000000000000_wrong", "/v1/requests/x");
+    assert_eq!(status, 401);
+
+    let resp = server.http.get(server.url("/metrics")).send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = resp.text().unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
+    };
+    assert_eq!(
+        value(r#"countersign_http_requests_total{route="/v1/requests",status="201"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"countersign_http_requests_total{route="/v1/requests/{id}/redeem",status="200"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"countersign_http_requests_total{route="/v1/requests/{id}/redeem",status="409"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"countersign_problems_total{code="unauthorized"}"#),
+        1.0
+    );
+    for event in ["created", "approval", "approved", "redeemed"] {
+        assert_eq!(
+            value(&format!(
+                r#"countersign_lifecycle_events_total{{outcome="{event}"}}"#
+            )),
+            1.0,
+            "{event}"
+        );
+    }
+    assert_eq!(
+        value(r#"countersign_http_request_duration_seconds_count{route="/v1/requests"}"#),
+        1.0
+    );
+    assert!(value("countersign_audit_head_seq") >= 4.0);
+    for secret in [id, "alice@example.com", "2500", &app] {
+        assert!(!text.contains(secret), "metrics leak {secret}");
+    }
+}

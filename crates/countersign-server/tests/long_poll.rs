@@ -1,5 +1,5 @@
-//! Long-polling by the protected application. (The approver event stream's test is not in yet:
-//! see the issue notes.)
+//! Waiting for changes: the protected application's long-poll and the approver's signed
+//! server-sent event stream (snapshot on connect, live changes, keep-alive, resume).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -45,4 +45,83 @@ fn long_poll_answers_when_the_request_changes() {
         (status, problem["code"].as_str()),
         (400, Some("invalid_query"))
     );
+}
+
+#[test]
+fn approver_stream_sends_signed_snapshot_live_changes_keepalives_and_resumes() {
+    let server = Server::start_with_config("[limits]\nstream_keepalive_seconds = 1\n");
+    let app = server.api_key("payouts", "payouts-service");
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &[], 1);
+    let bob = Approver::add_and_enroll(&server, "bob@example.com", &[], 2);
+    let (_, first) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("s1", "2500", "alice@example.com"),
+    );
+    let first_id = first["id"].as_str().unwrap().to_owned();
+
+    let (status, stream) = EventStream::open(&server, &alice, None);
+    assert_eq!(status, 200);
+    let stream = stream.unwrap();
+    let snapshot = stream.next_event(10).expect("snapshot event");
+    assert_eq!(snapshot.event, "request");
+    let pushed = verify_pushed(&server, &snapshot.data);
+    assert_eq!(pushed.transaction.id, first_id);
+    assert_eq!(pushed.state, "pending");
+    let snapshot_id = snapshot.id.clone().expect("events carry ids");
+
+    // Bob may not act on Alice's self step-up: his stream stays silent about it.
+    let (_, bob_stream) = EventStream::open(&server, &bob, None);
+    let bob_stream = bob_stream.unwrap();
+
+    let (_, second) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("s2", "3000", "alice@example.com"),
+    );
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    let live = stream
+        .next_event(10)
+        .expect("live event for the new request");
+    let pushed = verify_pushed(&server, &live.data);
+    assert_eq!(pushed.transaction.id, second_id);
+    assert!(
+        live.id.unwrap().parse::<u64>().unwrap() > snapshot_id.parse::<u64>().unwrap(),
+        "event ids grow"
+    );
+
+    let digest = first["digest"].as_str().unwrap();
+    let (status, _) = alice.decide(&server, &first_id, digest, Decision::Approve);
+    assert_eq!(status, 200);
+    let changed = stream.next_event(10).expect("event for the approval");
+    let pushed = verify_pushed(&server, &changed.data);
+    assert_eq!(
+        (pushed.transaction.id.as_str(), pushed.state.as_str()),
+        (first_id.as_str(), "approved")
+    );
+    assert!(
+        stream.keepalive_within(5),
+        "keep-alive comments arrive on an idle stream"
+    );
+    assert!(
+        bob_stream.next_event(2).is_none(),
+        "nothing for an approver who may not act"
+    );
+
+    // Resuming after the snapshot replays what changed since, the approved request included.
+    let (status, resumed) = EventStream::open(&server, &alice, Some(&snapshot_id));
+    assert_eq!(status, 200);
+    let resumed = resumed.unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    while let Some(e) = resumed.next_event(3) {
+        let p = verify_pushed(&server, &e.data);
+        seen.insert(p.transaction.id.clone(), p.state.clone());
+    }
+    assert_eq!(seen.get(&first_id).map(String::as_str), Some("approved"));
+    assert_eq!(seen.get(&second_id).map(String::as_str), Some("pending"));
+
+    let (status, none) = EventStream::open(&server, &alice, Some("not-a-number"));
+    assert_eq!((status, none.is_none()), (400, true));
+    let unsigned = reqwest::blocking::get(server.url("/v1/approver/stream")).unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
 }

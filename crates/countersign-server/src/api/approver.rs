@@ -7,7 +7,8 @@ use crate::clock;
 use crate::lifecycle::{self, Role};
 use crate::problem::Problem;
 use crate::store::{
-    ApprovalRecord, ApproverRecord, CredentialRecord, DeviceRecord, RequestState, StoreError,
+    ApprovalRecord, ApproverRecord, CredentialRecord, DeviceRecord, FreezeRecord, RequestState,
+    StoreError,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -331,7 +332,7 @@ pub async fn approve(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    decide(state, path, method, uri, headers, body, Decision::Approve).await
+    decide(state, path, method, uri, headers, body, Verdict::Approve).await
 }
 
 /// `POST /v1/approver/requests/{id}/deny`.
@@ -343,7 +344,40 @@ pub async fn deny(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    decide(state, path, method, uri, headers, body, Decision::Deny).await
+    decide(state, path, method, uri, headers, body, Verdict::Deny).await
+}
+
+/// `POST /v1/approver/requests/{id}/report`: a denial signed by the key like any other, with a
+/// required reason, that also freezes the requester (cancelling their other pending requests)
+/// and calls the configured webhook.
+pub async fn report(
+    state: State<Arc<AppState>>,
+    path: Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, Problem> {
+    decide(state, path, method, uri, headers, body, Verdict::Report).await
+}
+
+/// What an approver answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Approve,
+    Deny,
+    /// Deny, and report the request as suspicious.
+    Report,
+}
+
+impl Verdict {
+    /// What the key signs: a report is a denial.
+    fn decision(self) -> Decision {
+        match self {
+            Verdict::Approve => Decision::Approve,
+            Verdict::Deny | Verdict::Report => Decision::Deny,
+        }
+    }
 }
 
 async fn decide(
@@ -353,10 +387,17 @@ async fn decide(
     uri: Uri,
     headers: HeaderMap,
     raw: Bytes,
-    decision: Decision,
+    verdict: Verdict,
 ) -> Result<Json<serde_json::Value>, Problem> {
+    let decision = verdict.decision();
     let caller = authenticate(&state, &method, &uri, &headers, &raw).await?;
     let body: DecisionBody = parse_json(&raw)?;
+    if verdict == Verdict::Report && body.reason.as_deref().is_none_or(str::is_empty) {
+        return Err(Problem::bad_request(
+            "reason_required",
+            "a report needs a reason the security team can act on",
+        ));
+    }
     if let Some(reason) = &body.reason {
         if reason.len() > 1024 || reason.chars().any(char::is_control) {
             return Err(Problem::bad_request(
@@ -464,6 +505,51 @@ async fn decide(
         Err(e) => return Err(forbidden(e.code(), e.to_string())),
     };
 
+    // A verified report freezes the requester first: if the denial below then fails, the
+    // safer half has happened and a retry completes the rest.
+    if verdict == Verdict::Report {
+        let freeze = FreezeRecord {
+            requester_id: tx.requester.id.clone(),
+            frozen_at: now.unix(),
+            reported_by: caller.approver.id.clone(),
+            request_id: tx.id.clone(),
+            reason: body.reason.clone(),
+        };
+        let event = Event {
+            at: now,
+            kind: "requester.frozen".into(),
+            request_id: Some(tx.id.clone()),
+            actor: caller.approver.id.clone(),
+            data: serde_json::json!({"requester": tx.requester.id, "reason": body.reason}),
+        };
+        let cancelled = state
+            .store
+            .freeze_requester(&freeze, event)
+            .await
+            .map_err(internal)?;
+        for id in &cancelled {
+            state.changed(id);
+        }
+        crate::webhook::notify(
+            state.clone(),
+            tx.id.clone(),
+            serde_json::json!({
+                "event": "request.reported",
+                "request_id": tx.id,
+                "digest": request.digest,
+                "action": tx.action,
+                "object": tx.object,
+                "requester": tx.requester,
+                "audience": tx.audience,
+                "reported_by": caller.approver.id,
+                "reason": body.reason,
+                "at": now,
+                "requester_frozen": true,
+                "cancelled_requests": cancelled,
+            }),
+        );
+    }
+
     let approval = ApprovalRecord {
         request_id: tx.id.clone(),
         approver_id: caller.approver.id.clone(),
@@ -478,7 +564,7 @@ async fn decide(
         kind: format!("approval.{decision}"),
         request_id: Some(tx.id.clone()),
         actor: caller.approver.id.clone(),
-        data: serde_json::json!({"role": role.as_str(), "credential_id": body.credential_id, "sign_count": verified.sign_count, "uv": verified.flags.user_verified(), "reason": body.reason}),
+        data: serde_json::json!({"role": role.as_str(), "credential_id": body.credential_id, "sign_count": verified.sign_count, "uv": verified.flags.user_verified(), "reason": body.reason, "reported": verdict == Verdict::Report}),
     };
     let issuer = state.config.origin.clone();
     let signing_key = state.keys.active.clone();
@@ -498,6 +584,14 @@ async fn decide(
     let decided = match outcome {
         Ok(d) => {
             state.changed(&tx.id);
+            state.metrics.event(match verdict {
+                Verdict::Approve => "approval",
+                Verdict::Deny => "denial",
+                Verdict::Report => "report",
+            });
+            if let Some(d) = &d {
+                state.metrics.event(d.state.as_str());
+            }
             d
         }
         Err(StoreError::AlreadyDecided | StoreError::CounterRace) => {

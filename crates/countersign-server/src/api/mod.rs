@@ -28,6 +28,10 @@ pub struct AppState {
     pub keys: Keys,
     /// Configuration.
     pub config: Config,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Per-requester limits on request creation.
+    pub limits: crate::ratelimit::RequesterLimits,
     /// Request ids whose state changed, for long-polls and approver streams.
     pub changes: tokio::sync::broadcast::Sender<String>,
 }
@@ -45,6 +49,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.limits.max_body_bytes;
     Router::new()
         .route("/health", get(public::health))
+        .route("/metrics", get(public::metrics))
         .route("/v1/info", get(public::info))
         .route("/.well-known/jwks.json", get(public::jwks))
         .route("/v1/requests", post(requests::create))
@@ -61,6 +66,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(approver::approve),
         )
         .route("/v1/approver/requests/{id}/deny", post(approver::deny))
+        .route("/v1/approver/requests/{id}/report", post(approver::report))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .fallback(public::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

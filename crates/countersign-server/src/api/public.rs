@@ -3,6 +3,8 @@
 use super::AppState;
 use crate::problem::Problem;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::Json;
 use countersign_core::b64;
 use std::sync::Arc;
@@ -37,6 +39,21 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value>
 /// `GET /.well-known/jwks.json`.
 pub async fn jwks(State(state): State<Arc<AppState>>) -> Json<countersign_core::jwk::Jwks> {
     Json(state.keys.published.to_jwks())
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, Problem> {
+    let head = state.store.audit_head().await.map_err(|e| {
+        tracing::error!(error = %e, "metrics: database unavailable");
+        Problem::internal()
+    })?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(head.seq),
+    ))
 }
 
 /// Every unknown path.

@@ -106,6 +106,15 @@ fn unprocessable(e: &TransactionError) -> Problem {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
 }
 
+/// The answer for a requester frozen after a report.
+fn frozen(requester: &str) -> Problem {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "requester_frozen",
+        format!("{requester} is frozen after a request was reported as suspicious; an operator must lift the freeze"),
+    )
+}
+
 /// `POST /v1/requests`: evaluates policy and, when a step-up is needed, creates the request.
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -174,6 +183,17 @@ pub async fn create(
         requirements: draft_requirements,
     };
     tx.validate().map_err(|e| unprocessable(&e))?;
+    if let Err(limited) = state.limits.check_requester(&tx.requester.id) {
+        return Ok(limited.into_response());
+    }
+    if let Some(freeze) = state
+        .store
+        .freeze(&tx.requester.id)
+        .await
+        .map_err(internal)?
+    {
+        return Err(frozen(&freeze.requester_id));
+    }
 
     let input = PolicyInput {
         action: &tx.action,
@@ -206,6 +226,7 @@ pub async fn create(
     };
     let step_up = match outcome {
         Outcome::NotRequired { policies } => {
+            state.metrics.event("not_required");
             state
                 .store
                 .audit(event("request.not_required", serde_json::json!({"action": tx.action, "object": tx.object, "requester": tx.requester.id, "policies": policies})))
@@ -218,6 +239,7 @@ pub async fn create(
                 .into_response());
         }
         Outcome::Forbidden { reason, policies } => {
+            state.metrics.event("forbidden");
             state
                 .store
                 .audit(event("request.forbidden", serde_json::json!({"action": tx.action, "object": tx.object, "requester": tx.requester.id, "policies": policies, "reason": reason})))
@@ -278,9 +300,11 @@ pub async fn create(
     match state.store.create_request(&record, created_event).await {
         Ok(Created::New(r)) => {
             state.changed(&r.transaction.id);
+            state.metrics.event("created");
             Ok((StatusCode::CREATED, Json(view(&r))).into_response())
         }
         Ok(Created::Existing(r)) => Ok((StatusCode::OK, Json(view(&r))).into_response()),
+        Err(StoreError::RequesterFrozen) => Err(frozen(&record.transaction.requester.id)),
         Err(StoreError::IdempotencyConflict) => Err(Problem::new(
             StatusCode::CONFLICT,
             "idempotency_conflict",
@@ -443,6 +467,7 @@ pub async fn redeem(
     {
         Redeemed::Now(token) => {
             state.changed(&id);
+            state.metrics.event("redeemed");
             Ok(Json(serde_json::json!({"redeemed": true, "token": token})))
         }
         Redeemed::NotFound => Err(Problem::not_found(format!(
@@ -554,6 +579,7 @@ async fn transition(
     {
         Ok(()) => {
             state.changed(id);
+            state.metrics.event(to.as_str());
             Ok(Json(serde_json::json!({"state": to.as_str()})))
         }
         Err(None) => Err(Problem::not_found(format!(

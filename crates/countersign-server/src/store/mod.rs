@@ -47,6 +47,9 @@ pub enum StoreError {
     /// The decision could not be issued.
     #[error("decision: {0}")]
     Decision(String),
+    /// The requester is frozen after a report; nothing new is accepted from them.
+    #[error("requester is frozen")]
+    RequesterFrozen,
     /// Appending to the audit chain failed.
     #[error("audit: {0}")]
     Audit(#[from] countersign_core::audit::AuditError),
@@ -217,6 +220,21 @@ pub struct ApprovalRecord {
     pub created_at: i64,
 }
 
+/// A requester frozen after an approver reported one of their requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreezeRecord {
+    /// The requester.
+    pub requester_id: String,
+    /// Unix seconds.
+    pub frozen_at: i64,
+    /// The approver who reported.
+    pub reported_by: String,
+    /// The reported request.
+    pub request_id: String,
+    /// The reporter's reason.
+    pub reason: Option<String>,
+}
+
 /// A decision to write with the approval that completed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecisionWrite {
@@ -281,6 +299,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Creates a request, or returns the one already made under the same idempotency key.
+    /// Refuses with [`StoreError::RequesterFrozen`] inside the same transaction, so a freeze
+    /// and a creation cannot interleave.
     async fn create_request(
         &self,
         request: &RequestRecord,
@@ -375,6 +395,20 @@ pub trait Store: Send + Sync {
         now: i64,
         audit: Event,
     ) -> Result<Result<(), Option<RequestState>>, StoreError>;
+
+    /// Freezes a requester and cancels their other pending requests (each audited), in one
+    /// transaction; returns the ids of the cancelled requests. Freezing twice keeps the first.
+    async fn freeze_requester(
+        &self,
+        freeze: &FreezeRecord,
+        audit: Event,
+    ) -> Result<Vec<String>, StoreError>;
+    /// The freeze on a requester, if any.
+    async fn freeze(&self, requester_id: &str) -> Result<Option<FreezeRecord>, StoreError>;
+    /// All frozen requesters.
+    async fn freezes(&self) -> Result<Vec<FreezeRecord>, StoreError>;
+    /// Lifts a freeze; false if the requester was not frozen.
+    async fn unfreeze(&self, requester_id: &str, audit: Event) -> Result<bool, StoreError>;
 
     /// Appends an audit event on its own (for events without a state change, such as a refusal).
     async fn audit(&self, event: Event) -> Result<Entry, StoreError>;

@@ -4,7 +4,8 @@
 
 use super::{
     ApiKeyRecord, ApprovalRecord, ApproverRecord, Created, CredentialRecord, Decide, DecisionWrite,
-    DeviceRecord, Redeemed, RequestRecord, RequestState, SigningKeyRecord, Store, StoreError,
+    DeviceRecord, FreezeRecord, Redeemed, RequestRecord, RequestState, SigningKeyRecord, Store,
+    StoreError,
 };
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
@@ -77,6 +78,32 @@ async fn head_in<'e, E: sqlx::Executor<'e, Database = Sqlite>>(db: E) -> Result<
             })
         }
     }
+}
+
+/// The request `id` inside the caller's transaction, only if it belongs to `audience` when one
+/// is given.
+async fn request_in(
+    tx: &mut Tx<'_>,
+    id: &str,
+    audience: Option<&str>,
+) -> Result<Option<RequestRecord>, StoreError> {
+    let row = sqlx::query("SELECT * FROM requests WHERE id = ? AND (? IS NULL OR audience = ?)")
+        .bind(id)
+        .bind(audience)
+        .bind(audience)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(request_from_row).transpose()
+}
+
+fn freeze_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<FreezeRecord, StoreError> {
+    Ok(FreezeRecord {
+        requester_id: row.try_get("requester_id")?,
+        frozen_at: row.try_get("frozen_at")?,
+        reported_by: row.try_get("reported_by")?,
+        request_id: row.try_get("request_id")?,
+        reason: row.try_get("reason")?,
+    })
 }
 
 fn i64_of(n: u64) -> Result<i64, StoreError> {
@@ -295,6 +322,14 @@ impl Store for SqliteStore {
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let t = &request.transaction;
         let mut tx = self.writer.begin().await?;
+        let frozen: Option<i64> =
+            sqlx::query_scalar("SELECT frozen_at FROM requester_freezes WHERE requester_id = ?")
+                .bind(&t.requester.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if frozen.is_some() {
+            return Err(StoreError::RequesterFrozen);
+        }
         let existing =
             sqlx::query("SELECT * FROM requests WHERE audience = ? AND idempotency_key = ?")
                 .bind(&t.audience)
@@ -615,12 +650,9 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<Option<DecisionWrite>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let row = sqlx::query("SELECT * FROM requests WHERE id = ?")
-            .bind(&approval.request_id)
-            .fetch_optional(&mut *tx)
+        let request = request_in(&mut tx, &approval.request_id, None)
             .await?
             .ok_or(StoreError::NotPending("missing"))?;
-        let request = request_from_row(&row)?;
         if request.state != RequestState::Pending {
             return Err(StoreError::NotPending(request.state.as_str()));
         }
@@ -685,15 +717,9 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<Redeemed, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let Some(row) = sqlx::query("SELECT * FROM requests WHERE id = ? AND audience = ?")
-            .bind(id)
-            .bind(audience)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(request) = request_in(&mut tx, id, Some(audience)).await? else {
             return Ok(Redeemed::NotFound);
         };
-        let request = request_from_row(&row)?;
         if request.state != RequestState::Approved {
             return Ok(Redeemed::WrongState(request.state));
         }
@@ -728,15 +754,9 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<Result<(), Option<RequestState>>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let Some(row) = sqlx::query("SELECT * FROM requests WHERE id = ? AND audience = ?")
-            .bind(id)
-            .bind(audience)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(request) = request_in(&mut tx, id, Some(audience)).await? else {
             return Ok(Err(None));
         };
-        let request = request_from_row(&row)?;
         if !from.contains(&request.state) {
             return Ok(Err(Some(request.state)));
         }
@@ -750,6 +770,87 @@ impl Store for SqliteStore {
         append_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(Ok(()))
+    }
+
+    async fn freeze_requester(
+        &self,
+        freeze: &FreezeRecord,
+        audit: Event,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO requester_freezes (requester_id, frozen_at, reported_by, request_id, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&freeze.requester_id)
+        .bind(freeze.frozen_at)
+        .bind(&freeze.reported_by)
+        .bind(&freeze.request_id)
+        .bind(&freeze.reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            // Already frozen: the first report stands, and nothing was pending since then.
+            return Ok(Vec::new());
+        }
+        append_audit(&mut tx, audit.clone()).await?;
+        let cancelled: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM requests WHERE requester_id = ? AND state = 'pending' AND id <> ? ORDER BY created_at, id",
+        )
+        .bind(&freeze.requester_id)
+        .bind(&freeze.request_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &cancelled {
+            sqlx::query("UPDATE requests SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = 'pending'")
+                .bind(freeze.frozen_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            append_audit(
+                &mut tx,
+                Event {
+                    at: audit.at,
+                    kind: "request.cancelled".into(),
+                    request_id: Some(id.clone()),
+                    actor: audit.actor.clone(),
+                    data: serde_json::json!({"reason": "requester_frozen"}),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(cancelled)
+    }
+
+    async fn freeze(&self, requester_id: &str) -> Result<Option<FreezeRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM requester_freezes WHERE requester_id = ?")
+            .bind(requester_id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(freeze_from_row).transpose()
+    }
+
+    async fn freezes(&self) -> Result<Vec<FreezeRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM requester_freezes ORDER BY frozen_at, requester_id")
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(freeze_from_row).collect()
+    }
+
+    async fn unfreeze(&self, requester_id: &str, audit: Event) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let deleted = sqlx::query("DELETE FROM requester_freezes WHERE requester_id = ?")
+            .bind(requester_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(false);
+        }
+        append_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn audit(&self, event: Event) -> Result<Entry, StoreError> {

@@ -1,0 +1,116 @@
+//! Rate limits, so nobody can flood approvers with prompts (MFA fatigue) or the server with
+//! work: per client IP on every endpoint (`tower_governor`), and per requester on request
+//! creation (`governor`, keyed by the requester id the application names). Both refuse with a
+//! 429 problem and a `Retry-After` header.
+
+use crate::config::Limits;
+use crate::problem::Problem;
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+use axum::response::IntoResponse;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::PeerIpKeyExtractor;
+use tower_governor::{GovernorError, GovernorLayer};
+
+/// A quota of `per_minute` with bursts of the same size (zero is refused by config validation
+/// and clamped to one here).
+fn per_minute(per_minute: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN))
+}
+
+/// The 429 answer with how long to wait.
+fn too_many(code: &'static str, detail: String, wait: Duration) -> Response<Body> {
+    let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS, code, detail).into_response();
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(v) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// A rate limit that cannot be built (a zero quota; config validation refuses it first).
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("rate limits must allow at least one request per minute")]
+pub struct BadQuota;
+
+/// The per-IP layer for the whole router. Needs the server to provide the peer address
+/// (`into_make_service_with_connect_info`).
+pub fn ip_layer(
+    limits: &Limits,
+) -> Result<GovernorLayer<PeerIpKeyExtractor, NoOpMiddleware, Body>, BadQuota> {
+    let per_minute = limits.requests_per_minute_per_ip;
+    if per_minute == 0 {
+        return Err(BadQuota);
+    }
+    let config = GovernorConfigBuilder::default()
+        .per_nanosecond((60_000_000_000 / u64::from(per_minute)).max(1))
+        .burst_size(per_minute)
+        .finish()
+        .ok_or(BadQuota)?;
+    Ok(
+        GovernorLayer::new(Arc::new(config)).error_handler(|e| match e {
+            GovernorError::TooManyRequests { wait_time, .. } => too_many(
+                "rate_limited",
+                "too many requests from this address".into(),
+                Duration::from_secs(wait_time),
+            ),
+            GovernorError::UnableToExtractKey | GovernorError::Other { .. } => {
+                Problem::internal().into_response()
+            }
+        }),
+    )
+}
+
+/// Per-requester limits on request creation.
+pub struct RequesterLimits {
+    limiter: DefaultKeyedRateLimiter<String>,
+    per_minute: u32,
+}
+
+impl RequesterLimits {
+    /// Limits each requester to `limits.requests_per_minute_per_requester`.
+    pub fn new(limits: &Limits) -> Self {
+        RequesterLimits {
+            limiter: RateLimiter::keyed(per_minute(limits.requests_per_minute_per_requester)),
+            per_minute: limits.requests_per_minute_per_requester,
+        }
+    }
+
+    /// Counts one request creation for `requester`; refuses when over quota.
+    pub fn check_requester(&self, requester: &str) -> Result<(), RateLimited> {
+        self.limiter
+            .check_key(&requester.to_owned())
+            .map_err(|not_until| RateLimited {
+                requester: requester.to_owned(),
+                per_minute: self.per_minute,
+                wait: not_until.wait_time_from(DefaultClock::default().now()),
+            })
+    }
+
+    /// Forgets requesters whose quota is full again, so memory stays bounded.
+    pub fn forget_idle(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+}
+
+/// A requester over their quota.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{requester} may cause at most {per_minute} requests per minute")]
+pub struct RateLimited {
+    requester: String,
+    per_minute: u32,
+    wait: Duration,
+}
+
+impl IntoResponse for RateLimited {
+    fn into_response(self) -> axum::response::Response {
+        too_many("requester_rate_limited", self.to_string(), self.wait)
+    }
+}

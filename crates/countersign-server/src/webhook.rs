@@ -1,0 +1,92 @@
+//! Tells a configured webhook that an approver reported a request as suspicious. The body is
+//! signed with the server key so the receiver can tell a real report from a forged one:
+//! `Countersign-Signature` is base64url Ed25519 over `"countersign/webhook/v1\n" || body`, made
+//! by the key named in `Countersign-Key-Id` (published in the JWKS).
+
+use crate::api::AppState;
+use crate::clock;
+use countersign_core::audit::Event;
+use countersign_core::b64;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Domain separation for webhook signatures.
+pub const DOMAIN: &[u8] = b"countersign/webhook/v1\n";
+
+/// Delivers `payload` in the background, retrying with exponential backoff (1 s, 2 s, 4 s...);
+/// the outcome is audited either way. Delivery is best effort after the freeze committed: the
+/// freeze itself never depends on the webhook.
+pub fn notify(state: Arc<AppState>, request_id: String, payload: serde_json::Value) {
+    let Some(config) = state.config.webhook.clone() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let body = match serde_json::to_vec(&payload) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "webhook payload");
+                return;
+            }
+        };
+        let mut signed = DOMAIN.to_vec();
+        signed.extend_from_slice(&body);
+        let signature = b64::encode(state.keys.active.sign(&signed));
+        let client = match reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "webhook client");
+                return;
+            }
+        };
+        let mut last_error = String::new();
+        let mut delivered = false;
+        let mut attempt = 0;
+        while attempt < config.attempts {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1 << (attempt - 1).min(6))).await;
+            }
+            attempt += 1;
+            let sent = client
+                .post(&config.url)
+                .header("content-type", "application/json")
+                .header("countersign-key-id", state.keys.active.kid())
+                .header("countersign-signature", &signature)
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => {
+                    delivered = true;
+                    break;
+                }
+                Ok(r) => last_error = format!("HTTP {}", r.status().as_u16()),
+                Err(e) => last_error = e.to_string(),
+            }
+            tracing::warn!(attempt, error = %last_error, "webhook delivery failed");
+        }
+        let Ok(at) = clock::now() else { return };
+        let event = Event {
+            at,
+            kind: if delivered {
+                "webhook.delivered"
+            } else {
+                "webhook.failed"
+            }
+            .into(),
+            request_id: Some(request_id),
+            actor: "server".into(),
+            data: if delivered {
+                serde_json::json!({"attempts": attempt})
+            } else {
+                serde_json::json!({"attempts": attempt, "error": last_error})
+            },
+        };
+        if let Err(e) = state.store.audit(event).await {
+            tracing::error!(error = %e, "auditing webhook delivery");
+        }
+    });
+}
