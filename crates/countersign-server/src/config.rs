@@ -289,6 +289,10 @@ mod tests {
             Err(ConfigError::BadWebhook(_))
         ));
         assert!(parse("[webhook]\nurl = \"http://127.0.0.1:9/hook\"").is_ok());
+        assert!(
+            parse("listen = \"0.0.0.0:8710\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"").is_ok(),
+            "TLS allows listening off loopback"
+        );
         assert!(matches!(
             parse("[limits]\nrequests_per_minute_per_ip = 0"),
             Err(ConfigError::ZeroRateLimit(_))

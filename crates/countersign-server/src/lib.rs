@@ -15,4 +15,5 @@ pub mod problem;
 pub mod ratelimit;
 pub mod serve;
 pub mod store;
+pub mod tls;
 pub mod webhook;

@@ -7,6 +7,7 @@ use crate::keys;
 use crate::policy::{self, PolicyEngine};
 use crate::ratelimit;
 use crate::store::sqlite::SqliteStore;
+use crate::tls;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -35,9 +36,9 @@ pub enum ServeError {
     /// A rate limit is unusable.
     #[error(transparent)]
     RateLimit(#[from] ratelimit::BadQuota),
-    /// TLS is configured but not available in this build yet.
-    #[error("TLS is configured, but this build serves plain HTTP on loopback only; remove [tls] or put a TLS proxy in front")]
-    TlsUnavailable,
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 fn read(path: &Option<std::path::PathBuf>, builtin: &'static str) -> Result<String, ServeError> {
@@ -50,11 +51,12 @@ fn read(path: &Option<std::path::PathBuf>, builtin: &'static str) -> Result<Stri
     }
 }
 
+/// How long open connections may finish after SIGINT or SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs the server with `config` on `store` until SIGINT or SIGTERM.
 pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
-    if config.tls.is_some() {
-        return Err(ServeError::TlsUnavailable);
-    }
+    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let catalog = Catalog::parse(&read(&config.policy.catalog, catalog::SAMPLE)?)?;
     let policy = PolicyEngine::new(&read(&config.policy.policies, policy::SAMPLE)?)?;
     let keys = keys::load_or_create(&store).await?;
@@ -72,18 +74,55 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
         config,
         changes,
     });
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to find the port.
-    println!("countersign-server listening on http://{addr}");
+    println!("countersign-server listening on {scheme}://{addr}");
     std::io::stdout().flush()?;
-    tracing::info!(%addr, "listening");
+    tracing::info!(%addr, scheme, "listening");
     spawn_limit_cleanup(state.clone());
-    let app = api::router(state).layer(ip_limits);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    let app = api::router(state)
+        .layer(ip_limits)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Open event streams never end on their own: after a signal, connections get a grace
+    // period and are then closed.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let grace_over = {
+        let rx = stop_rx.clone();
+        async move {
+            stopped(rx).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::warn!("closing connections still open after the grace period");
+        }
+    };
+    match tls {
+        None => {
+            let server = axum::serve(listener, app).with_graceful_shutdown(stopped(stop_rx));
+            tokio::select! {
+                served = server => served?,
+                () = grace_over => {}
+            }
+        }
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                stopped(stop_rx).await;
+                stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
+            });
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+            axum_server::tls_rustls::from_tcp_rustls(listener.into_std()?, rustls)?
+                .handle(handle)
+                .serve(app)
+                .await?;
+        }
+    }
     Ok(())
 }
 

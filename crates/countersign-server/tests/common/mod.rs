@@ -144,6 +144,20 @@ impl Server {
         (status, resp.json().unwrap_or(serde_json::Value::Null))
     }
 
+    /// Sends SIGTERM and waits up to `secs` seconds for the exit status.
+    pub fn terminate(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
