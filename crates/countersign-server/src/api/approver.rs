@@ -488,6 +488,16 @@ async fn decide(
     let verified = match verify_assertion(&key, credential.sign_count, &policy, &input) {
         Ok(v) => v,
         Err(AssertionError::CounterRegression { stored, received }) => {
+            // A valid signature over this request's statement whose counter is not new: if
+            // this approver's decision on the request is already recorded, it is the same
+            // assertion sent twice (a retry racing the first), not a cloned key.
+            let recorded = state.store.approvals(&tx.id).await.map_err(internal)?;
+            if recorded.iter().any(|a| a.approver_id == caller.approver.id) {
+                return Err(conflict(
+                    "already_decided",
+                    "your decision on this request is already recorded",
+                ));
+            }
             let event = Event {
                 at: now,
                 kind: "credential.cloned".into(),
@@ -568,16 +578,18 @@ async fn decide(
     };
     let issuer = state.config.origin.clone();
     let signing_key = state.keys.active.clone();
-    let decide = move |req: &crate::store::RequestRecord, all: &[ApprovalRecord]| {
-        lifecycle::decide(req, all, &signing_key, &issuer, now)
-    };
+    let decide = Arc::new(
+        move |req: &crate::store::RequestRecord, all: &[ApprovalRecord]| {
+            lifecycle::decide(req, all, &signing_key, &issuer, now)
+        },
+    );
     let outcome = state
         .store
         .record_approval(
             &approval,
             credential.sign_count,
             verified.sign_count,
-            &decide,
+            decide,
             event,
         )
         .await;

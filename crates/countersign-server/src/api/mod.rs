@@ -50,6 +50,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(public::health))
         .route("/metrics", get(public::metrics))
+        .route("/openapi.json", get(public::openapi))
         .route("/v1/info", get(public::info))
         .route("/.well-known/jwks.json", get(public::jwks))
         .route("/v1/requests", post(requests::create))
@@ -74,4 +75,41 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(public::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The committed OpenAPI document lists exactly the routes this module serves, with the
+    /// same methods.
+    #[test]
+    fn openapi_document_matches_the_router() {
+        let doc: serde_json::Value = serde_json::from_str(super::public::OPENAPI).unwrap();
+        let mut documented: Vec<(String, String)> = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                documented.push((path.clone(), method.clone()));
+            }
+        }
+        let source = include_str!("mod.rs");
+        let mut served: Vec<(String, String)> = Vec::new();
+        let mut rest = source;
+        while let Some(at) = rest.find(".route(") {
+            rest = &rest[at + ".route(".len()..];
+            let Some(open) = rest.find('"') else { break };
+            let Some(len) = rest[open + 1..].find('"') else {
+                break;
+            };
+            let path = &rest[open + 1..open + 1 + len];
+            if !path.starts_with('/') {
+                continue;
+            }
+            let after = rest[open + 2 + len..].trim_start_matches([',', ' ', '\n']);
+            let method = after.split('(').next().unwrap().trim();
+            served.push((path.to_owned(), method.to_owned()));
+        }
+        documented.sort();
+        served.sort();
+        assert!(served.len() >= 17, "{served:?}");
+        assert_eq!(documented, served);
+    }
 }

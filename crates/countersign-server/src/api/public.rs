@@ -56,6 +56,14 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResp
     ))
 }
 
+/// The OpenAPI document, committed as `crates/countersign-server/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
 /// Every unknown path.
 pub async fn not_found() -> Problem {
     Problem::not_found("no such endpoint")

@@ -50,6 +50,9 @@ pub enum StoreError {
     /// The requester is frozen after a report; nothing new is accepted from them.
     #[error("requester is frozen")]
     RequesterFrozen,
+    /// The writer thread stopped (the server is shutting down).
+    #[error("the database writer stopped")]
+    WriterStopped,
     /// Appending to the audit chain failed.
     #[error("audit: {0}")]
     Audit(#[from] countersign_core::audit::AuditError),
@@ -374,7 +377,7 @@ pub trait Store: Send + Sync {
         approval: &ApprovalRecord,
         previous_sign_count: u32,
         new_sign_count: u32,
-        decide: &Decide<'_>,
+        decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
     ) -> Result<Option<DecisionWrite>, StoreError>;
     /// Redeems an approved decision once, atomically, before its `exp`.

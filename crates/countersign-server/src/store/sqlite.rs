@@ -12,7 +12,9 @@ use countersign_core::transaction::Transaction;
 use countersign_core::Digest;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool};
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// SQLite-backed [`Store`].
@@ -20,6 +22,33 @@ use std::time::Duration;
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+}
+
+/// A write transaction to run on the writer thread.
+type Job = Box<dyn FnOnce() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// Starts the thread that drives every write transaction. SQLite has one writer at a time;
+/// driving its statements from a thread that does nothing else keeps each transaction short
+/// (no waiting behind HTTP work in the main runtime's queues between statements), and a job
+/// runs to completion even if the HTTP request that asked for it goes away.
+fn start_writer_thread() -> Result<tokio::sync::mpsc::UnboundedSender<Job>, StoreError> {
+    let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Corrupt(format!("writer runtime: {e}")))?;
+    std::thread::Builder::new()
+        .name("countersign-db-writer".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                while let Some(job) = queue.recv().await {
+                    tokio::spawn(job());
+                }
+            });
+        })
+        .map_err(|e| StoreError::Corrupt(format!("writer thread: {e}")))?;
+    Ok(jobs)
 }
 
 impl SqliteStore {
@@ -41,7 +70,31 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { writer, readers })
+        Ok(SqliteStore {
+            writer,
+            readers,
+            jobs: start_writer_thread()?,
+        })
+    }
+
+    /// Runs `job` with the writer pool on the writer thread and returns its result.
+    async fn write<T, F, Fut>(&self, job: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(SqlitePool) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let pool = self.writer.clone();
+        let boxed: Job = Box::new(move || {
+            Box::pin(async move {
+                let _ = done.send(job(pool).await);
+            })
+        });
+        self.jobs
+            .send(boxed)
+            .map_err(|_| StoreError::WriterStopped)?;
+        result.await.map_err(|_| StoreError::WriterStopped)?
     }
 }
 
@@ -219,19 +272,9 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: Event) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO api_keys (id, name, audience, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&key.id)
-            .bind(&key.name)
-            .bind(&key.audience)
-            .bind(key.secret_hash.as_slice())
-            .bind(key.created_at)
-            .bind(key.revoked_at)
-            .execute(&mut *tx)
-            .await?;
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        let key = key.clone();
+        self.write(move |writer| async move { insert_api_key_tx(&writer, &key, audit).await })
+            .await
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -250,20 +293,9 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_api_key(&self, id: &str, at: i64, audit: Event) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if done == 0 {
-            return Ok(false);
-        }
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let id = id.to_owned();
+        self.write(move |writer| async move { revoke_api_key_tx(&writer, &id, at, audit).await })
+            .await
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
@@ -290,22 +322,9 @@ impl Store for SqliteStore {
         key: &SigningKeyRecord,
         audit: Event,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, seed, created_at, retired_at) VALUES (?, ?, ?, NULL)",
-        )
-        .bind(&key.kid)
-        .bind(key.seed.as_slice())
-        .bind(key.created_at)
-        .execute(&mut *tx)
-        .await?;
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        let key = key.clone();
+        self.write(move |writer| async move { rotate_signing_key_tx(&writer, &key, audit).await })
+            .await
     }
 
     async fn create_request(
@@ -313,58 +332,9 @@ impl Store for SqliteStore {
         request: &RequestRecord,
         audit: Event,
     ) -> Result<Created, StoreError> {
-        let tx_json = String::from_utf8(
-            request
-                .transaction
-                .canonical_json()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        )
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let t = &request.transaction;
-        let mut tx = self.writer.begin().await?;
-        let frozen: Option<i64> =
-            sqlx::query_scalar("SELECT frozen_at FROM requester_freezes WHERE requester_id = ?")
-                .bind(&t.requester.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if frozen.is_some() {
-            return Err(StoreError::RequesterFrozen);
-        }
-        let existing =
-            sqlx::query("SELECT * FROM requests WHERE audience = ? AND idempotency_key = ?")
-                .bind(&t.audience)
-                .bind(&request.idempotency_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(row) = existing {
-            let found = request_from_row(&row)?;
-            return if found.fingerprint == request.fingerprint {
-                Ok(Created::Existing(found))
-            } else {
-                Err(StoreError::IdempotencyConflict)
-            };
-        }
-        sqlx::query(
-            "INSERT INTO requests (id, audience, requester_id, idempotency_key, fingerprint, transaction_json, digest, state, created_at, approve_by, execute_by, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&t.id)
-        .bind(&t.audience)
-        .bind(&t.requester.id)
-        .bind(&request.idempotency_key)
-        .bind(request.fingerprint.to_base64url())
-        .bind(tx_json)
-        .bind(request.digest.to_base64url())
-        .bind(request.state.as_str())
-        .bind(t.created_at.unix())
-        .bind(t.approve_by.unix())
-        .bind(t.execute_by.unix())
-        .bind(t.created_at.unix())
-        .execute(&mut *tx)
-        .await?;
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(Created::New(request.clone()))
+        let request = request.clone();
+        self.write(move |writer| async move { create_request_tx(&writer, &request, audit).await })
+            .await
     }
 
     async fn request(&self, audience: &str, id: &str) -> Result<Option<RequestRecord>, StoreError> {
@@ -392,52 +362,15 @@ impl Store for SqliteStore {
         approver: &ApproverRecord,
         audit: Event,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let inserted = sqlx::query("INSERT INTO approvers (id, display_name, created_at, disabled_at) VALUES (?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING")
-            .bind(&approver.id)
-            .bind(&approver.display_name)
-            .bind(approver.created_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if inserted == 0 {
-            return Ok(false);
-        }
-        for group in &approver.groups {
-            sqlx::query("INSERT INTO group_members (group_name, approver_id) VALUES (?, ?)")
-                .bind(group)
-                .bind(&approver.id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let approver = approver.clone();
+        self.write(move |writer| async move { add_approver_tx(&writer, &approver, audit).await })
+            .await
     }
 
     async fn disable_approver(&self, id: &str, at: i64, audit: Event) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let done = sqlx::query(
-            "UPDATE approvers SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL",
-        )
-        .bind(at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if done == 0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "UPDATE devices SET disabled_at = ? WHERE approver_id = ? AND disabled_at IS NULL",
-        )
-        .bind(at)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let id = id.to_owned();
+        self.write(move |writer| async move { disable_approver_tx(&writer, &id, at, audit).await })
+            .await
     }
 
     async fn approver(&self, id: &str) -> Result<Option<ApproverRecord>, StoreError> {
@@ -478,17 +411,20 @@ impl Store for SqliteStore {
         expires_at: i64,
         audit: Event,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("INSERT INTO enrollment_codes (code_hash, approver_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, NULL)")
-            .bind(code_hash)
-            .bind(approver_id)
-            .bind(created_at)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        let code_hash = code_hash.to_owned();
+        let approver_id = approver_id.to_owned();
+        self.write(move |writer| async move {
+            insert_enrollment_code_tx(
+                &writer,
+                &code_hash,
+                &approver_id,
+                created_at,
+                expires_at,
+                audit,
+            )
+            .await
+        })
+        .await
     }
 
     async fn enrollment_approver(
@@ -511,57 +447,13 @@ impl Store for SqliteStore {
         credential: &CredentialRecord,
         audit: Event,
     ) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let used = sqlx::query("UPDATE enrollment_codes SET used_at = ? WHERE code_hash = ? AND approver_id = ? AND used_at IS NULL AND expires_at > ?")
-            .bind(now)
-            .bind(code_hash)
-            .bind(&device.approver_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if used == 0 {
-            return Err(StoreError::EnrollmentCode);
-        }
-        let active: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM approvers WHERE id = ? AND disabled_at IS NULL")
-                .bind(&device.approver_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if active.is_none() {
-            return Err(StoreError::ApproverDisabled);
-        }
-        let insert_device = sqlx::query("INSERT INTO devices (id, approver_id, name, device_key, created_at, disabled_at) VALUES (?, ?, ?, ?, ?, NULL)")
-            .bind(&device.id)
-            .bind(&device.approver_id)
-            .bind(&device.name)
-            .bind(device.device_key.as_slice())
-            .bind(device.created_at)
-            .execute(&mut *tx)
-            .await;
-        let insert_credential = match insert_device {
-            Ok(_) => {
-                sqlx::query("INSERT INTO credentials (id, device_id, approver_id, public_key, aaguid, sign_count, created_at, cloned_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)")
-                    .bind(&credential.id)
-                    .bind(&credential.device_id)
-                    .bind(&credential.approver_id)
-                    .bind(&credential.public_key)
-                    .bind(credential.aaguid.as_slice())
-                    .bind(i64::from(credential.sign_count))
-                    .bind(credential.created_at)
-                    .execute(&mut *tx)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
-        match insert_credential {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyEnrolled),
-            Err(e) => return Err(e.into()),
-        }
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        let code_hash = code_hash.to_owned();
+        let device = device.clone();
+        let credential = credential.clone();
+        self.write(move |writer| async move {
+            enroll_tx(&writer, &code_hash, now, &device, &credential, audit).await
+        })
+        .await
     }
 
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
@@ -579,20 +471,12 @@ impl Store for SqliteStore {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("DELETE FROM device_nonces WHERE expires_at < ?")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        let inserted = sqlx::query("INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(device_id)
-            .bind(nonce)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(inserted == 1)
+        let device_id = device_id.to_owned();
+        let nonce = nonce.to_owned();
+        self.write(move |writer| async move {
+            use_nonce_tx(&writer, &device_id, &nonce, expires_at, now).await
+        })
+        .await
     }
 
     async fn credential(&self, id: &[u8]) -> Result<Option<CredentialRecord>, StoreError> {
@@ -604,15 +488,9 @@ impl Store for SqliteStore {
     }
 
     async fn mark_cloned(&self, id: &[u8], at: i64, audit: Event) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query("UPDATE credentials SET cloned_at = ? WHERE id = ? AND cloned_at IS NULL")
-            .bind(at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(())
+        let id = id.to_vec();
+        self.write(move |writer| async move { mark_cloned_tx(&writer, &id, at, audit).await })
+            .await
     }
 
     async fn pending_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
@@ -646,67 +524,22 @@ impl Store for SqliteStore {
         approval: &ApprovalRecord,
         previous_sign_count: u32,
         new_sign_count: u32,
-        decide: &Decide<'_>,
+        decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
     ) -> Result<Option<DecisionWrite>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let request = request_in(&mut tx, &approval.request_id, None)
-            .await?
-            .ok_or(StoreError::NotPending("missing"))?;
-        if request.state != RequestState::Pending {
-            return Err(StoreError::NotPending(request.state.as_str()));
-        }
-        let counted = sqlx::query("UPDATE credentials SET sign_count = ? WHERE id = ? AND sign_count = ? AND cloned_at IS NULL")
-            .bind(i64::from(new_sign_count))
-            .bind(&approval.credential_id)
-            .bind(i64::from(previous_sign_count))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if counted == 0 {
-            return Err(StoreError::CounterRace);
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(&approval.request_id)
-        .bind(&approval.approver_id)
-        .bind(&approval.role)
-        .bind(&approval.decision)
-        .bind(&approval.credential_id)
-        .bind(approval.user_verified)
-        .bind(approval.created_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Err(StoreError::AlreadyDecided);
-        }
-        append_audit(&mut tx, audit).await?;
-        let rows = sqlx::query(
-            "SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, approver_id",
-        )
-        .bind(&approval.request_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let approvals = rows
-            .iter()
-            .map(approval_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let decision = decide(&request, &approvals).map_err(StoreError::Decision)?;
-        if let Some(d) = &decision {
-            sqlx::query("UPDATE requests SET state = ?, decision_token = ?, decision_exp = ?, updated_at = ? WHERE id = ? AND state = 'pending'")
-                .bind(d.state.as_str())
-                .bind(&d.token)
-                .bind(d.exp)
-                .bind(approval.created_at)
-                .bind(&approval.request_id)
-                .execute(&mut *tx)
-                .await?;
-            append_audit(&mut tx, d.audit.clone()).await?;
-        }
-        tx.commit().await?;
-        Ok(decision)
+        let approval = approval.clone();
+        self.write(move |writer| async move {
+            record_approval_tx(
+                &writer,
+                &approval,
+                previous_sign_count,
+                new_sign_count,
+                &*decide,
+                audit,
+            )
+            .await
+        })
+        .await
     }
 
     async fn redeem(
@@ -716,32 +549,12 @@ impl Store for SqliteStore {
         now: i64,
         audit: Event,
     ) -> Result<Redeemed, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let Some(request) = request_in(&mut tx, id, Some(audience)).await? else {
-            return Ok(Redeemed::NotFound);
-        };
-        if request.state != RequestState::Approved {
-            return Ok(Redeemed::WrongState(request.state));
-        }
-        if request.decision_exp.is_none_or(|exp| now >= exp) {
-            return Ok(Redeemed::Expired);
-        }
-        let token = request
-            .decision_token
-            .clone()
-            .ok_or_else(|| StoreError::Corrupt("approved request without token".into()))?;
-        let done = sqlx::query("UPDATE requests SET state = 'redeemed', updated_at = ? WHERE id = ? AND state = 'approved'")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if done != 1 {
-            return Ok(Redeemed::WrongState(RequestState::Redeemed));
-        }
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(Redeemed::Now(token))
+        let audience = audience.to_owned();
+        let id = id.to_owned();
+        self.write(
+            move |writer| async move { redeem_tx(&writer, &audience, &id, now, audit).await },
+        )
+        .await
     }
 
     async fn transition(
@@ -753,23 +566,13 @@ impl Store for SqliteStore {
         now: i64,
         audit: Event,
     ) -> Result<Result<(), Option<RequestState>>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let Some(request) = request_in(&mut tx, id, Some(audience)).await? else {
-            return Ok(Err(None));
-        };
-        if !from.contains(&request.state) {
-            return Ok(Err(Some(request.state)));
-        }
-        sqlx::query("UPDATE requests SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
-            .bind(to.as_str())
-            .bind(now)
-            .bind(id)
-            .bind(request.state.as_str())
-            .execute(&mut *tx)
-            .await?;
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(Ok(()))
+        let audience = audience.to_owned();
+        let id = id.to_owned();
+        let from = from.to_vec();
+        self.write(move |writer| async move {
+            transition_tx(&writer, &audience, &id, &from, to, now, audit).await
+        })
+        .await
     }
 
     async fn freeze_requester(
@@ -777,50 +580,9 @@ impl Store for SqliteStore {
         freeze: &FreezeRecord,
         audit: Event,
     ) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO requester_freezes (requester_id, frozen_at, reported_by, request_id, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(&freeze.requester_id)
-        .bind(freeze.frozen_at)
-        .bind(&freeze.reported_by)
-        .bind(&freeze.request_id)
-        .bind(&freeze.reason)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            // Already frozen: the first report stands, and nothing was pending since then.
-            return Ok(Vec::new());
-        }
-        append_audit(&mut tx, audit.clone()).await?;
-        let cancelled: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM requests WHERE requester_id = ? AND state = 'pending' AND id <> ? ORDER BY created_at, id",
-        )
-        .bind(&freeze.requester_id)
-        .bind(&freeze.request_id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for id in &cancelled {
-            sqlx::query("UPDATE requests SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = 'pending'")
-                .bind(freeze.frozen_at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            append_audit(
-                &mut tx,
-                Event {
-                    at: audit.at,
-                    kind: "request.cancelled".into(),
-                    request_id: Some(id.clone()),
-                    actor: audit.actor.clone(),
-                    data: serde_json::json!({"reason": "requester_frozen"}),
-                },
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(cancelled)
+        let freeze = freeze.clone();
+        self.write(move |writer| async move { freeze_requester_tx(&writer, &freeze, audit).await })
+            .await
     }
 
     async fn freeze(&self, requester_id: &str) -> Result<Option<FreezeRecord>, StoreError> {
@@ -839,25 +601,14 @@ impl Store for SqliteStore {
     }
 
     async fn unfreeze(&self, requester_id: &str, audit: Event) -> Result<bool, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let deleted = sqlx::query("DELETE FROM requester_freezes WHERE requester_id = ?")
-            .bind(requester_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Ok(false);
-        }
-        append_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let requester_id = requester_id.to_owned();
+        self.write(move |writer| async move { unfreeze_tx(&writer, &requester_id, audit).await })
+            .await
     }
 
     async fn audit(&self, event: Event) -> Result<Entry, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let entry = append_audit(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(entry)
+        self.write(move |writer| async move { audit_tx(&writer, event).await })
+            .await
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError> {
@@ -878,4 +629,528 @@ impl Store for SqliteStore {
     async fn audit_head(&self) -> Result<Head, StoreError> {
         head_in(&self.readers).await
     }
+}
+
+/// [`Store::insert_api_key`] on the writer thread.
+async fn insert_api_key_tx(
+    writer: &SqlitePool,
+    key: &ApiKeyRecord,
+    audit: Event,
+) -> Result<(), StoreError> {
+    let mut tx = writer.begin().await?;
+    sqlx::query("INSERT INTO api_keys (id, name, audience, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(&key.audience)
+        .bind(key.secret_hash.as_slice())
+        .bind(key.created_at)
+        .bind(key.revoked_at)
+        .execute(&mut *tx)
+        .await?;
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`Store::revoke_api_key`] on the writer thread.
+async fn revoke_api_key_tx(
+    writer: &SqlitePool,
+    id: &str,
+    at: i64,
+    audit: Event,
+) -> Result<bool, StoreError> {
+    let mut tx = writer.begin().await?;
+    let done =
+        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if done == 0 {
+        return Ok(false);
+    }
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// [`Store::rotate_signing_key`] on the writer thread.
+async fn rotate_signing_key_tx(
+    writer: &SqlitePool,
+    key: &SigningKeyRecord,
+    audit: Event,
+) -> Result<(), StoreError> {
+    let mut tx = writer.begin().await?;
+    sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+        .bind(key.created_at)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, seed, created_at, retired_at) VALUES (?, ?, ?, NULL)",
+    )
+    .bind(&key.kid)
+    .bind(key.seed.as_slice())
+    .bind(key.created_at)
+    .execute(&mut *tx)
+    .await?;
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`Store::create_request`] on the writer thread.
+async fn create_request_tx(
+    writer: &SqlitePool,
+    request: &RequestRecord,
+    audit: Event,
+) -> Result<Created, StoreError> {
+    let tx_json = String::from_utf8(
+        request
+            .transaction
+            .canonical_json()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+    )
+    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let t = &request.transaction;
+    let mut tx = writer.begin().await?;
+    let frozen: Option<i64> =
+        sqlx::query_scalar("SELECT frozen_at FROM requester_freezes WHERE requester_id = ?")
+            .bind(&t.requester.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if frozen.is_some() {
+        return Err(StoreError::RequesterFrozen);
+    }
+    let existing = sqlx::query("SELECT * FROM requests WHERE audience = ? AND idempotency_key = ?")
+        .bind(&t.audience)
+        .bind(&request.idempotency_key)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(row) = existing {
+        let found = request_from_row(&row)?;
+        return if found.fingerprint == request.fingerprint {
+            Ok(Created::Existing(found))
+        } else {
+            Err(StoreError::IdempotencyConflict)
+        };
+    }
+    sqlx::query(
+        "INSERT INTO requests (id, audience, requester_id, idempotency_key, fingerprint, transaction_json, digest, state, created_at, approve_by, execute_by, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&t.id)
+    .bind(&t.audience)
+    .bind(&t.requester.id)
+    .bind(&request.idempotency_key)
+    .bind(request.fingerprint.to_base64url())
+    .bind(tx_json)
+    .bind(request.digest.to_base64url())
+    .bind(request.state.as_str())
+    .bind(t.created_at.unix())
+    .bind(t.approve_by.unix())
+    .bind(t.execute_by.unix())
+    .bind(t.created_at.unix())
+    .execute(&mut *tx)
+    .await?;
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(Created::New(request.clone()))
+}
+
+/// [`Store::add_approver`] on the writer thread.
+async fn add_approver_tx(
+    writer: &SqlitePool,
+    approver: &ApproverRecord,
+    audit: Event,
+) -> Result<bool, StoreError> {
+    let mut tx = writer.begin().await?;
+    let inserted = sqlx::query("INSERT INTO approvers (id, display_name, created_at, disabled_at) VALUES (?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING")
+        .bind(&approver.id)
+        .bind(&approver.display_name)
+        .bind(approver.created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+    for group in &approver.groups {
+        sqlx::query("INSERT INTO group_members (group_name, approver_id) VALUES (?, ?)")
+            .bind(group)
+            .bind(&approver.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// [`Store::disable_approver`] on the writer thread.
+async fn disable_approver_tx(
+    writer: &SqlitePool,
+    id: &str,
+    at: i64,
+    audit: Event,
+) -> Result<bool, StoreError> {
+    let mut tx = writer.begin().await?;
+    let done =
+        sqlx::query("UPDATE approvers SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL")
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if done == 0 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE devices SET disabled_at = ? WHERE approver_id = ? AND disabled_at IS NULL")
+        .bind(at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// [`Store::insert_enrollment_code`] on the writer thread.
+async fn insert_enrollment_code_tx(
+    writer: &SqlitePool,
+    code_hash: &str,
+    approver_id: &str,
+    created_at: i64,
+    expires_at: i64,
+    audit: Event,
+) -> Result<(), StoreError> {
+    let mut tx = writer.begin().await?;
+    sqlx::query("INSERT INTO enrollment_codes (code_hash, approver_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, NULL)")
+        .bind(code_hash)
+        .bind(approver_id)
+        .bind(created_at)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`Store::enroll`] on the writer thread.
+async fn enroll_tx(
+    writer: &SqlitePool,
+    code_hash: &str,
+    now: i64,
+    device: &DeviceRecord,
+    credential: &CredentialRecord,
+    audit: Event,
+) -> Result<(), StoreError> {
+    let mut tx = writer.begin().await?;
+    let used = sqlx::query("UPDATE enrollment_codes SET used_at = ? WHERE code_hash = ? AND approver_id = ? AND used_at IS NULL AND expires_at > ?")
+        .bind(now)
+        .bind(code_hash)
+        .bind(&device.approver_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if used == 0 {
+        return Err(StoreError::EnrollmentCode);
+    }
+    let active: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM approvers WHERE id = ? AND disabled_at IS NULL")
+            .bind(&device.approver_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if active.is_none() {
+        return Err(StoreError::ApproverDisabled);
+    }
+    let insert_device = sqlx::query("INSERT INTO devices (id, approver_id, name, device_key, created_at, disabled_at) VALUES (?, ?, ?, ?, ?, NULL)")
+        .bind(&device.id)
+        .bind(&device.approver_id)
+        .bind(&device.name)
+        .bind(device.device_key.as_slice())
+        .bind(device.created_at)
+        .execute(&mut *tx)
+        .await;
+    let insert_credential = match insert_device {
+        Ok(_) => {
+            sqlx::query("INSERT INTO credentials (id, device_id, approver_id, public_key, aaguid, sign_count, created_at, cloned_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)")
+                .bind(&credential.id)
+                .bind(&credential.device_id)
+                .bind(&credential.approver_id)
+                .bind(&credential.public_key)
+                .bind(credential.aaguid.as_slice())
+                .bind(i64::from(credential.sign_count))
+                .bind(credential.created_at)
+                .execute(&mut *tx)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match insert_credential {
+        Ok(_) => {}
+        Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyEnrolled),
+        Err(e) => return Err(e.into()),
+    }
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`Store::use_nonce`] on the writer thread.
+async fn use_nonce_tx(
+    writer: &SqlitePool,
+    device_id: &str,
+    nonce: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let mut tx = writer.begin().await?;
+    sqlx::query("DELETE FROM device_nonces WHERE expires_at < ?")
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let inserted = sqlx::query("INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(device_id)
+        .bind(nonce)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(inserted == 1)
+}
+
+/// [`Store::mark_cloned`] on the writer thread.
+async fn mark_cloned_tx(
+    writer: &SqlitePool,
+    id: &[u8],
+    at: i64,
+    audit: Event,
+) -> Result<(), StoreError> {
+    let mut tx = writer.begin().await?;
+    sqlx::query("UPDATE credentials SET cloned_at = ? WHERE id = ? AND cloned_at IS NULL")
+        .bind(at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`Store::record_approval`] on the writer thread.
+async fn record_approval_tx(
+    writer: &SqlitePool,
+    approval: &ApprovalRecord,
+    previous_sign_count: u32,
+    new_sign_count: u32,
+    decide: &Decide<'_>,
+    audit: Event,
+) -> Result<Option<DecisionWrite>, StoreError> {
+    let mut tx = writer.begin().await?;
+    let request = request_in(&mut tx, &approval.request_id, None)
+        .await?
+        .ok_or(StoreError::NotPending("missing"))?;
+    if request.state != RequestState::Pending {
+        return Err(StoreError::NotPending(request.state.as_str()));
+    }
+    let counted = sqlx::query("UPDATE credentials SET sign_count = ? WHERE id = ? AND sign_count = ? AND cloned_at IS NULL")
+        .bind(i64::from(new_sign_count))
+        .bind(&approval.credential_id)
+        .bind(i64::from(previous_sign_count))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if counted == 0 {
+        return Err(StoreError::CounterRace);
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&approval.request_id)
+    .bind(&approval.approver_id)
+    .bind(&approval.role)
+    .bind(&approval.decision)
+    .bind(&approval.credential_id)
+    .bind(approval.user_verified)
+    .bind(approval.created_at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Err(StoreError::AlreadyDecided);
+    }
+    append_audit(&mut tx, audit).await?;
+    let rows = sqlx::query(
+        "SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, approver_id",
+    )
+    .bind(&approval.request_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let approvals = rows
+        .iter()
+        .map(approval_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let decision = decide(&request, &approvals).map_err(StoreError::Decision)?;
+    if let Some(d) = &decision {
+        sqlx::query("UPDATE requests SET state = ?, decision_token = ?, decision_exp = ?, updated_at = ? WHERE id = ? AND state = 'pending'")
+            .bind(d.state.as_str())
+            .bind(&d.token)
+            .bind(d.exp)
+            .bind(approval.created_at)
+            .bind(&approval.request_id)
+            .execute(&mut *tx)
+            .await?;
+        append_audit(&mut tx, d.audit.clone()).await?;
+    }
+    tx.commit().await?;
+    Ok(decision)
+}
+
+/// [`Store::redeem`] on the writer thread.
+async fn redeem_tx(
+    writer: &SqlitePool,
+    audience: &str,
+    id: &str,
+    now: i64,
+    audit: Event,
+) -> Result<Redeemed, StoreError> {
+    let mut tx = writer.begin().await?;
+    let Some(request) = request_in(&mut tx, id, Some(audience)).await? else {
+        return Ok(Redeemed::NotFound);
+    };
+    if request.state != RequestState::Approved {
+        return Ok(Redeemed::WrongState(request.state));
+    }
+    if request.decision_exp.is_none_or(|exp| now >= exp) {
+        return Ok(Redeemed::Expired);
+    }
+    let token = request
+        .decision_token
+        .clone()
+        .ok_or_else(|| StoreError::Corrupt("approved request without token".into()))?;
+    let done = sqlx::query("UPDATE requests SET state = 'redeemed', updated_at = ? WHERE id = ? AND state = 'approved'")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if done != 1 {
+        return Ok(Redeemed::WrongState(RequestState::Redeemed));
+    }
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(Redeemed::Now(token))
+}
+
+/// [`Store::transition`] on the writer thread.
+async fn transition_tx(
+    writer: &SqlitePool,
+    audience: &str,
+    id: &str,
+    from: &[RequestState],
+    to: RequestState,
+    now: i64,
+    audit: Event,
+) -> Result<Result<(), Option<RequestState>>, StoreError> {
+    let mut tx = writer.begin().await?;
+    let Some(request) = request_in(&mut tx, id, Some(audience)).await? else {
+        return Ok(Err(None));
+    };
+    if !from.contains(&request.state) {
+        return Ok(Err(Some(request.state)));
+    }
+    sqlx::query("UPDATE requests SET state = ?, updated_at = ? WHERE id = ? AND state = ?")
+        .bind(to.as_str())
+        .bind(now)
+        .bind(id)
+        .bind(request.state.as_str())
+        .execute(&mut *tx)
+        .await?;
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
+/// [`Store::freeze_requester`] on the writer thread.
+async fn freeze_requester_tx(
+    writer: &SqlitePool,
+    freeze: &FreezeRecord,
+    audit: Event,
+) -> Result<Vec<String>, StoreError> {
+    let mut tx = writer.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO requester_freezes (requester_id, frozen_at, reported_by, request_id, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&freeze.requester_id)
+    .bind(freeze.frozen_at)
+    .bind(&freeze.reported_by)
+    .bind(&freeze.request_id)
+    .bind(&freeze.reason)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // Already frozen: the first report stands, and nothing was pending since then.
+        return Ok(Vec::new());
+    }
+    append_audit(&mut tx, audit.clone()).await?;
+    let cancelled: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM requests WHERE requester_id = ? AND state = 'pending' AND id <> ? ORDER BY created_at, id",
+    )
+    .bind(&freeze.requester_id)
+    .bind(&freeze.request_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &cancelled {
+        sqlx::query("UPDATE requests SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = 'pending'")
+            .bind(freeze.frozen_at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        append_audit(
+            &mut tx,
+            Event {
+                at: audit.at,
+                kind: "request.cancelled".into(),
+                request_id: Some(id.clone()),
+                actor: audit.actor.clone(),
+                data: serde_json::json!({"reason": "requester_frozen"}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(cancelled)
+}
+
+/// [`Store::unfreeze`] on the writer thread.
+async fn unfreeze_tx(
+    writer: &SqlitePool,
+    requester_id: &str,
+    audit: Event,
+) -> Result<bool, StoreError> {
+    let mut tx = writer.begin().await?;
+    let deleted = sqlx::query("DELETE FROM requester_freezes WHERE requester_id = ?")
+        .bind(requester_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Ok(false);
+    }
+    append_audit(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// [`Store::audit`] on the writer thread.
+async fn audit_tx(writer: &SqlitePool, event: Event) -> Result<Entry, StoreError> {
+    let mut tx = writer.begin().await?;
+    let entry = append_audit(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(entry)
 }

@@ -43,6 +43,32 @@ pub fn admin_fails(data_dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stderr).unwrap()
 }
 
+/// Starts the binary on `dir`'s config (if any) and data; returns it and its base URL.
+fn spawn(dir: &Path) -> (Child, String) {
+    let config = dir.join("config.toml");
+    let mut command = Command::new(BIN);
+    if config.exists() {
+        command.arg("--config").arg(&config);
+    }
+    let mut child = command
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("countersign-server listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, base)
+}
+
 impl Server {
     pub fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
@@ -57,27 +83,7 @@ impl Server {
     }
 
     pub fn start_in(dir: tempfile::TempDir) -> Server {
-        let config = dir.path().join("config.toml");
-        let mut command = Command::new(BIN);
-        if config.exists() {
-            command.arg("--config").arg(&config);
-        }
-        let mut child = command
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("countersign-server listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let (child, base) = spawn(dir.path());
         let http = reqwest::blocking::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -88,6 +94,15 @@ impl Server {
             child,
             http,
         }
+    }
+
+    /// Kills the server with SIGKILL (no chance to flush or clean up) and starts a new one on
+    /// the same data directory and config.
+    pub fn crash_and_restart(&mut self) {
+        self.kill();
+        let (child, base) = spawn(self.dir.path());
+        self.child = child;
+        self.base = base;
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -1,0 +1,263 @@
+//! Load generator: the real server binary on a fresh SQLite database (WAL, synchronous=FULL),
+//! driven end to end by enrolled software-key approvers over loopback HTTP. One complete
+//! approval is: create the request (application) → approve it with an ES256 assertion
+//! (approver device) → fetch the decision token (application) → redeem it once (application).
+//!
+//! `cargo bench -p countersign-server --bench loadgen` runs the measurement (defaults: 20,000
+//! approvals, 32 concurrent approvers; override with `COUNTERSIGN_LOAD_APPROVALS` and
+//! `COUNTERSIGN_LOAD_CONCURRENCY`). Under `cargo test` it runs a short smoke load, so the
+//! generator itself stays tested. The same run also times the protocol crate's raw assertion
+//! verification, so both numbers come from one machine state.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use countersign_core::Decision;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LOAD_CONFIG: &str = "[limits]
+requests_per_minute_per_ip = 100000000
+requests_per_minute_per_requester = 100000000
+max_pending_per_requester = 1000
+";
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Verifications per second of one ES256 assertion through `verify_assertion`, on one core.
+fn raw_verification_rate() -> f64 {
+    use countersign_core::webauthn::{
+        verify_assertion, AssertionInput, AssertionPolicy, ClientData, Flags,
+    };
+    let key = countersign_softkey::TestKey::es256(7);
+    let challenge = [9u8; 32];
+    let client_data = ClientData::get(&challenge, ORIGIN).to_json();
+    let assertion =
+        countersign_softkey::assert_with(&key, RP_ID, Flags::UP | Flags::UV, 5, &client_data);
+    let public = key.public();
+    let policy = AssertionPolicy {
+        rp_id: RP_ID,
+        origin: ORIGIN,
+        challenge: &challenge,
+        require_user_verification: true,
+    };
+    let input = AssertionInput {
+        authenticator_data: &assertion.authenticator_data,
+        client_data_json: &assertion.client_data_json,
+        signature: &assertion.signature,
+    };
+    let n = 3000;
+    let started = Instant::now();
+    for _ in 0..n {
+        verify_assertion(&public, 4, &policy, &input).unwrap();
+    }
+    f64::from(n) / started.elapsed().as_secs_f64()
+}
+
+/// One complete approval; returns its latency.
+async fn one_approval(
+    http: &reqwest::Client,
+    server: &str,
+    app_key: &str,
+    approver: &Approver,
+    n: usize,
+) -> Duration {
+    let started = Instant::now();
+    let body = payout(&format!("{}-{n}", approver.id), "2500", &approver.id);
+    let created: serde_json::Value = http
+        .post(format!("{server}/v1/requests"))
+        .bearer_auth(app_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("create: {created}"));
+    let digest = created["digest"].as_str().unwrap();
+
+    let count = approver
+        .sign_count
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
+    let assertion =
+        serde_json::to_vec(&approver.assertion(digest, Decision::Approve, ORIGIN, count)).unwrap();
+    let path = format!("/v1/approver/requests/{id}/approve");
+    let approved = http
+        .post(format!("{server}{path}"))
+        .header(
+            "authorization",
+            approver.auth_header("POST", &path, &assertion),
+        )
+        .header("content-type", "application/json")
+        .body(assertion)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        approved.status().as_u16(),
+        200,
+        "approve: {}",
+        approved.text().await.unwrap()
+    );
+
+    let decision: serde_json::Value = http
+        .get(format!("{server}/v1/requests/{id}/decision"))
+        .bearer_auth(app_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(decision["token"].is_string(), "decision: {decision}");
+
+    let redeemed = http
+        .post(format!("{server}/v1/requests/{id}/redeem"))
+        .bearer_auth(app_key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redeemed.status().as_u16(), 200, "redeem");
+    started.elapsed()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64) * p).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn main() {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let total = env_or(
+        "COUNTERSIGN_LOAD_APPROVALS",
+        if measuring { 20_000 } else { 40 },
+    );
+    let concurrency = env_or(
+        "COUNTERSIGN_LOAD_CONCURRENCY",
+        if measuring { 32 } else { 4 },
+    )
+    .clamp(1, 200);
+
+    let raw = raw_verification_rate();
+    let server = Server::start_with_config(LOAD_CONFIG);
+    let app_key = server.api_key("load", "payouts-service");
+    let approvers: Vec<Arc<Approver>> = (0..concurrency)
+        .map(|i| {
+            let seed = u8::try_from(i + 1).unwrap();
+            Arc::new(Approver::add_and_enroll(
+                &server,
+                &format!("load{i}@example.com"),
+                &[],
+                seed,
+            ))
+        })
+        .collect();
+    let base = server.base.clone();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (latencies, elapsed) = runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .unwrap();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for approver in &approvers {
+            let (http, base, app_key, approver, next) = (
+                http.clone(),
+                base.clone(),
+                app_key.clone(),
+                approver.clone(),
+                next.clone(),
+            );
+            workers.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if n >= total {
+                        return mine;
+                    }
+                    mine.push(one_approval(&http, &base, &app_key, &approver, n).await);
+                }
+            }));
+        }
+        let mut all = Vec::with_capacity(total);
+        for w in workers {
+            all.extend(w.await.unwrap());
+        }
+        (all, started.elapsed())
+    });
+    let mut sorted = latencies;
+    sorted.sort_unstable();
+    assert_eq!(sorted.len(), total, "every approval completed");
+
+    // Every approval left its four audit entries, and the chain verifies.
+    let export = admin(&server.data_dir(), &["audit", "export"]);
+    let redeemed = export.matches("\"kind\":\"decision.redeemed\"").count();
+    assert_eq!(redeemed, total, "one redemption audited per approval");
+
+    // Server-side time per route, from its own metrics.
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let series = |name: &str, route: &str| -> f64 {
+        let prefix =
+            format!("countersign_http_request_duration_seconds_{name}{{route=\"{route}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let routes = [
+        "/v1/requests",
+        "/v1/approver/requests/{id}/approve",
+        "/v1/requests/{id}/decision",
+        "/v1/requests/{id}/redeem",
+    ];
+    let server_side: Vec<String> = routes
+        .iter()
+        .map(|r| {
+            let mean = series("sum", r) / series("count", r).max(1.0);
+            format!("{r} {:.2} ms", mean * 1e3)
+        })
+        .collect();
+
+    let rate = total as f64 / elapsed.as_secs_f64();
+    println!("loadgen: {total} complete approvals, {concurrency} concurrent approvers, SQLite WAL synchronous=FULL");
+    println!(
+        "loadgen: {rate:.0} approvals/s over {:.2} s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "loadgen: latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&sorted, 0.50).as_secs_f64() * 1e3,
+        percentile(&sorted, 0.90).as_secs_f64() * 1e3,
+        percentile(&sorted, 0.99).as_secs_f64() * 1e3,
+        sorted[sorted.len() - 1].as_secs_f64() * 1e3,
+    );
+    println!(
+        "loadgen: mean server time per call: {}",
+        server_side.join(", ")
+    );
+    println!("loadgen: raw ES256 assertion verification (protocol crate, same run): {raw:.0}/s on one core");
+}
