@@ -593,7 +593,7 @@ async fn decide(
             event,
         )
         .await;
-    let decided = match outcome {
+    let recorded = match outcome {
         Ok(d) => {
             state.changed(&tx.id);
             state.metrics.event(match verdict {
@@ -601,8 +601,8 @@ async fn decide(
                 Verdict::Deny => "denial",
                 Verdict::Report => "report",
             });
-            if let Some(d) = &d {
-                state.metrics.event(d.state.as_str());
+            if let Some(decision) = &d.decision {
+                state.metrics.event(decision.state.as_str());
             }
             d
         }
@@ -617,12 +617,11 @@ async fn decide(
         }
         Err(e) => return Err(internal(e)),
     };
-    let approvals = state.store.approvals(&tx.id).await.map_err(internal)?;
-    let progress = lifecycle::progress(tx, &approvals);
+    let progress = lifecycle::progress(tx, &recorded.approvals);
     Ok(Json(serde_json::json!({
         "counted": true,
         "role": match role { Role::Requester => "requester", Role::Approver => "approver" },
-        "state": decided.as_ref().map_or("pending", |d| d.state.as_str()),
+        "state": recorded.decision.as_ref().map_or("pending", |d| d.state.as_str()),
         "progress": {"self_step_up_done": progress.self_done, "approvers": progress.approvers, "approvers_required": tx.requirements.approvers},
     })))
 }

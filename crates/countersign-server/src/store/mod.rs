@@ -50,6 +50,9 @@ pub enum StoreError {
     /// The requester is frozen after a report; nothing new is accepted from them.
     #[error("requester is frozen")]
     RequesterFrozen,
+    /// The group commit this write was part of failed; nothing of it was stored.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
     /// The writer thread stopped (the server is shutting down).
     #[error("the database writer stopped")]
     WriterStopped,
@@ -251,6 +254,15 @@ pub struct DecisionWrite {
     pub audit: Event,
 }
 
+/// What recording an approval did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// The decision, when this approval completed (or denied) the request.
+    pub decision: Option<DecisionWrite>,
+    /// Every approval of the request, this one included, as committed.
+    pub approvals: Vec<ApprovalRecord>,
+}
+
 /// Computes, inside the approval's database transaction, whether the approvals so far decide
 /// the request.
 pub type Decide<'a> = dyn Fn(&RequestRecord, &[ApprovalRecord]) -> Result<Option<DecisionWrite>, String>
@@ -379,7 +391,7 @@ pub trait Store: Send + Sync {
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
-    ) -> Result<Option<DecisionWrite>, StoreError>;
+    ) -> Result<Recorded, StoreError>;
     /// Redeems an approved decision once, atomically, before its `exp`.
     async fn redeem(
         &self,
