@@ -1263,3 +1263,178 @@ async fn audit_tx(conn: &mut SqliteConnection, event: Event) -> Result<Entry, St
     tx.commit().await?;
     Ok(entry)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ApproverRecord, CredentialRecord, DeviceRecord};
+    use countersign_core::Timestamp;
+
+    fn event(at: Timestamp, kind: &str, request: Option<&str>) -> Event {
+        Event {
+            at,
+            kind: kind.into(),
+            request_id: request.map(str::to_owned),
+            actor: "test".into(),
+            data: serde_json::json!({}),
+        }
+    }
+
+    fn transaction(id: &str) -> Transaction {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../../../tests/vectors/transaction.json"))
+                .unwrap();
+        let mut tx =
+            Transaction::from_json(doc["cases"][0]["transaction"].to_string().as_bytes()).unwrap();
+        tx.id = id.into();
+        tx
+    }
+
+    /// Jobs that fail after writing (their decision step errs once the approval, the counter
+    /// and the audit entry are written) leave nothing behind, while the jobs committed in the
+    /// same group commit keep everything.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_job_rolls_back_alone_inside_a_group_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        let now = crate::clock::now().unwrap();
+        let n = 12u8;
+        for i in 0..n {
+            let who = format!("approver{i}");
+            let approver = ApproverRecord {
+                id: who.clone(),
+                display_name: who.clone(),
+                groups: vec![],
+                created_at: now.unix(),
+                disabled_at: None,
+            };
+            assert!(store
+                .add_approver(&approver, event(now, "approver.added", None))
+                .await
+                .unwrap());
+            let code = format!("code{i}");
+            store
+                .insert_enrollment_code(
+                    &code,
+                    &who,
+                    now.unix(),
+                    now.unix() + 900,
+                    event(now, "code", None),
+                )
+                .await
+                .unwrap();
+            let device = DeviceRecord {
+                id: format!("dev{i}"),
+                approver_id: who.clone(),
+                name: "laptop".into(),
+                device_key: [i; 32],
+                created_at: now.unix(),
+                disabled_at: None,
+            };
+            let credential = CredentialRecord {
+                id: vec![i],
+                device_id: device.id.clone(),
+                approver_id: who.clone(),
+                public_key: vec![0xa5],
+                aaguid: [0; 16],
+                sign_count: 0,
+                created_at: now.unix(),
+                cloned_at: None,
+            };
+            store
+                .enroll(
+                    &code,
+                    now.unix(),
+                    &device,
+                    &credential,
+                    event(now, "enrolled", None),
+                )
+                .await
+                .unwrap();
+            let tx = transaction(&format!("req_{i}"));
+            let record = RequestRecord {
+                digest: tx.digest().unwrap(),
+                transaction: tx,
+                idempotency_key: format!("k{i}"),
+                fingerprint: Digest::ZERO,
+                state: RequestState::Pending,
+                decision_token: None,
+                decision_exp: None,
+            };
+            store
+                .create_request(
+                    &record,
+                    event(now, "request.created", Some(&format!("req_{i}"))),
+                )
+                .await
+                .unwrap();
+        }
+        let before = store.audit_head().await.unwrap().seq;
+
+        let jobs = (0..n).map(|i| {
+            let store = store.clone();
+            async move {
+                let approval = ApprovalRecord {
+                    request_id: format!("req_{i}"),
+                    approver_id: format!("approver{i}"),
+                    role: "approver".into(),
+                    decision: "approve".into(),
+                    credential_id: vec![i],
+                    user_verified: true,
+                    created_at: now.unix(),
+                };
+                let fails = i % 2 == 1;
+                let decide: std::sync::Arc<Decide<'static>> = std::sync::Arc::new(move |_, _| {
+                    if fails {
+                        Err("refused after writing".to_owned())
+                    } else {
+                        Ok(None)
+                    }
+                });
+                store
+                    .record_approval(
+                        &approval,
+                        0,
+                        1,
+                        decide,
+                        event(now, "approval.approve", Some(&approval.request_id)),
+                    )
+                    .await
+            }
+        });
+        let results = futures_util::future::join_all(jobs).await;
+        for (i, result) in results.iter().enumerate() {
+            let i = u8::try_from(i).unwrap();
+            let approvals = store.approvals(&format!("req_{i}")).await.unwrap();
+            let counter = store.credential(&[i]).await.unwrap().unwrap().sign_count;
+            if i % 2 == 1 {
+                assert!(
+                    matches!(result, Err(StoreError::Decision(_))),
+                    "{i}: {result:?}"
+                );
+                assert!(
+                    approvals.is_empty(),
+                    "{i}: the failed job's approval was rolled back"
+                );
+                assert_eq!(
+                    counter, 0,
+                    "{i}: the failed job's counter update was rolled back"
+                );
+            } else {
+                assert!(result.is_ok(), "{i}: {result:?}");
+                assert_eq!(approvals.len(), 1, "{i}");
+                assert_eq!(counter, 1, "{i}");
+            }
+        }
+        let entries = store.audit_entries(before, 1000).await.unwrap();
+        assert_eq!(
+            entries.len(),
+            usize::from(n / 2),
+            "one audit entry per committed approval"
+        );
+        let chain = store.audit_entries(0, 10_000).await.unwrap();
+        countersign_core::audit::verify_chain(Head::GENESIS, &chain).unwrap();
+    }
+}
