@@ -41,6 +41,7 @@ type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<
     dyn for<'c> FnOnce(
             &'c mut SqliteConnection,
+            &'c mut Option<Head>,
         ) -> Pin<Box<dyn Future<Output = Deliver> + Send + 'c>>
         + Send,
 >;
@@ -68,6 +69,8 @@ fn start_writer_thread(
         .name("countersign-db-writer".into())
         .spawn(move || {
             runtime.block_on(async move {
+                // The audit head as of the last commit, when known.
+                let mut head = None;
                 while let Some(first) = queue.recv().await {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -76,7 +79,7 @@ fn start_writer_thread(
                             Err(_) => break,
                         }
                     }
-                    run_batch(&pool, batch).await;
+                    run_batch(&pool, &mut head, batch).await;
                 }
             });
         })
@@ -85,17 +88,22 @@ fn start_writer_thread(
 }
 
 /// Runs `batch` in one transaction and tells each job how the commit went.
-async fn run_batch(pool: &SqlitePool, batch: Vec<Job>) {
+async fn run_batch(pool: &SqlitePool, head: &mut Option<Head>, batch: Vec<Job>) {
     let mut delivers = Vec::with_capacity(batch.len());
     let committed = async {
         let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
         let mut outer = conn.begin().await.map_err(|e| e.to_string())?;
+        let mut batch_head = *head;
         for job in batch {
-            delivers.push(job(&mut outer).await);
+            delivers.push(job(&mut outer, &mut batch_head).await);
         }
-        outer.commit().await.map_err(|e| e.to_string())
+        outer.commit().await.map_err(|e| e.to_string())?;
+        Ok(batch_head)
     }
     .await;
+    // After a failed commit nothing of the batch exists: forget the head and read it again.
+    *head = committed.as_ref().ok().copied().flatten();
+    let committed = committed.map(|_| ());
     if let Err(e) = &committed {
         tracing::error!(error = %e, jobs = delivers.len(), "write batch failed; nothing of it was committed");
     }
@@ -137,6 +145,7 @@ impl SqliteStore {
     where
         F: for<'c> FnOnce(
                 &'c mut SqliteConnection,
+                &'c mut Option<Head>,
             )
                 -> Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>
             + Send
@@ -144,9 +153,9 @@ impl SqliteStore {
         T: Send + 'static,
     {
         let (done, result) = tokio::sync::oneshot::channel();
-        let boxed: Job = Box::new(move |conn| {
+        let boxed: Job = Box::new(move |conn, head| {
             Box::pin(async move {
-                let outcome = job(conn).await;
+                let outcome = job(conn, head).await;
                 let deliver: Deliver = Box::new(move |committed| {
                     let _ = done.send(match committed {
                         Ok(()) => outcome,
@@ -163,18 +172,79 @@ impl SqliteStore {
     }
 }
 
-type Tx<'a> = sqlx::Transaction<'a, Sqlite>;
+/// One job's savepoint, aware of the audit chain's head. Appends link to the newest entry
+/// without reading it back from the database: the writer thread keeps the head of what it
+/// committed, and a job's new head becomes the writer's only when the job's savepoint commits
+/// (a rolled-back job leaves it untouched; a failed batch commit clears it). If another process
+/// appended meanwhile (the admin CLI), the insert collides on `seq` and the head is read again.
+struct AuditedTx<'c> {
+    tx: sqlx::Transaction<'c, Sqlite>,
+    committed_head: &'c mut Option<Head>,
+    pending_head: Option<Head>,
+}
 
-/// Appends `event` to the chain inside the caller's transaction.
-async fn append_audit(tx: &mut Tx<'_>, event: Event) -> Result<Entry, StoreError> {
-    let head = head_in(&mut **tx).await?;
-    let entry = head.append(event)?;
+impl<'c> AuditedTx<'c> {
+    async fn begin(
+        conn: &'c mut SqliteConnection,
+        committed_head: &'c mut Option<Head>,
+    ) -> Result<Self, StoreError> {
+        Ok(AuditedTx {
+            tx: conn.begin().await?,
+            committed_head,
+            pending_head: None,
+        })
+    }
+
+    /// Appends `event` to the chain inside this savepoint.
+    async fn append(&mut self, event: Event) -> Result<Entry, StoreError> {
+        let head = match self.pending_head.or(*self.committed_head) {
+            Some(head) => head,
+            None => head_in(&mut *self.tx).await?,
+        };
+        let entry = match insert_entry(&mut self.tx, head.append(event.clone())?).await {
+            Err(StoreError::Database(e)) if is_unique_violation(&e) => {
+                let fresh = head_in(&mut *self.tx).await?;
+                insert_entry(&mut self.tx, fresh.append(event)?).await?
+            }
+            other => other?,
+        };
+        self.pending_head = Some(Head {
+            seq: entry.seq,
+            hash: entry.hash,
+        });
+        Ok(entry)
+    }
+
+    /// Releases the savepoint; its appends now extend the writer's head.
+    async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        if let Some(head) = self.pending_head {
+            *self.committed_head = Some(head);
+        }
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for AuditedTx<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for AuditedTx<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+async fn insert_entry(conn: &mut SqliteConnection, entry: Entry) -> Result<Entry, StoreError> {
     let json = serde_json::to_string(&entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query("INSERT INTO audit_log (seq, entry_json, hash) VALUES (?, ?, ?)")
         .bind(i64_of(entry.seq)?)
         .bind(json)
         .bind(entry.hash.to_base64url())
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     Ok(entry)
 }
@@ -201,7 +271,7 @@ async fn head_in<'e, E: sqlx::Executor<'e, Database = Sqlite>>(db: E) -> Result<
 /// The request `id` inside the caller's transaction, only if it belongs to `audience` when one
 /// is given.
 async fn request_in(
-    tx: &mut Tx<'_>,
+    conn: &mut SqliteConnection,
     id: &str,
     audience: Option<&str>,
 ) -> Result<Option<RequestRecord>, StoreError> {
@@ -209,7 +279,7 @@ async fn request_in(
         .bind(id)
         .bind(audience)
         .bind(audience)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *conn)
         .await?;
     row.as_ref().map(request_from_row).transpose()
 }
@@ -338,8 +408,10 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 impl Store for SqliteStore {
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: Event) -> Result<(), StoreError> {
         let key = key.clone();
-        self.write(move |conn| Box::pin(async move { insert_api_key_tx(conn, &key, audit).await }))
-            .await
+        self.write(move |conn, head| {
+            Box::pin(async move { insert_api_key_tx(conn, head, &key, audit).await })
+        })
+        .await
     }
 
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -359,8 +431,8 @@ impl Store for SqliteStore {
 
     async fn revoke_api_key(&self, id: &str, at: i64, audit: Event) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.write(move |conn| {
-            Box::pin(async move { revoke_api_key_tx(conn, &id, at, audit).await })
+        self.write(move |conn, head| {
+            Box::pin(async move { revoke_api_key_tx(conn, head, &id, at, audit).await })
         })
         .await
     }
@@ -390,8 +462,8 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<(), StoreError> {
         let key = key.clone();
-        self.write(move |conn| {
-            Box::pin(async move { rotate_signing_key_tx(conn, &key, audit).await })
+        self.write(move |conn, head| {
+            Box::pin(async move { rotate_signing_key_tx(conn, head, &key, audit).await })
         })
         .await
     }
@@ -402,8 +474,8 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<Created, StoreError> {
         let request = request.clone();
-        self.write(move |conn| {
-            Box::pin(async move { create_request_tx(conn, &request, audit).await })
+        self.write(move |conn, head| {
+            Box::pin(async move { create_request_tx(conn, head, &request, audit).await })
         })
         .await
     }
@@ -434,16 +506,16 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<bool, StoreError> {
         let approver = approver.clone();
-        self.write(move |conn| {
-            Box::pin(async move { add_approver_tx(conn, &approver, audit).await })
+        self.write(move |conn, head| {
+            Box::pin(async move { add_approver_tx(conn, head, &approver, audit).await })
         })
         .await
     }
 
     async fn disable_approver(&self, id: &str, at: i64, audit: Event) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.write(move |conn| {
-            Box::pin(async move { disable_approver_tx(conn, &id, at, audit).await })
+        self.write(move |conn, head| {
+            Box::pin(async move { disable_approver_tx(conn, head, &id, at, audit).await })
         })
         .await
     }
@@ -488,10 +560,11 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let code_hash = code_hash.to_owned();
         let approver_id = approver_id.to_owned();
-        self.write(move |conn| {
+        self.write(move |conn, head| {
             Box::pin(async move {
                 insert_enrollment_code_tx(
                     conn,
+                    head,
                     &code_hash,
                     &approver_id,
                     created_at,
@@ -527,10 +600,10 @@ impl Store for SqliteStore {
         let code_hash = code_hash.to_owned();
         let device = device.clone();
         let credential = credential.clone();
-        self.write(move |conn| {
-            Box::pin(
-                async move { enroll_tx(conn, &code_hash, now, &device, &credential, audit).await },
-            )
+        self.write(move |conn, head| {
+            Box::pin(async move {
+                enroll_tx(conn, head, &code_hash, now, &device, &credential, audit).await
+            })
         })
         .await
     }
@@ -566,10 +639,10 @@ impl Store for SqliteStore {
                     std::sync::atomic::Ordering::Relaxed,
                 )
                 .is_ok();
-        self.write(move |conn| {
-            Box::pin(
-                async move { use_nonce_tx(conn, &device_id, &nonce, expires_at, now, purge).await },
-            )
+        self.write(move |conn, head| {
+            Box::pin(async move {
+                use_nonce_tx(conn, head, &device_id, &nonce, expires_at, now, purge).await
+            })
         })
         .await
     }
@@ -584,8 +657,10 @@ impl Store for SqliteStore {
 
     async fn mark_cloned(&self, id: &[u8], at: i64, audit: Event) -> Result<(), StoreError> {
         let id = id.to_vec();
-        self.write(move |conn| Box::pin(async move { mark_cloned_tx(conn, &id, at, audit).await }))
-            .await
+        self.write(move |conn, head| {
+            Box::pin(async move { mark_cloned_tx(conn, head, &id, at, audit).await })
+        })
+        .await
     }
 
     async fn pending_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
@@ -623,10 +698,11 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<Recorded, StoreError> {
         let approval = approval.clone();
-        self.write(move |conn| {
+        self.write(move |conn, head| {
             Box::pin(async move {
                 record_approval_tx(
                     conn,
+                    head,
                     &approval,
                     previous_sign_count,
                     new_sign_count,
@@ -648,8 +724,8 @@ impl Store for SqliteStore {
     ) -> Result<Redeemed, StoreError> {
         let audience = audience.to_owned();
         let id = id.to_owned();
-        self.write(move |conn| {
-            Box::pin(async move { redeem_tx(conn, &audience, &id, now, audit).await })
+        self.write(move |conn, head| {
+            Box::pin(async move { redeem_tx(conn, head, &audience, &id, now, audit).await })
         })
         .await
     }
@@ -666,10 +742,10 @@ impl Store for SqliteStore {
         let audience = audience.to_owned();
         let id = id.to_owned();
         let from = from.to_vec();
-        self.write(move |conn| {
-            Box::pin(
-                async move { transition_tx(conn, &audience, &id, &from, to, now, audit).await },
-            )
+        self.write(move |conn, head| {
+            Box::pin(async move {
+                transition_tx(conn, head, &audience, &id, &from, to, now, audit).await
+            })
         })
         .await
     }
@@ -680,8 +756,8 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<Vec<String>, StoreError> {
         let freeze = freeze.clone();
-        self.write(move |conn| {
-            Box::pin(async move { freeze_requester_tx(conn, &freeze, audit).await })
+        self.write(move |conn, head| {
+            Box::pin(async move { freeze_requester_tx(conn, head, &freeze, audit).await })
         })
         .await
     }
@@ -703,14 +779,14 @@ impl Store for SqliteStore {
 
     async fn unfreeze(&self, requester_id: &str, audit: Event) -> Result<bool, StoreError> {
         let requester_id = requester_id.to_owned();
-        self.write(move |conn| {
-            Box::pin(async move { unfreeze_tx(conn, &requester_id, audit).await })
+        self.write(move |conn, head| {
+            Box::pin(async move { unfreeze_tx(conn, head, &requester_id, audit).await })
         })
         .await
     }
 
     async fn audit(&self, event: Event) -> Result<Entry, StoreError> {
-        self.write(move |conn| Box::pin(async move { audit_tx(conn, event).await }))
+        self.write(move |conn, head| Box::pin(async move { audit_tx(conn, head, event).await }))
             .await
     }
 
@@ -737,10 +813,11 @@ impl Store for SqliteStore {
 /// [`Store::insert_api_key`] on the writer thread.
 async fn insert_api_key_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     key: &ApiKeyRecord,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     sqlx::query("INSERT INTO api_keys (id, name, audience, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(&key.id)
         .bind(&key.name)
@@ -750,7 +827,7 @@ async fn insert_api_key_tx(
         .bind(key.revoked_at)
         .execute(&mut *tx)
         .await?;
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -758,11 +835,12 @@ async fn insert_api_key_tx(
 /// [`Store::revoke_api_key`] on the writer thread.
 async fn revoke_api_key_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     id: &str,
     at: i64,
     audit: Event,
 ) -> Result<bool, StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     let done =
         sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(at)
@@ -773,7 +851,7 @@ async fn revoke_api_key_tx(
     if done == 0 {
         return Ok(false);
     }
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -781,10 +859,11 @@ async fn revoke_api_key_tx(
 /// [`Store::rotate_signing_key`] on the writer thread.
 async fn rotate_signing_key_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     key: &SigningKeyRecord,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
         .bind(key.created_at)
         .execute(&mut *tx)
@@ -797,7 +876,7 @@ async fn rotate_signing_key_tx(
     .bind(key.created_at)
     .execute(&mut *tx)
     .await?;
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -805,6 +884,7 @@ async fn rotate_signing_key_tx(
 /// [`Store::create_request`] on the writer thread.
 async fn create_request_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     request: &RequestRecord,
     audit: Event,
 ) -> Result<Created, StoreError> {
@@ -816,7 +896,7 @@ async fn create_request_tx(
     )
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let t = &request.transaction;
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     let frozen: Option<i64> =
         sqlx::query_scalar("SELECT frozen_at FROM requester_freezes WHERE requester_id = ?")
             .bind(&t.requester.id)
@@ -856,7 +936,7 @@ async fn create_request_tx(
     .bind(t.created_at.unix())
     .execute(&mut *tx)
     .await?;
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(Created::New(request.clone()))
 }
@@ -864,10 +944,11 @@ async fn create_request_tx(
 /// [`Store::add_approver`] on the writer thread.
 async fn add_approver_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     approver: &ApproverRecord,
     audit: Event,
 ) -> Result<bool, StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     let inserted = sqlx::query("INSERT INTO approvers (id, display_name, created_at, disabled_at) VALUES (?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING")
         .bind(&approver.id)
         .bind(&approver.display_name)
@@ -885,7 +966,7 @@ async fn add_approver_tx(
             .execute(&mut *tx)
             .await?;
     }
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -893,11 +974,12 @@ async fn add_approver_tx(
 /// [`Store::disable_approver`] on the writer thread.
 async fn disable_approver_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     id: &str,
     at: i64,
     audit: Event,
 ) -> Result<bool, StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     let done =
         sqlx::query("UPDATE approvers SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL")
             .bind(at)
@@ -913,7 +995,7 @@ async fn disable_approver_tx(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -921,13 +1003,14 @@ async fn disable_approver_tx(
 /// [`Store::insert_enrollment_code`] on the writer thread.
 async fn insert_enrollment_code_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     code_hash: &str,
     approver_id: &str,
     created_at: i64,
     expires_at: i64,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     sqlx::query("INSERT INTO enrollment_codes (code_hash, approver_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, NULL)")
         .bind(code_hash)
         .bind(approver_id)
@@ -935,7 +1018,7 @@ async fn insert_enrollment_code_tx(
         .bind(expires_at)
         .execute(&mut *tx)
         .await?;
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -943,13 +1026,14 @@ async fn insert_enrollment_code_tx(
 /// [`Store::enroll`] on the writer thread.
 async fn enroll_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     code_hash: &str,
     now: i64,
     device: &DeviceRecord,
     credential: &CredentialRecord,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     let used = sqlx::query("UPDATE enrollment_codes SET used_at = ? WHERE code_hash = ? AND approver_id = ? AND used_at IS NULL AND expires_at > ?")
         .bind(now)
         .bind(code_hash)
@@ -997,7 +1081,7 @@ async fn enroll_tx(
         Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyEnrolled),
         Err(e) => return Err(e.into()),
     }
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -1005,13 +1089,14 @@ async fn enroll_tx(
 /// [`Store::use_nonce`] on the writer thread.
 async fn use_nonce_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     device_id: &str,
     nonce: &str,
     expires_at: i64,
     now: i64,
     purge: bool,
 ) -> Result<bool, StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     if purge {
         sqlx::query("DELETE FROM device_nonces WHERE expires_at < ?")
             .bind(now)
@@ -1032,17 +1117,18 @@ async fn use_nonce_tx(
 /// [`Store::mark_cloned`] on the writer thread.
 async fn mark_cloned_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     id: &[u8],
     at: i64,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     sqlx::query("UPDATE credentials SET cloned_at = ? WHERE id = ? AND cloned_at IS NULL")
         .bind(at)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -1050,13 +1136,14 @@ async fn mark_cloned_tx(
 /// [`Store::record_approval`] on the writer thread.
 async fn record_approval_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     approval: &ApprovalRecord,
     previous_sign_count: u32,
     new_sign_count: u32,
     decide: &Decide<'_>,
     audit: Event,
 ) -> Result<Recorded, StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     let request = request_in(&mut tx, &approval.request_id, None)
         .await?
         .ok_or(StoreError::NotPending("missing"))?;
@@ -1089,7 +1176,7 @@ async fn record_approval_tx(
     if inserted == 0 {
         return Err(StoreError::AlreadyDecided);
     }
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     let rows = sqlx::query(
         "SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, approver_id",
     )
@@ -1110,7 +1197,7 @@ async fn record_approval_tx(
             .bind(&approval.request_id)
             .execute(&mut *tx)
             .await?;
-        append_audit(&mut tx, d.audit.clone()).await?;
+        tx.append(d.audit.clone()).await?;
     }
     tx.commit().await?;
     Ok(Recorded {
@@ -1122,12 +1209,13 @@ async fn record_approval_tx(
 /// [`Store::redeem`] on the writer thread.
 async fn redeem_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     audience: &str,
     id: &str,
     now: i64,
     audit: Event,
 ) -> Result<Redeemed, StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     let Some(request) = request_in(&mut tx, id, Some(audience)).await? else {
         return Ok(Redeemed::NotFound);
     };
@@ -1150,7 +1238,7 @@ async fn redeem_tx(
     if done != 1 {
         return Ok(Redeemed::WrongState(RequestState::Redeemed));
     }
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(Redeemed::Now(token))
 }
@@ -1158,6 +1246,7 @@ async fn redeem_tx(
 /// [`Store::transition`] on the writer thread.
 async fn transition_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     audience: &str,
     id: &str,
     from: &[RequestState],
@@ -1165,7 +1254,7 @@ async fn transition_tx(
     now: i64,
     audit: Event,
 ) -> Result<Result<(), Option<RequestState>>, StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     let Some(request) = request_in(&mut tx, id, Some(audience)).await? else {
         return Ok(Err(None));
     };
@@ -1179,7 +1268,7 @@ async fn transition_tx(
         .bind(request.state.as_str())
         .execute(&mut *tx)
         .await?;
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(Ok(()))
 }
@@ -1187,10 +1276,11 @@ async fn transition_tx(
 /// [`Store::freeze_requester`] on the writer thread.
 async fn freeze_requester_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     freeze: &FreezeRecord,
     audit: Event,
 ) -> Result<Vec<String>, StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     let inserted = sqlx::query(
         "INSERT INTO requester_freezes (requester_id, frozen_at, reported_by, request_id, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     )
@@ -1206,7 +1296,7 @@ async fn freeze_requester_tx(
         // Already frozen: the first report stands, and nothing was pending since then.
         return Ok(Vec::new());
     }
-    append_audit(&mut tx, audit.clone()).await?;
+    tx.append(audit.clone()).await?;
     let cancelled: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM requests WHERE requester_id = ? AND state = 'pending' AND id <> ? ORDER BY created_at, id",
     )
@@ -1220,16 +1310,13 @@ async fn freeze_requester_tx(
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        append_audit(
-            &mut tx,
-            Event {
-                at: audit.at,
-                kind: "request.cancelled".into(),
-                request_id: Some(id.clone()),
-                actor: audit.actor.clone(),
-                data: serde_json::json!({"reason": "requester_frozen"}),
-            },
-        )
+        tx.append(Event {
+            at: audit.at,
+            kind: "request.cancelled".into(),
+            request_id: Some(id.clone()),
+            actor: audit.actor.clone(),
+            data: serde_json::json!({"reason": "requester_frozen"}),
+        })
         .await?;
     }
     tx.commit().await?;
@@ -1239,10 +1326,11 @@ async fn freeze_requester_tx(
 /// [`Store::unfreeze`] on the writer thread.
 async fn unfreeze_tx(
     conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
     requester_id: &str,
     audit: Event,
 ) -> Result<bool, StoreError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = AuditedTx::begin(conn, head).await?;
     let deleted = sqlx::query("DELETE FROM requester_freezes WHERE requester_id = ?")
         .bind(requester_id)
         .execute(&mut *tx)
@@ -1251,15 +1339,19 @@ async fn unfreeze_tx(
     if deleted == 0 {
         return Ok(false);
     }
-    append_audit(&mut tx, audit).await?;
+    tx.append(audit).await?;
     tx.commit().await?;
     Ok(true)
 }
 
 /// [`Store::audit`] on the writer thread.
-async fn audit_tx(conn: &mut SqliteConnection, event: Event) -> Result<Entry, StoreError> {
-    let mut tx = conn.begin().await?;
-    let entry = append_audit(&mut tx, event).await?;
+async fn audit_tx(
+    conn: &mut SqliteConnection,
+    head: &mut Option<Head>,
+    event: Event,
+) -> Result<Entry, StoreError> {
+    let mut tx = AuditedTx::begin(conn, head).await?;
+    let entry = tx.append(event).await?;
     tx.commit().await?;
     Ok(entry)
 }
@@ -1435,6 +1527,31 @@ mod tests {
             "one audit entry per committed approval"
         );
         let chain = store.audit_entries(0, 10_000).await.unwrap();
+        countersign_core::audit::verify_chain(Head::GENESIS, &chain).unwrap();
+    }
+
+    /// Two stores on one file (the server and the admin CLI) append in turns: the writer's
+    /// remembered head goes stale, the insert collides on `seq`, the head is read again, and
+    /// the chain stays one verified line.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_from_another_process_do_not_fork_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let server = SqliteStore::open(&path).await.unwrap();
+        let cli = SqliteStore::open(&path).await.unwrap();
+        let now = crate::clock::now().unwrap();
+        for round in 0..5 {
+            server.audit(event(now, "server", None)).await.unwrap();
+            server.audit(event(now, "server", None)).await.unwrap();
+            cli.audit(event(now, "cli", None)).await.unwrap();
+            assert_eq!(
+                server.audit_head().await.unwrap().seq,
+                (round + 1) * 3,
+                "round {round}"
+            );
+        }
+        let chain = server.audit_entries(0, 1000).await.unwrap();
+        assert_eq!(chain.len(), 15);
         countersign_core::audit::verify_chain(Head::GENESIS, &chain).unwrap();
     }
 }
