@@ -1244,6 +1244,8 @@ async fn redeem_tx(
 }
 
 /// [`Store::transition`] on the writer thread.
+// The trait method's six arguments plus the writer's connection and audit head.
+#[allow(clippy::too_many_arguments)]
 async fn transition_tx(
     conn: &mut SqliteConnection,
     head: &mut Option<Head>,
