@@ -1096,21 +1096,22 @@ async fn use_nonce_tx(
     now: i64,
     purge: bool,
 ) -> Result<bool, StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    // Two independent statements, each atomic on its own: no savepoint needed, and no audit
+    // entry (a nonce is bookkeeping, not a state change).
+    let _ = head;
     if purge {
         sqlx::query("DELETE FROM device_nonces WHERE expires_at < ?")
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
     }
     let inserted = sqlx::query("INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
         .bind(device_id)
         .bind(nonce)
         .bind(expires_at)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
-    tx.commit().await?;
     Ok(inserted == 1)
 }
 
@@ -1216,28 +1217,27 @@ async fn redeem_tx(
     audit: Event,
 ) -> Result<Redeemed, StoreError> {
     let mut tx = AuditedTx::begin(conn, head).await?;
-    let Some(request) = request_in(&mut tx, id, Some(audience)).await? else {
-        return Ok(Redeemed::NotFound);
+    // The common case in one statement: consume an approved, unexpired decision.
+    let redeemed: Option<Option<String>> = sqlx::query_scalar(
+        "UPDATE requests SET state = 'redeemed', updated_at = ? WHERE id = ? AND audience = ? AND state = 'approved' AND decision_exp > ? RETURNING decision_token",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(audience)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(token) = redeemed else {
+        // Nothing consumed: say why.
+        return Ok(match request_in(&mut tx, id, Some(audience)).await? {
+            None => Redeemed::NotFound,
+            Some(r) if r.state != RequestState::Approved => Redeemed::WrongState(r.state),
+            Some(_) => Redeemed::Expired,
+        });
     };
-    if request.state != RequestState::Approved {
-        return Ok(Redeemed::WrongState(request.state));
-    }
-    if request.decision_exp.is_none_or(|exp| now >= exp) {
-        return Ok(Redeemed::Expired);
-    }
-    let token = request
-        .decision_token
-        .clone()
-        .ok_or_else(|| StoreError::Corrupt("approved request without token".into()))?;
-    let done = sqlx::query("UPDATE requests SET state = 'redeemed', updated_at = ? WHERE id = ? AND state = 'approved'")
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if done != 1 {
-        return Ok(Redeemed::WrongState(RequestState::Redeemed));
-    }
+    // Dropping `tx` without commit rolls the consumption back.
+    let token =
+        token.ok_or_else(|| StoreError::Corrupt("approved request without token".into()))?;
     tx.append(audit).await?;
     tx.commit().await?;
     Ok(Redeemed::Now(token))
