@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
+echo "== the committed OpenAPI document matches its generator"
+python3 scripts/gen_openapi.py | diff -u crates/countersign-server/openapi.json -
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

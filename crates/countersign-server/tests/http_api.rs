@@ -505,3 +505,29 @@ fn metrics_count_traffic_refusals_and_the_lifecycle_without_identities() {
         assert!(!text.contains(secret), "metrics leak {secret}");
     }
 }
+
+#[test]
+fn oversized_bodies_on_approver_endpoints_get_a_problem_too() {
+    let server = Server::start();
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &[], 1);
+    let big = vec![b' '; 70 * 1024];
+    let resp = server
+        .http
+        .post(server.url("/v1/enroll"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = resp.json().unwrap();
+    assert_eq!(problem["code"].as_str(), Some("body_too_large"));
+
+    let path = "/v1/approver/requests/req_x/approve";
+    let header = alice.auth_header("POST", path, &big);
+    let (status, problem) = alice.send_with_header(&server, "POST", path, big, &header);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (413, Some("body_too_large"))
+    );
+}

@@ -1,7 +1,7 @@
 //! The approver's endpoints: enrollment with a one-time code, then calls signed by the device
 //! key (see `countersign_core::device_auth`): the pending list, approve, deny.
 
-use super::extract::parse_json;
+use super::extract::{parse_json, RawBody};
 use super::AppState;
 use crate::clock;
 use crate::lifecycle::{self, Role};
@@ -70,7 +70,7 @@ pub struct EnrollBody {
 /// `POST /v1/enroll`: redeems a one-time code, registering the device key and a FIDO credential.
 pub async fn enroll(
     State(state): State<Arc<AppState>>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let body: EnrollBody = parse_json(&body)?;
     let now = clock::now().map_err(internal)?;
@@ -264,7 +264,7 @@ pub async fn pending(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Vec<SignedRequest>>, Problem> {
     let caller = authenticate(&state, &method, &uri, &headers, &body).await?;
     let now = clock::now().map_err(internal)?;
@@ -330,7 +330,7 @@ pub async fn approve(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<serde_json::Value>, Problem> {
     decide(state, path, method, uri, headers, body, Verdict::Approve).await
 }
@@ -342,7 +342,7 @@ pub async fn deny(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<serde_json::Value>, Problem> {
     decide(state, path, method, uri, headers, body, Verdict::Deny).await
 }
@@ -356,7 +356,7 @@ pub async fn report(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<serde_json::Value>, Problem> {
     decide(state, path, method, uri, headers, body, Verdict::Report).await
 }
@@ -662,7 +662,7 @@ pub async fn stream(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<
     axum::response::sse::Sse<
         impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,

@@ -35,8 +35,22 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for StrictJson<T> {
                 "send Content-Type: application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json(&bytes).map(StrictJson)
+    }
+}
+
+/// The raw body within the size limit; too large or unreadable bodies get a problem, like
+/// every other error. (Device-signed calls need the exact bytes the signature covers.)
+pub struct RawBody(pub axum::body::Bytes);
+
+impl FromRequest<Arc<AppState>> for RawBody {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Problem> {
+        axum::body::Bytes::from_request(req, state)
             .await
+            .map(RawBody)
             .map_err(|e| {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     Problem::new(
@@ -47,8 +61,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for StrictJson<T> {
                 } else {
                     Problem::bad_request("unreadable_body", e.body_text())
                 }
-            })?;
-        parse_json(&bytes).map(StrictJson)
+            })
     }
 }
 
