@@ -259,6 +259,26 @@ fn approval_attacks_are_refused_precisely() {
         (status, problem["code"].as_str()),
         (403, Some("unknown_credential"))
     );
+    let approve_path = format!("/v1/approver/requests/{id}/approve");
+    // A refused call's nonce is spent too: replaying it is refused as a replay.
+    let wrong_origin = bob.assertion(&digest, Decision::Approve, "https://evil.example", 5);
+    let refused = serde_json::to_vec(&wrong_origin).unwrap();
+    let refused_header = bob.auth_header("POST", &approve_path, &refused);
+    let (status, _) = bob.send_with_header(
+        &server,
+        "POST",
+        &approve_path,
+        refused.clone(),
+        &refused_header,
+    );
+    assert_eq!(status, 403);
+    let (status, problem) =
+        bob.send_with_header(&server, "POST", &approve_path, refused, &refused_header);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (401, Some("unauthorized")),
+        "{problem}"
+    );
     // A replayed device request (same signature, same nonce) is refused.
     let body = bob.assertion(&digest, Decision::Approve, ORIGIN, 4);
     let bytes = serde_json::to_vec(&body).unwrap();

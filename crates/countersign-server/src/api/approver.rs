@@ -7,8 +7,8 @@ use crate::clock;
 use crate::lifecycle::{self, Role};
 use crate::problem::Problem;
 use crate::store::{
-    ApprovalRecord, ApproverRecord, CredentialRecord, DeviceRecord, FreezeRecord, RequestState,
-    StoreError,
+    ApprovalRecord, ApproverRecord, CredentialRecord, DeviceRecord, FreezeRecord, NonceUse,
+    RequestState, StoreError,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -196,6 +196,9 @@ pub async fn enroll(
 /// The device and approver behind a signed request.
 struct Caller {
     approver: ApproverRecord,
+    /// For calls that carry an approval: the nonce, stored with the approval in one
+    /// transaction (or on its own if the call fails) instead of in a separate write first.
+    deferred_nonce: Option<NonceUse>,
 }
 
 /// Verifies a `Countersign-Device` signature over method, path, time, nonce and body.
@@ -205,6 +208,7 @@ async fn authenticate(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
+    defer_nonce: bool,
 ) -> Result<Caller, Problem> {
     let unauthorized = |detail: &str| Problem::unauthorized(detail.to_owned());
     let header = headers
@@ -234,19 +238,17 @@ async fn authenticate(
     key.verify(&signed, &auth.signature)
         .map_err(|_| refused())?;
     // Checked after the signature, so nobody can burn another device's nonces.
-    if !state
-        .store
-        .use_nonce(
-            &device.id,
-            &auth.nonce,
-            auth.timestamp + 2 * MAX_SKEW_SECONDS,
-            now,
-        )
-        .await
-        .map_err(internal)?
-    {
-        return Err(unauthorized("replayed request: nonce already used"));
-    }
+    let nonce = NonceUse {
+        device_id: device.id.clone(),
+        nonce: auth.nonce.clone(),
+        expires_at: auth.timestamp + 2 * MAX_SKEW_SECONDS,
+    };
+    let deferred_nonce = if defer_nonce {
+        Some(nonce)
+    } else {
+        use_nonce(state, &nonce).await?;
+        None
+    };
     let approver = state
         .store
         .approver(&device.approver_id)
@@ -255,7 +257,29 @@ async fn authenticate(
     let approver = approver
         .filter(|a| a.disabled_at.is_none())
         .ok_or_else(|| forbidden("approver_disabled", "this approver is disabled"))?;
-    Ok(Caller { approver })
+    Ok(Caller {
+        approver,
+        deferred_nonce,
+    })
+}
+
+/// Stores a nonce on its own; refuses a replay.
+async fn use_nonce(state: &AppState, nonce: &NonceUse) -> Result<(), Problem> {
+    let now = clock::now().map_err(internal)?.unix();
+    if state
+        .store
+        .use_nonce(&nonce.device_id, &nonce.nonce, nonce.expires_at, now)
+        .await
+        .map_err(internal)?
+    {
+        Ok(())
+    } else {
+        Err(replayed())
+    }
+}
+
+fn replayed() -> Problem {
+    Problem::unauthorized("replayed request: nonce already used")
 }
 
 /// `GET /v1/approver/requests`: the pending requests this approver may decide, server-signed.
@@ -266,7 +290,7 @@ pub async fn pending(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<Vec<SignedRequest>>, Problem> {
-    let caller = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let caller = authenticate(&state, &method, &uri, &headers, &body, false).await?;
     let now = clock::now().map_err(internal)?;
     let mut out = Vec::new();
     for request in state.store.pending_requests().await.map_err(internal)? {
@@ -389,9 +413,28 @@ async fn decide(
     raw: Bytes,
     verdict: Verdict,
 ) -> Result<Json<serde_json::Value>, Problem> {
+    let caller = authenticate(&state, &method, &uri, &headers, &raw, true).await?;
+    let answer = decide_as(&state, &id, &caller, &raw, verdict).await;
+    if answer.is_err() {
+        // Nothing was recorded, nonce included: store the nonce now, so this exact call
+        // cannot be replayed later (a replay racing it is refused here too).
+        if let Some(nonce) = &caller.deferred_nonce {
+            use_nonce(&state, nonce).await?;
+        }
+    }
+    answer
+}
+
+/// Checks and records one approver's answer; the caller is authenticated.
+async fn decide_as(
+    state: &Arc<AppState>,
+    id: &str,
+    caller: &Caller,
+    raw: &[u8],
+    verdict: Verdict,
+) -> Result<Json<serde_json::Value>, Problem> {
     let decision = verdict.decision();
-    let caller = authenticate(&state, &method, &uri, &headers, &raw).await?;
-    let body: DecisionBody = parse_json(&raw)?;
+    let body: DecisionBody = parse_json(raw)?;
     if verdict == Verdict::Report && body.reason.as_deref().is_none_or(str::is_empty) {
         return Err(Problem::bad_request(
             "reason_required",
@@ -409,7 +452,7 @@ async fn decide(
     let now = clock::now().map_err(internal)?;
     let request = state
         .store
-        .request_by_id(&id)
+        .request_by_id(id)
         .await
         .map_err(internal)?
         .ok_or_else(|| Problem::not_found(format!("no request {id:?}")))?;
@@ -591,6 +634,7 @@ async fn decide(
             verified.sign_count,
             decide,
             event,
+            caller.deferred_nonce.as_ref(),
         )
         .await;
     let recorded = match outcome {
@@ -606,6 +650,7 @@ async fn decide(
             }
             d
         }
+        Err(StoreError::NonceReplayed) => return Err(replayed()),
         Err(StoreError::AlreadyDecided | StoreError::CounterRace) => {
             return Err(conflict(
                 "already_decided",
@@ -670,7 +715,7 @@ pub async fn stream(
     Problem,
 > {
     use futures_util::StreamExt;
-    let caller = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let caller = authenticate(&state, &method, &uri, &headers, &body, false).await?;
     let last_seen: Option<u64> = match headers.get("last-event-id") {
         None => None,
         Some(v) => Some(

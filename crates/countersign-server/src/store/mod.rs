@@ -56,6 +56,9 @@ pub enum StoreError {
     /// The writer thread stopped (the server is shutting down).
     #[error("the database writer stopped")]
     WriterStopped,
+    /// The device call's nonce was already used: a replay.
+    #[error("nonce already used")]
+    NonceReplayed,
     /// Appending to the audit chain failed.
     #[error("audit: {0}")]
     Audit(#[from] countersign_core::audit::AuditError),
@@ -254,6 +257,17 @@ pub struct DecisionWrite {
     pub audit: Event,
 }
 
+/// A device call's nonce, stored in the same transaction as the approval the call carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NonceUse {
+    /// The calling device.
+    pub device_id: String,
+    /// The nonce from its `Countersign-Device` header.
+    pub nonce: String,
+    /// When the nonce may be forgotten (past the timestamp window).
+    pub expires_at: i64,
+}
+
 /// What recording an approval did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recorded {
@@ -382,8 +396,9 @@ pub trait Store: Send + Sync {
     async fn request_by_id(&self, id: &str) -> Result<Option<RequestRecord>, StoreError>;
     /// The approvals recorded for a request.
     async fn approvals(&self, request_id: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
-    /// Records one approval (and the credential's new counter), then lets `decide` conclude
-    /// the request, all in one transaction: a quorum is reached exactly once.
+    /// Records one approval (and the credential's new counter, and the device call's nonce),
+    /// then lets `decide` conclude the request, all in one transaction: a quorum is reached
+    /// exactly once, and a replayed call changes nothing.
     async fn record_approval(
         &self,
         approval: &ApprovalRecord,
@@ -391,6 +406,7 @@ pub trait Store: Send + Sync {
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
+        nonce: Option<&NonceUse>,
     ) -> Result<Recorded, StoreError>;
     /// Redeems an approved decision once, atomically, before its `exp`.
     async fn redeem(

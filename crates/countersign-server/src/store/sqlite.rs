@@ -4,8 +4,8 @@
 
 use super::{
     ApiKeyRecord, ApprovalRecord, ApproverRecord, Created, CredentialRecord, Decide, DeviceRecord,
-    FreezeRecord, Recorded, Redeemed, RequestRecord, RequestState, SigningKeyRecord, Store,
-    StoreError,
+    FreezeRecord, NonceUse, Recorded, Redeemed, RequestRecord, RequestState, SigningKeyRecord,
+    Store, StoreError,
 };
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
@@ -696,8 +696,10 @@ impl Store for SqliteStore {
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
+        nonce: Option<&NonceUse>,
     ) -> Result<Recorded, StoreError> {
         let approval = approval.clone();
+        let nonce = nonce.cloned();
         self.write(move |conn, head| {
             Box::pin(async move {
                 record_approval_tx(
@@ -708,6 +710,7 @@ impl Store for SqliteStore {
                     new_sign_count,
                     &*decide,
                     audit,
+                    nonce.as_ref(),
                 )
                 .await
             })
@@ -1105,10 +1108,24 @@ async fn use_nonce_tx(
             .execute(&mut *conn)
             .await?;
     }
+    let inserted = insert_nonce(
+        conn,
+        &NonceUse {
+            device_id: device_id.to_owned(),
+            nonce: nonce.to_owned(),
+            expires_at,
+        },
+    )
+    .await?;
+    Ok(inserted)
+}
+
+/// Stores a device call's nonce; false if it was already used.
+async fn insert_nonce(conn: &mut SqliteConnection, nonce: &NonceUse) -> Result<bool, StoreError> {
     let inserted = sqlx::query("INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-        .bind(device_id)
-        .bind(nonce)
-        .bind(expires_at)
+        .bind(&nonce.device_id)
+        .bind(&nonce.nonce)
+        .bind(nonce.expires_at)
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -1135,6 +1152,8 @@ async fn mark_cloned_tx(
 }
 
 /// [`Store::record_approval`] on the writer thread.
+// The trait method's arguments plus the writer's connection and audit head.
+#[allow(clippy::too_many_arguments)]
 async fn record_approval_tx(
     conn: &mut SqliteConnection,
     head: &mut Option<Head>,
@@ -1143,8 +1162,14 @@ async fn record_approval_tx(
     new_sign_count: u32,
     decide: &Decide<'_>,
     audit: Event,
+    nonce: Option<&NonceUse>,
 ) -> Result<Recorded, StoreError> {
     let mut tx = AuditedTx::begin(conn, head).await?;
+    if let Some(n) = nonce {
+        if !insert_nonce(&mut tx, n).await? {
+            return Err(StoreError::NonceReplayed);
+        }
+    }
     let request = request_in(&mut tx, &approval.request_id, None)
         .await?
         .ok_or(StoreError::NotPending("missing"))?;
@@ -1494,6 +1519,11 @@ mod tests {
                         1,
                         decide,
                         event(now, "approval.approve", Some(&approval.request_id)),
+                        Some(&NonceUse {
+                            device_id: format!("dev{i}"),
+                            nonce: format!("nonce{i}"),
+                            expires_at: now.unix() + 120,
+                        }),
                     )
                     .await
             }
@@ -1503,6 +1533,20 @@ mod tests {
             let i = u8::try_from(i).unwrap();
             let approvals = store.approvals(&format!("req_{i}")).await.unwrap();
             let counter = store.credential(&[i]).await.unwrap().unwrap().sign_count;
+            let nonce_was_free = store
+                .use_nonce(
+                    &format!("dev{i}"),
+                    &format!("nonce{i}"),
+                    now.unix() + 120,
+                    now.unix(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                nonce_was_free,
+                i % 2 == 1,
+                "{i}: the nonce is stored exactly when the job committed"
+            );
             if i % 2 == 1 {
                 assert!(
                     matches!(result, Err(StoreError::Decision(_))),
