@@ -115,6 +115,15 @@ fn frozen(requester: &str) -> Problem {
     )
 }
 
+/// A frozen requester gets no answer but the freeze, whatever policy says. (A step-up is
+/// checked again inside the creating transaction, so a freeze cannot slip in between.)
+async fn refuse_if_frozen(state: &AppState, requester: &str) -> Result<(), Problem> {
+    match state.store.freeze(requester).await.map_err(internal)? {
+        Some(_) => Err(frozen(requester)),
+        None => Ok(()),
+    }
+}
+
 /// `POST /v1/requests`: evaluates policy and, when a step-up is needed, creates the request.
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -186,14 +195,6 @@ pub async fn create(
     if let Err(limited) = state.limits.check_requester(&tx.requester.id) {
         return Ok(limited.into_response());
     }
-    if let Some(freeze) = state
-        .store
-        .freeze(&tx.requester.id)
-        .await
-        .map_err(internal)?
-    {
-        return Err(frozen(&freeze.requester_id));
-    }
 
     let input = PolicyInput {
         action: &tx.action,
@@ -226,6 +227,7 @@ pub async fn create(
     };
     let step_up = match outcome {
         Outcome::NotRequired { policies } => {
+            refuse_if_frozen(&state, &tx.requester.id).await?;
             state.metrics.event("not_required");
             state
                 .store
@@ -239,6 +241,7 @@ pub async fn create(
                 .into_response());
         }
         Outcome::Forbidden { reason, policies } => {
+            refuse_if_frozen(&state, &tx.requester.id).await?;
             state.metrics.event("forbidden");
             state
                 .store

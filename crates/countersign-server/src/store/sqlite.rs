@@ -388,18 +388,6 @@ fn approval_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApprovalRecord, St
     })
 }
 
-async fn approver_groups<'e, E: sqlx::Executor<'e, Database = Sqlite>>(
-    db: E,
-    id: &str,
-) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT group_name FROM group_members WHERE approver_id = ? ORDER BY group_name",
-    )
-    .bind(id)
-    .fetch_all(db)
-    .await?)
-}
-
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
@@ -521,17 +509,24 @@ impl Store for SqliteStore {
     }
 
     async fn approver(&self, id: &str) -> Result<Option<ApproverRecord>, StoreError> {
-        let Some(row) = sqlx::query("SELECT * FROM approvers WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await?
+        // One query: the approver and their groups, joined by a separator no group id holds
+        // (group ids are printable ASCII).
+        let Some(row) = sqlx::query(
+            "SELECT a.*, (SELECT group_concat(group_name, char(31)) FROM (SELECT group_name FROM group_members WHERE approver_id = a.id ORDER BY group_name)) AS group_list FROM approvers a WHERE a.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await?
         else {
             return Ok(None);
         };
+        let groups: Option<String> = row.try_get("group_list")?;
         Ok(Some(ApproverRecord {
             id: row.try_get("id")?,
             display_name: row.try_get("display_name")?,
-            groups: approver_groups(&self.readers, id).await?,
+            groups: groups
+                .map(|g| g.split('\u{1f}').map(str::to_owned).collect())
+                .unwrap_or_default(),
             created_at: row.try_get("created_at")?,
             disabled_at: row.try_get("disabled_at")?,
         }))
@@ -900,21 +895,20 @@ async fn create_request_tx(
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let t = &request.transaction;
     let mut tx = AuditedTx::begin(conn, head).await?;
-    let frozen: Option<i64> =
-        sqlx::query_scalar("SELECT frozen_at FROM requester_freezes WHERE requester_id = ?")
-            .bind(&t.requester.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if frozen.is_some() {
+    // One read for both checks: is the requester frozen, and was this key used before?
+    let found = sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM requester_freezes WHERE requester_id = ?) AS frozen, r.* FROM (SELECT 1) LEFT JOIN requests r ON r.audience = ? AND r.idempotency_key = ?",
+    )
+    .bind(&t.requester.id)
+    .bind(&t.audience)
+    .bind(&request.idempotency_key)
+    .fetch_one(&mut *tx)
+    .await?;
+    if found.try_get::<bool, _>("frozen")? {
         return Err(StoreError::RequesterFrozen);
     }
-    let existing = sqlx::query("SELECT * FROM requests WHERE audience = ? AND idempotency_key = ?")
-        .bind(&t.audience)
-        .bind(&request.idempotency_key)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if let Some(row) = existing {
-        let found = request_from_row(&row)?;
+    if found.try_get::<Option<String>, _>("id")?.is_some() {
+        let found = request_from_row(&found)?;
         return if found.fingerprint == request.fingerprint {
             Ok(Created::Existing(found))
         } else {
