@@ -16,7 +16,7 @@ cargo test --workspace --all-targets --locked
 echo "== doc tests"
 cargo test --workspace --doc --locked
 echo "== the README demo (walkthrough only)"
-cargo run -q --locked -p countersign-core --example demo
+cargo run -q --locked -p countersign-core --example walkthrough
 COUNTERSIGN_DEMO_EXIT=1 COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18710 cargo run -q --locked -p countersign-server --example demo
 echo "== independent verification of the golden vectors (Python + openssl)"
 python3 docs/verify_by_hand.py

@@ -26,6 +26,19 @@ pub struct PushedRequest {
     pub state: String,
     /// Ids of approvers whose approval has been counted so far.
     pub approved_by: Vec<String>,
+    /// How the catalog describes the action. Signed with the rest, but not part of what the
+    /// security key signs: an approver shows the transaction's own fields next to it.
+    pub display: ActionDisplay,
+}
+
+/// The catalog's wording for an action.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionDisplay {
+    /// Short title, e.g. "Send a payout".
+    pub title: String,
+    /// Template with `{object}`, `{amount}`, `{scope}`, `{requester}` placeholders.
+    pub template: String,
 }
 
 /// A pushed request with the server's signature.
@@ -117,6 +130,10 @@ mod tests {
             transaction: tx,
             state: "pending".into(),
             approved_by: vec![],
+            display: ActionDisplay {
+                title: "Send a payout".into(),
+                template: "Pay {amount} to {object}".into(),
+            },
         };
         let signed = SignedRequest::sign(request, &key).unwrap();
         assert!(signed.verify(&pinned).is_ok());
@@ -130,6 +147,9 @@ mod tests {
             .unwrap()
             .value = "1".into();
         assert_eq!(amount_changed.verify(&pinned), Err(PushError::BadSignature));
+        let mut reworded = signed.clone();
+        reworded.request.display.template = "Pay nothing to {object}".into();
+        assert_eq!(reworded.verify(&pinned), Err(PushError::BadSignature));
         // A server that signs a transaction under someone else's digest is caught too.
         let mut lying = signed.request.clone();
         lying.digest = Digest([0; 32]);

@@ -68,6 +68,22 @@ fn approver_stream_sends_signed_snapshot_live_changes_keepalives_and_resumes() {
     let pushed = verify_pushed(&server, &snapshot.data);
     assert_eq!(pushed.transaction.id, first_id);
     assert_eq!(pushed.state, "pending");
+    // What the approver's screen shows, rendered by the approver crate from the verified push.
+    let jwks = server
+        .http
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let pinned = countersign_core::jwk::KeySet::from_jwks_json(&jwks).unwrap();
+    let signed: countersign_core::push::SignedRequest =
+        serde_json::from_str(&snapshot.data).unwrap();
+    let verified = countersign_approver::VerifiedRequest::verify(&signed, &pinned).unwrap();
+    let screen = countersign_approver::DisplayModel::render(&verified, "alice@example.com", 0);
+    assert_eq!(screen.title, "Send a payout");
+    assert_eq!(screen.headline, "Pay 2,500.00 EUR to vendor:4711");
+    assert_eq!(screen.progress, "your own confirmation: waiting");
     let snapshot_id = snapshot.id.clone().expect("events carry ids");
 
     // Bob may not act on Alice's self step-up: his stream stays silent about it.

@@ -17,7 +17,7 @@ use axum::Json;
 use countersign_core::audit::Event;
 use countersign_core::device_auth::{self, DeviceAuth};
 use countersign_core::jwk::VerifyingKey;
-use countersign_core::push::{PushedRequest, SignedRequest};
+use countersign_core::push::{ActionDisplay, PushedRequest, SignedRequest};
 use countersign_core::webauthn::{
     verify_assertion, verify_registration, AssertionError, AssertionInput, AssertionPolicy,
     CredentialPublicKey, RegistrationPolicy,
@@ -312,6 +312,21 @@ pub async fn pending(
     Ok(Json(out))
 }
 
+/// The catalog's wording for an action; an action missing from the catalog (it was removed
+/// after the request was made) is shown by its id.
+fn display_for(catalog: &crate::catalog::Catalog, action: &str) -> ActionDisplay {
+    match catalog.get(action) {
+        Some(a) => ActionDisplay {
+            title: a.title.clone(),
+            template: a.display.clone(),
+        },
+        None => ActionDisplay {
+            title: action.to_owned(),
+            template: format!("{action} on {{object}}"),
+        },
+    }
+}
+
 fn sign(
     state: &AppState,
     request: &crate::store::RequestRecord,
@@ -326,6 +341,7 @@ fn sign(
             .filter(|a| a.decision == "approve")
             .map(|a| a.approver_id.clone())
             .collect(),
+        display: display_for(&state.catalog, &request.transaction.action),
     };
     SignedRequest::sign(pushed, &state.keys.active).map_err(internal)
 }

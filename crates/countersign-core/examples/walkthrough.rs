@@ -1,7 +1,7 @@
 //! One approval, end to end, in one process: a transaction, the challenge an approver derives,
 //! a software authenticator's assertion, the server's verification, the decision token, the
 //! protected application's check, and the audit chain. Run it with
-//! `cargo run -p countersign-core --example demo`.
+//! `cargo run -p countersign-core --example walkthrough`.
 //!
 //! The authenticator here is the protocol crate's test key (no USB key is involved); the
 //! server, the desktop app and the real CTAP2 path arrive with their own crates.

@@ -1,0 +1,303 @@
+//! A verified request rendered into exactly what a person must see before touching the key:
+//! the catalog's sentence filled from the transaction, and next to it every field the key
+//! signs (the catalog wording is the server's; the fields are what the signature commits to).
+
+use crate::verified::VerifiedRequest;
+use countersign_core::transaction::RequesterKind;
+use serde::Serialize;
+
+/// One changed field, before → after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChangeLine {
+    /// Field name.
+    pub field: String,
+    /// Value before, or `(none)`.
+    pub before: String,
+    /// Value after, or `(removed)`.
+    pub after: String,
+}
+
+/// What the approver's screen shows for one request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DisplayModel {
+    /// Request id.
+    pub id: String,
+    /// The catalog's title, e.g. "Send a payout".
+    pub title: String,
+    /// The catalog sentence filled from the transaction, e.g. "Pay 2,500 EUR to vendor:4711".
+    pub headline: String,
+    /// Catalog action id, as signed.
+    pub action: String,
+    /// The target, as signed.
+    pub object: String,
+    /// Amount with currency, digits grouped, as signed.
+    pub amount: Option<String>,
+    /// Scope, as signed.
+    pub scope: Option<String>,
+    /// Changed fields.
+    pub changes: Vec<ChangeLine>,
+    /// "alice@example.com (person)", "payout-bot (service)", "copilot-7 (AI agent)".
+    pub requester: String,
+    /// The application that will execute the action.
+    pub audience: String,
+    /// Short fingerprint of the originating session hash, to match with the requester.
+    pub session: String,
+    /// Why policy asked for this step-up.
+    pub reason: String,
+    /// "1 of 2 approvers", "your own confirmation", ...
+    pub progress: String,
+    /// Whether the key must verify the user (PIN or biometrics).
+    pub user_verification: bool,
+    /// Approval deadline, RFC 3339 UTC.
+    pub approve_by: String,
+    /// Seconds left to approve at the time of rendering (0 when past).
+    pub seconds_left: i64,
+    /// The transaction digest's fingerprint the requester can compare: `XXXX-XXXX-XXXX`.
+    pub fingerprint: String,
+    /// Server state: `pending`, `approved`, ...
+    pub state: String,
+}
+
+/// The first six bytes of a 32-byte digest as uppercase hex in groups of four:
+/// `3F9A-1C0B-77DE`. Easy to read aloud and compare; 48 bits.
+pub fn fingerprint(digest: &[u8; 32]) -> String {
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02X}")).collect();
+    format!("{}-{}-{}", &hex[..4], &hex[4..8], &hex[8..12])
+}
+
+/// `1234567.5` with 2 minor units → `1,234,567.50`: digits grouped, decimals padded to the
+/// currency's minor units (the canonical decimal drops trailing zeros).
+fn group_digits(value: &str, minor_units: usize) -> String {
+    let (int, frac) = value.split_once('.').unwrap_or((value, ""));
+    let frac = format!("{frac:0<minor_units$}");
+    let frac = (!frac.is_empty()).then_some(frac);
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{grouped}.{f}"),
+        None => grouped,
+    }
+}
+
+fn kind(kind: RequesterKind) -> &'static str {
+    match kind {
+        RequesterKind::Human => "person",
+        RequesterKind::Service => "service",
+        RequesterKind::Agent => "AI agent",
+    }
+}
+
+impl DisplayModel {
+    /// Renders `verified` for `approver_id` at `now` (Unix seconds).
+    pub fn render(verified: &VerifiedRequest, approver_id: &str, now: i64) -> Self {
+        let pushed = verified.request();
+        let tx = &pushed.transaction;
+        let amount = tx.amount.as_ref().map(|a| {
+            let minor = a.minor_units().map_or(0, usize::from);
+            format!("{} {}", group_digits(&a.value, minor), a.currency)
+        });
+        let requester = format!("{} ({})", tx.requester.id, kind(tx.requester.kind));
+        let headline = pushed
+            .display
+            .template
+            .replace("{object}", &tx.object)
+            .replace("{amount}", amount.as_deref().unwrap_or("(no amount)"))
+            .replace("{scope}", tx.scope.as_deref().unwrap_or("(no scope)"))
+            .replace("{requester}", &tx.requester.id);
+        let req = &tx.requirements;
+        let others = pushed
+            .approved_by
+            .iter()
+            .filter(|a| **a != tx.requester.id)
+            .count();
+        let mut progress = Vec::new();
+        if req.self_step_up {
+            let done = pushed.approved_by.contains(&tx.requester.id);
+            let whose = if approver_id == tx.requester.id {
+                "your own confirmation".to_owned()
+            } else {
+                format!("{}'s own confirmation", tx.requester.id)
+            };
+            progress.push(format!(
+                "{whose}: {}",
+                if done { "done" } else { "waiting" }
+            ));
+        }
+        if req.approvers > 0 {
+            progress.push(format!(
+                "{others} of {} approver{}{}",
+                req.approvers,
+                if req.approvers == 1 { "" } else { "s" },
+                req.group
+                    .as_ref()
+                    .map(|g| format!(" from {g}"))
+                    .unwrap_or_default()
+            ));
+        }
+        DisplayModel {
+            id: tx.id.clone(),
+            title: pushed.display.title.clone(),
+            headline,
+            action: tx.action.clone(),
+            object: tx.object.clone(),
+            amount,
+            scope: tx.scope.clone(),
+            changes: tx
+                .change
+                .iter()
+                .flatten()
+                .map(|c| ChangeLine {
+                    field: c.field.clone(),
+                    before: c.before.clone().unwrap_or_else(|| "(none)".into()),
+                    after: c.after.clone().unwrap_or_else(|| "(removed)".into()),
+                })
+                .collect(),
+            requester,
+            audience: tx.audience.clone(),
+            session: fingerprint(tx.session.as_bytes()),
+            reason: req.reason.clone(),
+            progress: progress.join("; "),
+            user_verification: req.user_verification,
+            approve_by: tx.approve_by.to_string(),
+            seconds_left: (tx.approve_by.unix() - now).max(0),
+            fingerprint: fingerprint(pushed.digest.as_bytes()),
+            state: pushed.state.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use countersign_core::jwk::{KeySet, SigningKey};
+    use countersign_core::push::{ActionDisplay, PushedRequest, SignedRequest};
+    use countersign_core::transaction::{Change, Requirements};
+    use countersign_core::Transaction;
+
+    fn sample() -> Transaction {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/transaction.json")).unwrap();
+        Transaction::from_json(doc["cases"][0]["transaction"].to_string().as_bytes()).unwrap()
+    }
+
+    fn verified(
+        tx: Transaction,
+        approved_by: Vec<String>,
+    ) -> (VerifiedRequest, KeySet, SigningKey) {
+        let key = SigningKey::from_seed(&[5; 32]);
+        let pinned = KeySet::new([key.verifying_key().clone()]);
+        let pushed = PushedRequest {
+            digest: tx.digest().unwrap(),
+            transaction: tx,
+            state: "pending".into(),
+            approved_by,
+            display: ActionDisplay {
+                title: "Send a payout".into(),
+                template: "Pay {amount} to {object}".into(),
+            },
+        };
+        let signed = SignedRequest::sign(pushed, &key).unwrap();
+        (
+            VerifiedRequest::verify(&signed, &pinned).unwrap(),
+            pinned,
+            key,
+        )
+    }
+
+    #[test]
+    fn renders_every_signed_field_and_the_progress() {
+        let mut tx = sample();
+        tx.amount = Some(countersign_core::amount::Amount {
+            value: "1234567.5".into(),
+            currency: "EUR".into(),
+        });
+        tx.change = Some(vec![Change {
+            field: "iban".into(),
+            before: None,
+            after: Some("DE02 1203 0000 0000 2020 51".into()),
+        }]);
+        tx.requirements = Requirements {
+            self_step_up: true,
+            approvers: 2,
+            group: Some("finance".into()),
+            user_verification: true,
+            execution_ttl_seconds: 300,
+            reason: "payout of 10000 or more".into(),
+        };
+        let requester = tx.requester.id.clone();
+        let approve_by = tx.approve_by.unix();
+        let digest = tx.digest().unwrap();
+        let (v, _, _) = verified(tx, vec![requester.clone(), "bob".into()]);
+        let model = DisplayModel::render(&v, "carol", approve_by - 90);
+        assert_eq!(model.amount.as_deref(), Some("1,234,567.50 EUR"));
+        assert_eq!(
+            model.headline,
+            format!("Pay 1,234,567.50 EUR to {}", model.object)
+        );
+        assert_eq!(model.changes[0].before, "(none)");
+        assert_eq!(
+            model.progress,
+            format!("{requester}'s own confirmation: done; 1 of 2 approvers from finance")
+        );
+        assert_eq!(model.seconds_left, 90);
+        assert!(model.user_verification);
+        assert_eq!(model.fingerprint, fingerprint(digest.as_bytes()));
+        assert_eq!(model.fingerprint.len(), 14);
+        let own = DisplayModel::render(&v, &requester, approve_by + 5);
+        assert!(own.progress.starts_with("your own confirmation: done"));
+        assert_eq!(own.seconds_left, 0);
+    }
+
+    #[test]
+    fn the_challenge_comes_from_the_verified_transaction() {
+        let tx = sample();
+        let digest = tx.digest().unwrap();
+        let (v, pinned, key) = verified(tx, vec![]);
+        let expected = countersign_core::ApprovalStatement::new(
+            digest,
+            countersign_core::Decision::Approve,
+            "bob",
+        )
+        .challenge()
+        .unwrap();
+        assert_eq!(
+            v.challenge(countersign_core::Decision::Approve, "bob")
+                .unwrap(),
+            expected
+        );
+        assert_ne!(
+            v.challenge(countersign_core::Decision::Deny, "bob")
+                .unwrap(),
+            expected
+        );
+
+        // Anything unverified is refused, never rendered.
+        let mut pushed = v.request().clone();
+        pushed.transaction.object = "attacker:1".into();
+        let forged = SignedRequest {
+            request: pushed,
+            kid: key.kid().to_owned(),
+            signature: SignedRequest::sign(v.request().clone(), &key)
+                .unwrap()
+                .signature,
+        };
+        assert!(VerifiedRequest::verify(&forged, &pinned).is_err());
+    }
+
+    #[test]
+    fn fingerprints_and_digit_groups() {
+        let mut d = [0u8; 32];
+        d[..6].copy_from_slice(&[0x3f, 0x9a, 0x1c, 0x0b, 0x77, 0xde]);
+        assert_eq!(fingerprint(&d), "3F9A-1C0B-77DE");
+        assert_eq!(group_digits("0", 0), "0");
+        assert_eq!(group_digits("999", 2), "999.00");
+        assert_eq!(group_digits("1000", 0), "1,000");
+        assert_eq!(group_digits("12.5", 2), "12.50");
+        assert_eq!(group_digits("1234.567", 3), "1,234.567");
+    }
+}

@@ -1,0 +1,19 @@
+//! The approver engine that the desktop app and the headless CLI share. This first part holds
+//! the rules that must hold before a security key is ever touched (DESIGN.md, "What the
+//! approver must enforce"):
+//!
+//! - [`enrollment_code`]: the one-time code carries the server key's fingerprint, so even the
+//!   first contact is authenticated;
+//! - [`verified`]: only a request whose server signature and recomputed digest check out can
+//!   be shown, and the challenge is derived here from that transaction, never taken from the
+//!   server;
+//! - [`display`]: a verified request rendered into exactly what a person must see.
+#![forbid(unsafe_code)]
+
+pub mod display;
+pub mod enrollment_code;
+pub mod verified;
+
+pub use display::DisplayModel;
+pub use enrollment_code::EnrollmentCode;
+pub use verified::VerifiedRequest;

@@ -1,0 +1,52 @@
+//! A pushed request that may be shown: its server signature verified against the key pinned
+//! at enrollment and its digest recomputed from the transaction. The WebAuthn challenge is
+//! derived here, from that transaction, so a compromised server cannot obtain an assertion
+//! for anything the person did not see.
+
+use countersign_core::jwk::KeySet;
+use countersign_core::push::{PushError, PushedRequest, SignedRequest};
+use countersign_core::{ApprovalStatement, Decision};
+
+/// A request that passed every check; only [`VerifiedRequest::verify`] makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedRequest {
+    request: PushedRequest,
+}
+
+/// Why a pushed request must not be shown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefusedRequest {
+    /// Bad signature, unknown key or a digest that does not match the transaction.
+    #[error("refused: {0}; this request is not shown")]
+    Unverified(#[from] PushError),
+    /// The challenge could not be derived.
+    #[error("refused: the approval statement cannot be encoded")]
+    Statement,
+}
+
+impl VerifiedRequest {
+    /// Checks the server's signature with the pinned keys and recomputes the digest.
+    pub fn verify(signed: &SignedRequest, pinned: &KeySet) -> Result<Self, RefusedRequest> {
+        Ok(VerifiedRequest {
+            request: signed.verify(pinned)?.clone(),
+        })
+    }
+
+    /// The verified request.
+    pub fn request(&self) -> &PushedRequest {
+        &self.request
+    }
+
+    /// The WebAuthn challenge for this approver's `decision` on this transaction: digest
+    /// (recomputed at verification) → approval statement → challenge.
+    pub fn challenge(
+        &self,
+        decision: Decision,
+        approver_id: &str,
+    ) -> Result<[u8; 32], RefusedRequest> {
+        ApprovalStatement::new(self.request.digest, decision, approver_id.to_owned())
+            .challenge()
+            .map_err(|_| RefusedRequest::Statement)
+    }
+}
