@@ -58,13 +58,6 @@ pub struct DisplayModel {
     pub state: String,
 }
 
-/// The first six bytes of a 32-byte digest as uppercase hex in groups of four:
-/// `3F9A-1C0B-77DE`. Easy to read aloud and compare; 48 bits.
-pub fn fingerprint(digest: &[u8; 32]) -> String {
-    let hex: String = digest[..6].iter().map(|b| format!("{b:02X}")).collect();
-    format!("{}-{}-{}", &hex[..4], &hex[4..8], &hex[8..12])
-}
-
 /// `1234567.5` with 2 minor units → `1,234,567.50`: digits grouped, decimals padded to the
 /// currency's minor units (the canonical decimal drops trailing zeros).
 fn group_digits(value: &str, minor_units: usize) -> String {
@@ -159,13 +152,13 @@ impl DisplayModel {
                 .collect(),
             requester,
             audience: tx.audience.clone(),
-            session: fingerprint(tx.session.as_bytes()),
+            session: tx.session.fingerprint(),
             reason: req.reason.clone(),
             progress: progress.join("; "),
             user_verification: req.user_verification,
             approve_by: tx.approve_by.to_string(),
             seconds_left: (tx.approve_by.unix() - now).max(0),
-            fingerprint: fingerprint(pushed.digest.as_bytes()),
+            fingerprint: pushed.digest.fingerprint(),
             state: pushed.state.clone(),
         }
     }
@@ -246,7 +239,7 @@ mod tests {
         );
         assert_eq!(model.seconds_left, 90);
         assert!(model.user_verification);
-        assert_eq!(model.fingerprint, fingerprint(digest.as_bytes()));
+        assert_eq!(model.fingerprint, digest.fingerprint());
         assert_eq!(model.fingerprint.len(), 14);
         let own = DisplayModel::render(&v, &requester, approve_by + 5);
         assert!(own.progress.starts_with("your own confirmation: done"));
@@ -293,7 +286,7 @@ mod tests {
     fn fingerprints_and_digit_groups() {
         let mut d = [0u8; 32];
         d[..6].copy_from_slice(&[0x3f, 0x9a, 0x1c, 0x0b, 0x77, 0xde]);
-        assert_eq!(fingerprint(&d), "3F9A-1C0B-77DE");
+        assert_eq!(countersign_core::Digest(d).fingerprint(), "3F9A-1C0B-77DE");
         assert_eq!(group_digits("0", 0), "0");
         assert_eq!(group_digits("999", 2), "999.00");
         assert_eq!(group_digits("1000", 0), "1,000");

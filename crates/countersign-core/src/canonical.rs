@@ -52,6 +52,13 @@ impl Digest {
     /// The all-zero digest, used as the `prev` of the first audit entry.
     pub const ZERO: Digest = Digest([0; 32]);
 
+    /// A short form people compare across screens (the approver's and the requester's): the
+    /// first six bytes as uppercase hex in groups of four, e.g. `3F9A-1C0B-77DE` (48 bits).
+    pub fn fingerprint(&self) -> String {
+        let hex: String = self.0[..6].iter().map(|b| format!("{b:02X}")).collect();
+        format!("{}-{}-{}", &hex[..4], &hex[4..8], &hex[8..12])
+    }
+
     /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

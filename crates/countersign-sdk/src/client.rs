@@ -48,6 +48,20 @@ pub struct VerifiedDecision {
     claims: DecisionClaims,
 }
 
+/// Proof that a verified, approving decision was redeemed by this call: the only thing that
+/// should let a protected action run.
+#[derive(Debug)]
+pub struct Redeemed {
+    decision: VerifiedDecision,
+}
+
+impl Redeemed {
+    /// The decision that was redeemed.
+    pub fn decision(&self) -> &VerifiedDecision {
+        &self.decision
+    }
+}
+
 impl VerifiedDecision {
     /// The verified claims (approvers, `amr`, execution deadline...).
     pub fn claims(&self) -> &DecisionClaims {
@@ -246,8 +260,9 @@ impl Client {
     }
 
     /// Consumes the decision, exactly once: a second call (from anywhere) is refused with
-    /// `already_redeemed`. Execute the action only after this returns.
-    pub async fn redeem(&self, decision: &VerifiedDecision) -> Result<(), SdkError> {
+    /// `already_redeemed`. The returned [`Redeemed`] is the proof an application's execute
+    /// step should demand; nothing else makes one.
+    pub async fn redeem(&self, decision: VerifiedDecision) -> Result<Redeemed, SdkError> {
         let path = format!("/v1/requests/{}/redeem", decision.id);
         let answer = self.call(self.http.post(self.url(&path))).await?;
         if text(&answer, "token")? != decision.token {
@@ -255,7 +270,7 @@ impl Client {
                 "the server redeemed a different token".into(),
             ));
         }
-        Ok(())
+        Ok(Redeemed { decision })
     }
 
     /// Reports how the executed action went; closes the request's audit trail.

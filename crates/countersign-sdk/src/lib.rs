@@ -12,8 +12,8 @@
 //! if let Created::StepUp(pending) = client.request(&ask).await? {
 //!     client.wait(&pending, std::time::Duration::from_secs(600)).await?;
 //!     let decision = client.verified_decision(&pending).await?; // refuses anything else
-//!     client.redeem(&decision).await?;                         // exactly once
-//!     // ... execute the payout here, and only here ...
+//!     let proof = client.redeem(decision).await?;               // exactly once
+//!     // ... execute the payout here, and only with `proof` ...
 //!     client.report(&pending, true, None).await?;
 //! }
 //! # Ok(()) }
@@ -24,7 +24,7 @@ mod client;
 mod error;
 mod step_up;
 
-pub use client::{Client, Created, Pending, VerifiedDecision};
+pub use client::{Client, Created, Pending, Redeemed, VerifiedDecision};
 pub use error::SdkError;
 pub use step_up::{Context, StepUp};
 

@@ -75,8 +75,9 @@ fn approved_step_up_is_verified_redeemed_once_and_reported() {
             decision.claims().approvers,
             vec!["alice@example.com".to_owned()]
         );
-        client.redeem(&decision).await.unwrap();
-        let again = client.redeem(&decision).await.unwrap_err();
+        let proof = client.redeem(decision.clone()).await.unwrap();
+        assert_eq!(proof.decision().token(), decision.token());
+        let again = client.redeem(decision).await.unwrap_err();
         assert_eq!(again.code(), Some("already_redeemed"), "{again}");
         client.report(&pending, true, Some("paid")).await.unwrap();
         pending.id

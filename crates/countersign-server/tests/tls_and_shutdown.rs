@@ -77,7 +77,7 @@ fn unusable_certificates_stop_the_server_with_a_precise_error() {
     for (cert, key, expected) in cases {
         let config = dir.path().join("config.toml");
         std::fs::write(&config, format!("[tls]\ncert = {cert:?}\nkey = {key:?}\n")).unwrap();
-        let out = Command::new(BIN)
+        let out = Command::new(server_bin())
             .arg("--config")
             .arg(&config)
             .arg("--data-dir")

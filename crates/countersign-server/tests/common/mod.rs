@@ -6,7 +6,23 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_countersign-server");
+/// The server binary: Cargo names it for this package's tests; tests of other packages in the
+/// workspace find it next to their own executable (`target/<profile>/`), where
+/// `cargo test --workspace` builds it.
+pub fn server_bin() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_countersign-server") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = profile_dir.join("countersign-server");
+    assert!(
+        bin.exists(),
+        "{} not built: run cargo build -p countersign-server",
+        bin.display()
+    );
+    bin
+}
 
 pub struct Server {
     pub dir: tempfile::TempDir,
@@ -17,7 +33,7 @@ pub struct Server {
 
 /// Runs an admin subcommand against `data_dir`; returns stdout, panicking with stderr on failure.
 pub fn admin(data_dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
+    let out = Command::new(server_bin())
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
@@ -33,7 +49,7 @@ pub fn admin(data_dir: &Path, args: &[&str]) -> String {
 
 /// Runs an admin subcommand that must fail; returns stderr.
 pub fn admin_fails(data_dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
+    let out = Command::new(server_bin())
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
@@ -46,7 +62,7 @@ pub fn admin_fails(data_dir: &Path, args: &[&str]) -> String {
 /// Starts the binary on `dir`'s config (if any) and data; returns it and its base URL.
 fn spawn(dir: &Path) -> (Child, String) {
     let config = dir.join("config.toml");
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(server_bin());
     if config.exists() {
         command.arg("--config").arg(&config);
     }
