@@ -32,12 +32,14 @@ use countersign_core::jwk::KeySet;
 use countersign_core::token::{self, DecisionClaims, Expectations};
 use countersign_core::Transaction;
 
-/// Clock skew tolerated on the token's `iat` and `exp`, in seconds.
+/// Clock skew the online client tolerates on the token's `iat` and `exp`, in seconds (the
+/// server enforces the execution deadline itself at redemption).
 pub const LEEWAY_SECONDS: i64 = 30;
 
 /// Verifies a decision token offline: signed by a key in `jwks_json`, issued by `issuer` for
-/// `audience`, unexpired at `now`, and bound to exactly `transaction_json` (its digest and
-/// request id). This is the whole check a protected application makes before it acts; the
+/// `audience`, unexpired at `now` (give or take `leeway_seconds` of clock skew; offline there is
+/// no redemption to enforce the deadline, so keep it small), and bound to exactly
+/// `transaction_json` (its digest and request id). This is the whole check a protected application makes before it acts; the
 /// `countersign verify-decision` command runs it from any language's shell.
 pub fn verify_decision(
     token: &str,
@@ -46,6 +48,7 @@ pub fn verify_decision(
     issuer: &str,
     audience: &str,
     now: i64,
+    leeway_seconds: i64,
 ) -> Result<DecisionClaims, SdkError> {
     let keys = KeySet::from_jwks_json(jwks_json)?;
     let transaction = Transaction::from_json(transaction_json)?;
@@ -53,7 +56,7 @@ pub fn verify_decision(
         issuer,
         audience,
         now,
-        leeway_seconds: LEEWAY_SECONDS,
+        leeway_seconds,
     };
     Ok(token::verify_for_transaction(
         token,

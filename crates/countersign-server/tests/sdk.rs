@@ -206,16 +206,17 @@ fn denials_and_refusals_never_let_the_action_run() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let claims = verify_decision(token, &jwks, &tx_json, ORIGIN, "payouts-service", now).unwrap();
+    let claims =
+        verify_decision(token, &jwks, &tx_json, ORIGIN, "payouts-service", now, 0).unwrap();
     assert_eq!(claims.jti, id);
     let mut changed = created["transaction"].clone();
     changed["amount"]["value"] = "2600".into();
     let changed = serde_json::to_vec(&changed).unwrap();
     let refused =
-        verify_decision(token, &jwks, &changed, ORIGIN, "payouts-service", now).unwrap_err();
+        verify_decision(token, &jwks, &changed, ORIGIN, "payouts-service", now, 0).unwrap_err();
     assert!(matches!(refused, SdkError::Token(_)), "{refused}");
     let refused =
-        verify_decision(token, &jwks, &tx_json, ORIGIN, "admin-console", now).unwrap_err();
+        verify_decision(token, &jwks, &tx_json, ORIGIN, "admin-console", now, 0).unwrap_err();
     assert!(matches!(refused, SdkError::Token(_)), "{refused}");
     let refused = verify_decision(
         token,
@@ -224,6 +225,7 @@ fn denials_and_refusals_never_let_the_action_run() {
         "https://evil.example",
         "payouts-service",
         now,
+        0,
     )
     .unwrap_err();
     assert!(matches!(refused, SdkError::Token(_)), "{refused}");
