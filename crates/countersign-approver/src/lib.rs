@@ -7,13 +7,18 @@
 //! - [`verified`]: only a request whose server signature and recomputed digest check out can
 //!   be shown, and the challenge is derived here from that transaction, never taken from the
 //!   server;
-//! - [`display`]: a verified request rendered into exactly what a person must see.
+//! - [`display`]: a verified request rendered into exactly what a person must see;
+//! - [`client`]: enrollment and device-signed calls, returning only verified requests and
+//!   answering with assertions over challenges derived here ([`signer::Signer`] is the key).
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod display;
 pub mod enrollment_code;
+pub mod signer;
 pub mod verified;
 
+pub use client::{ServerClient, Verdict};
 pub use display::DisplayModel;
 pub use enrollment_code::EnrollmentCode;
 pub use verified::VerifiedRequest;

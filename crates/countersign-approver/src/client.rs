@@ -1,0 +1,266 @@
+//! The approver's connection to the server: enrollment with the one-time code (the server key
+//! pinned from the code), then every call signed with the device key and a fresh nonce, every
+//! pushed request verified before it is returned, and every assertion made over a challenge
+//! derived here.
+
+use crate::enrollment_code::EnrollmentCode;
+use crate::signer::{Signer, SignerError};
+use crate::verified::{RefusedRequest, VerifiedRequest};
+use countersign_core::b64;
+use countersign_core::device_auth::{self, DeviceAuth};
+use countersign_core::jwk::{KeySet, SigningKey};
+use countersign_core::push::SignedRequest;
+use countersign_core::webauthn::{CeremonyType, ClientData};
+use countersign_core::{enrollment, Decision};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The server could not be reached or answered unreadably.
+    #[error("server: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The server refused with a problem document; `code` is stable.
+    #[error("server refused ({status} {code}): {detail}")]
+    Problem {
+        /// HTTP status.
+        status: u16,
+        /// Stable code, e.g. `already_decided`, `approval_expired`.
+        code: String,
+        /// For people.
+        detail: String,
+    },
+    /// The enrollment code, or the server it names, was refused.
+    #[error(transparent)]
+    Enrollment(#[from] crate::enrollment_code::EnrollmentCodeError),
+    /// A pushed request failed verification.
+    #[error(transparent)]
+    Refused(#[from] RefusedRequest),
+    /// The security key did not sign.
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    /// The server answered something unexpected.
+    #[error("unexpected answer from the server: {0}")]
+    Unexpected(String),
+    /// No randomness for a nonce or key.
+    #[error("the operating system's random source failed")]
+    Random,
+}
+
+/// What enrollment established; the caller stores it (the device key in the OS keyring).
+pub struct Enrolled {
+    /// The connected, pinned client.
+    pub client: ServerClient,
+    /// The approver id the code was for.
+    pub approver_id: String,
+    /// The enrolled credential's id.
+    pub credential_id: Vec<u8>,
+}
+
+/// The pending list: what verified, and what was refused (never shown).
+#[derive(Debug)]
+pub struct PendingList {
+    /// Requests that may be shown.
+    pub verified: Vec<VerifiedRequest>,
+    /// Requests refused, with the reason to warn about.
+    pub refused: Vec<RefusedRequest>,
+}
+
+/// A signed connection to one server as one enrolled device.
+pub struct ServerClient {
+    http: reqwest::Client,
+    base: String,
+    device_id: String,
+    device_key: SigningKey,
+    pinned: KeySet,
+    rp_id: String,
+    origin: String,
+}
+
+fn text(value: &serde_json::Value, field: &str) -> Result<String, ClientError> {
+    value[field]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| ClientError::Unexpected(format!("no {field:?} in {value}")))
+}
+
+async fn answer(response: reqwest::Response) -> Result<serde_json::Value, ClientError> {
+    let status = response.status();
+    let body: serde_json::Value = response.json().await?;
+    if status.is_success() {
+        return Ok(body);
+    }
+    Err(ClientError::Problem {
+        status: status.as_u16(),
+        code: body["code"].as_str().unwrap_or("unknown").to_owned(),
+        detail: body["detail"].as_str().unwrap_or_default().to_owned(),
+    })
+}
+
+fn random<const N: usize>() -> Result<[u8; N], ClientError> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|_| ClientError::Random)?;
+    Ok(bytes)
+}
+
+impl ServerClient {
+    /// Enrolls this device: pins the server key named by `code`, makes a new device key and a
+    /// FIDO credential bound to the code and that key, and registers both.
+    pub async fn enroll(
+        base_url: &str,
+        code: &EnrollmentCode,
+        device_name: &str,
+        signer: &dyn Signer,
+    ) -> Result<Enrolled, ClientError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let base = base_url.trim_end_matches('/').to_owned();
+        let info = answer(http.get(format!("{base}/v1/info")).send().await?).await?;
+        let server_x = info["server_key"]["x"].as_str().unwrap_or_default();
+        let server_key = code.pin_server_key(server_x)?;
+        let (rp_id, origin) = (text(&info, "rp_id")?, text(&info, "origin")?);
+
+        let device_key = SigningKey::from_seed(&random::<32>()?);
+        let device_pub = b64::encode(device_key.verifying_key().as_bytes());
+        let challenge = enrollment::challenge(&code.secret, &device_pub)
+            .map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        let client_data = ClientData {
+            ceremony: CeremonyType::Create,
+            challenge: challenge.to_vec(),
+            origin: origin.clone(),
+        }
+        .to_json();
+        let registration = signer.make_credential(&rp_id, client_data.as_bytes(), true)?;
+        let body = serde_json::json!({
+            "code": code.secret, "device_name": device_name, "device_key": device_pub,
+            "attestation_object": b64::encode(&registration.attestation_object),
+            "client_data_json": b64::encode(client_data.as_bytes()),
+        });
+        let enrolled = answer(
+            http.post(format!("{base}/v1/enroll"))
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await?;
+        if enrolled["server_key"]["kid"].as_str() != Some(server_key.kid()) {
+            return Err(ClientError::Unexpected(
+                "enrollment answered with another server key".into(),
+            ));
+        }
+        Ok(Enrolled {
+            approver_id: text(&enrolled, "approver_id")?,
+            credential_id: registration.credential_id,
+            client: ServerClient {
+                http,
+                base,
+                device_id: text(&enrolled, "device_id")?,
+                device_key,
+                pinned: KeySet::new([server_key]),
+                rp_id,
+                origin,
+            },
+        })
+    }
+
+    /// Sends a call signed with the device key: method, path, time, a fresh nonce and the body.
+    async fn signed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let nonce = b64::encode(random::<16>()?);
+        let input = device_auth::signing_input(method.as_str(), path, timestamp, &nonce, &body);
+        let header = DeviceAuth {
+            device_id: self.device_id.clone(),
+            timestamp,
+            nonce,
+            signature: self.device_key.sign(&input).to_vec(),
+        }
+        .to_header();
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("authorization", header)
+            .header("content-type", "application/json")
+            .body(body);
+        answer(request.send().await?).await
+    }
+
+    /// The requests this approver may act on, each verified; anything that does not verify is
+    /// listed in `refused` and never shown.
+    pub async fn pending(&self) -> Result<PendingList, ClientError> {
+        let list = self
+            .signed(reqwest::Method::GET, "/v1/approver/requests", Vec::new())
+            .await?;
+        let signed: Vec<SignedRequest> =
+            serde_json::from_value(list).map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        let mut out = PendingList {
+            verified: Vec::new(),
+            refused: Vec::new(),
+        };
+        for s in &signed {
+            match VerifiedRequest::verify(s, &self.pinned) {
+                Ok(v) => out.verified.push(v),
+                Err(e) => out.refused.push(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Answers a verified request: the challenge derived from it, clientDataJSON built here
+    /// with the pinned origin, the key's assertion, then `approve`, `deny` or `report`
+    /// (`report` = a denial that also freezes the requester; it needs a reason).
+    pub async fn answer(
+        &self,
+        request: &VerifiedRequest,
+        approver_id: &str,
+        verdict: Verdict<'_>,
+        credential_id: &[u8],
+        signer: &dyn Signer,
+    ) -> Result<serde_json::Value, ClientError> {
+        let (decision, endpoint, reason) = match verdict {
+            Verdict::Approve => (Decision::Approve, "approve", None),
+            Verdict::Deny(reason) => (Decision::Deny, "deny", reason),
+            Verdict::Report(reason) => (Decision::Deny, "report", Some(reason)),
+        };
+        let challenge = request.challenge(decision, approver_id)?;
+        let client_data = ClientData::get(&challenge, self.origin.clone()).to_json();
+        let uv = request.request().transaction.requirements.user_verification;
+        let assertion =
+            signer.get_assertion(&self.rp_id, client_data.as_bytes(), credential_id, uv)?;
+        let mut body = serde_json::json!({
+            "credential_id": b64::encode(credential_id),
+            "authenticator_data": b64::encode(&assertion.authenticator_data),
+            "client_data_json": b64::encode(client_data.as_bytes()),
+            "signature": b64::encode(&assertion.signature),
+        });
+        if let Some(reason) = reason {
+            body["reason"] = reason.into();
+        }
+        let bytes =
+            serde_json::to_vec(&body).map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        let path = format!(
+            "/v1/approver/requests/{}/{endpoint}",
+            request.request().transaction.id
+        );
+        self.signed(reqwest::Method::POST, &path, bytes).await
+    }
+}
+
+/// What the person chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    /// Approve.
+    Approve,
+    /// Deny, optionally saying why.
+    Deny(Option<&'a str>),
+    /// Deny and report as suspicious, saying why.
+    Report(&'a str),
+}

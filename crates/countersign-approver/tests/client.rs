@@ -1,0 +1,203 @@
+//! The approver client against the real server binary: enrollment pins the server named by
+//! the code, pending requests arrive verified, answers carry assertions over challenges the
+//! client derived. The key is a direct software signer here (a test double for the USB key;
+//! the CTAP2 software key comes with the `authenticator` signer).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../countersign-server/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use countersign_approver::client::ClientError;
+use countersign_approver::enrollment_code::EnrollmentCodeError;
+use countersign_approver::signer::{Assertion, Registration, Signer, SignerError};
+use countersign_approver::{DisplayModel, EnrollmentCode, ServerClient, Verdict};
+use countersign_core::webauthn::Flags;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A software key that signs directly (no CTAP2 layer).
+struct DirectSoftKey {
+    key: countersign_softkey::TestKey,
+    credential_id: Vec<u8>,
+    counter: AtomicU32,
+}
+
+impl Signer for DirectSoftKey {
+    fn make_credential(
+        &self,
+        rp_id: &str,
+        client_data_json: &[u8],
+        _uv: bool,
+    ) -> Result<Registration, SignerError> {
+        let auth_data = countersign_softkey::registration_auth_data_for(
+            &self.key,
+            rp_id,
+            Flags::UP | Flags::UV,
+            &self.credential_id,
+        );
+        let client_data = std::str::from_utf8(client_data_json).unwrap();
+        Ok(Registration {
+            credential_id: self.credential_id.clone(),
+            attestation_object: countersign_softkey::attestation_object(
+                &self.key,
+                &auth_data,
+                client_data,
+                countersign_softkey::Attest::None,
+            ),
+        })
+    }
+
+    fn get_assertion(
+        &self,
+        rp_id: &str,
+        client_data_json: &[u8],
+        credential_id: &[u8],
+        _uv: bool,
+    ) -> Result<Assertion, SignerError> {
+        if credential_id != self.credential_id {
+            return Err(SignerError::UnknownCredential);
+        }
+        let count = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let client_data = std::str::from_utf8(client_data_json).unwrap();
+        let a = countersign_softkey::assert_with(
+            &self.key,
+            rp_id,
+            Flags::UP | Flags::UV,
+            count,
+            client_data,
+        );
+        Ok(Assertion {
+            authenticator_data: a.authenticator_data,
+            signature: a.signature,
+        })
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn enrolls_pinned_lists_verified_requests_and_answers_with_derived_challenges() {
+    let server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    admin(
+        &server.data_dir(),
+        &[
+            "approver",
+            "add",
+            "--id",
+            "alice@example.com",
+            "--name",
+            "Alice",
+        ],
+    );
+    let signer = DirectSoftKey {
+        key: countersign_softkey::TestKey::es256(9),
+        credential_id: b"alice-key".to_vec(),
+        counter: AtomicU32::new(0),
+    };
+    let rt = runtime();
+
+    // A code naming another server key is refused before anything is sent.
+    let code = admin(
+        &server.data_dir(),
+        &["enroll-code", "create", "--approver", "alice@example.com"],
+    );
+    let code = EnrollmentCode::parse(&code).unwrap();
+    let mut impostor = code.clone();
+    impostor.server_kid = countersign_core::jwk::SigningKey::from_seed(&[1; 32])
+        .kid()
+        .to_owned();
+    let refused = rt.block_on(ServerClient::enroll(
+        &server.base,
+        &impostor,
+        "laptop",
+        &signer,
+    ));
+    assert!(matches!(
+        refused,
+        Err(ClientError::Enrollment(
+            EnrollmentCodeError::WrongServerKey { .. }
+        ))
+    ));
+
+    let enrolled = rt
+        .block_on(ServerClient::enroll(&server.base, &code, "laptop", &signer))
+        .unwrap();
+    assert_eq!(enrolled.approver_id, "alice@example.com");
+    let client = enrolled.client;
+    let reused = rt.block_on(ServerClient::enroll(&server.base, &code, "laptop", &signer));
+    assert!(
+        matches!(reused, Err(ClientError::Problem { ref code, .. }) if code == "invalid_enrollment_code"),
+        "a code works once"
+    );
+
+    let (_, first) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("c1", "2500", "alice@example.com"),
+    );
+    let (_, second) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("c2", "3000", "alice@example.com"),
+    );
+    let pending = rt.block_on(client.pending()).unwrap();
+    assert!(pending.refused.is_empty());
+    assert_eq!(pending.verified.len(), 2);
+    let one = pending
+        .verified
+        .iter()
+        .find(|v| v.request().transaction.id == first["id"].as_str().unwrap())
+        .unwrap();
+    let screen = DisplayModel::render(one, "alice@example.com", 0);
+    assert_eq!(screen.headline, "Pay 2,500.00 EUR to vendor:4711");
+
+    let answer = rt
+        .block_on(client.answer(
+            one,
+            "alice@example.com",
+            Verdict::Approve,
+            &enrolled.credential_id,
+            &signer,
+        ))
+        .unwrap();
+    assert_eq!(answer["state"].as_str(), Some("approved"), "{answer}");
+    let (_, decision) = server.get(
+        &app,
+        &format!("/v1/requests/{}/decision", first["id"].as_str().unwrap()),
+    );
+    assert!(decision["token"].is_string());
+
+    let other = rt.block_on(client.pending()).unwrap().verified;
+    assert_eq!(other.len(), 1, "the approved request left the list");
+    assert_eq!(
+        other[0].request().transaction.id,
+        second["id"].as_str().unwrap()
+    );
+    let answer = rt
+        .block_on(client.answer(
+            &other[0],
+            "alice@example.com",
+            Verdict::Deny(Some("not me")),
+            &enrolled.credential_id,
+            &signer,
+        ))
+        .unwrap();
+    assert_eq!(answer["state"].as_str(), Some("denied"));
+    let wrong_key = rt.block_on(client.answer(
+        &other[0],
+        "alice@example.com",
+        Verdict::Approve,
+        b"other",
+        &signer,
+    ));
+    assert!(matches!(
+        wrong_key,
+        Err(ClientError::Signer(SignerError::UnknownCredential))
+    ));
+}
