@@ -165,6 +165,50 @@ impl ServerClient {
         })
     }
 
+    /// The server keys pinned at enrollment.
+    pub(crate) fn pinned(&self) -> &KeySet {
+        &self.pinned
+    }
+
+    /// The `Countersign-Device` header for one call.
+    fn auth_header(&self, method: &str, path: &str, body: &[u8]) -> Result<String, ClientError> {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let nonce = b64::encode(random::<16>()?);
+        let input = device_auth::signing_input(method, path, timestamp, &nonce, body);
+        Ok(DeviceAuth {
+            device_id: self.device_id.clone(),
+            timestamp,
+            nonce,
+            signature: self.device_key.sign(&input).to_vec(),
+        }
+        .to_header())
+    }
+
+    /// Opens the approver event stream, resuming after `last_event_id`.
+    pub(crate) async fn open_stream(
+        &self,
+        last_event_id: Option<u64>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let path = "/v1/approver/stream";
+        let mut request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("authorization", self.auth_header("GET", path, b"")?);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        match answer(response).await {
+            Err(e) => Err(e),
+            Ok(body) => Err(ClientError::Unexpected(body.to_string())),
+        }
+    }
+
     /// Sends a call signed with the device key: method, path, time, a fresh nonce and the body.
     async fn signed(
         &self,
@@ -172,18 +216,7 @@ impl ServerClient {
         path: &str,
         body: Vec<u8>,
     ) -> Result<serde_json::Value, ClientError> {
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let nonce = b64::encode(random::<16>()?);
-        let input = device_auth::signing_input(method.as_str(), path, timestamp, &nonce, &body);
-        let header = DeviceAuth {
-            device_id: self.device_id.clone(),
-            timestamp,
-            nonce,
-            signature: self.device_key.sign(&input).to_vec(),
-        }
-        .to_header();
+        let header = self.auth_header(method.as_str(), path, &body)?;
         let request = self
             .http
             .request(method, format!("{}{path}", self.base))

@@ -9,7 +9,8 @@
 //!   server;
 //! - [`display`]: a verified request rendered into exactly what a person must see;
 //! - [`client`]: enrollment and device-signed calls, returning only verified requests and
-//!   answering with assertions over challenges derived here ([`signer::Signer`] is the key).
+//!   answering with assertions over challenges derived here ([`signer::Signer`] is the key);
+//! - [`watch`]: the event stream, verified, with reconnect, backoff, resume and resync.
 #![forbid(unsafe_code)]
 
 pub mod client;
@@ -17,6 +18,7 @@ pub mod display;
 pub mod enrollment_code;
 pub mod signer;
 pub mod verified;
+pub mod watch;
 
 pub use client::{ServerClient, Verdict};
 pub use display::DisplayModel;

@@ -20,6 +20,9 @@ pub enum RefusedRequest {
     /// Bad signature, unknown key or a digest that does not match the transaction.
     #[error("refused: {0}; this request is not shown")]
     Unverified(#[from] PushError),
+    /// Not a signed request of the expected shape.
+    #[error("refused: the pushed request is not a signed request; it is not shown")]
+    Malformed,
     /// The challenge could not be derived.
     #[error("refused: the approval statement cannot be encoded")]
     Statement,

@@ -201,3 +201,80 @@ fn enrolls_pinned_lists_verified_requests_and_answers_with_derived_challenges() 
         Err(ClientError::Signer(SignerError::UnknownCredential))
     ));
 }
+
+#[test]
+fn watch_delivers_the_snapshot_and_live_requests_verified() {
+    let server = std::sync::Arc::new(Server::start());
+    let app = server.api_key("payouts", "payouts-service");
+    admin(
+        &server.data_dir(),
+        &[
+            "approver",
+            "add",
+            "--id",
+            "alice@example.com",
+            "--name",
+            "Alice",
+        ],
+    );
+    let signer = DirectSoftKey {
+        key: countersign_softkey::TestKey::es256(9),
+        credential_id: b"alice-key".to_vec(),
+        counter: AtomicU32::new(0),
+    };
+    let code = admin(
+        &server.data_dir(),
+        &["enroll-code", "create", "--approver", "alice@example.com"],
+    );
+    let rt = runtime();
+    let client = rt
+        .block_on(ServerClient::enroll(
+            &server.base,
+            &EnrollmentCode::parse(&code).unwrap(),
+            "laptop",
+            &signer,
+        ))
+        .unwrap()
+        .client;
+    let (_, first) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("w1", "2500", "alice@example.com"),
+    );
+    let first_id = first["id"].as_str().unwrap().to_owned();
+
+    // The snapshot on connect, then a live request created while watching.
+    let (s, key) = (server.clone(), app.clone());
+    let seen = rt.block_on(async {
+        let mut seen = Vec::new();
+        let creator = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            s.post(
+                &key,
+                "/v1/requests",
+                &payout("w2", "3000", "alice@example.com"),
+            )
+            .1["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        });
+        let watched = tokio::time::timeout(
+            std::time::Duration::from_secs(15),
+            client.watch(None, |event| {
+                if let countersign_approver::watch::WatchEvent::Request(v) = event {
+                    seen.push(v.request().transaction.id.clone());
+                }
+                if seen.len() == 2 {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            }),
+        )
+        .await;
+        assert!(matches!(watched, Ok(Ok(()))), "{watched:?}");
+        (seen, creator.await.unwrap())
+    });
+    assert_eq!(seen.0, vec![first_id, seen.1.clone()]);
+}
