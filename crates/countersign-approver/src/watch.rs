@@ -13,7 +13,7 @@ use std::time::Duration;
 #[derive(Debug)]
 pub enum WatchEvent {
     /// A new or changed request, verified.
-    Request(VerifiedRequest),
+    Request(Box<VerifiedRequest>),
     /// A pushed request that failed verification: warn, never show.
     Refused(RefusedRequest),
     /// Events may have been missed (a reconnect, or the server said so): re-read the list.
@@ -107,7 +107,7 @@ impl ServerClient {
                     let delivered = match event.event.as_str() {
                         "request" => match serde_json::from_str::<SignedRequest>(&event.data) {
                             Ok(signed) => match VerifiedRequest::verify(&signed, self.pinned()) {
-                                Ok(v) => WatchEvent::Request(v),
+                                Ok(v) => WatchEvent::Request(Box::new(v)),
                                 Err(e) => WatchEvent::Refused(e),
                             },
                             Err(_) => WatchEvent::Refused(RefusedRequest::Malformed),
