@@ -11,6 +11,7 @@ use common::*;
 use countersign_approver::client::ClientError;
 use countersign_approver::enrollment_code::EnrollmentCodeError;
 use countersign_approver::signer::{Assertion, Registration, Signer, SignerError};
+use countersign_approver::watch::WatchEvent;
 use countersign_approver::{DisplayModel, EnrollmentCode, ServerClient, Verdict};
 use countersign_core::webauthn::Flags;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -262,7 +263,7 @@ fn watch_delivers_the_snapshot_and_live_requests_verified() {
         let watched = tokio::time::timeout(
             std::time::Duration::from_secs(15),
             client.watch(None, |event| {
-                if let countersign_approver::watch::WatchEvent::Request(v) = event {
+                if let WatchEvent::Request(v) = event {
                     seen.push(v.request().transaction.id.clone());
                 }
                 if seen.len() == 2 {
@@ -277,4 +278,108 @@ fn watch_delivers_the_snapshot_and_live_requests_verified() {
         (seen, creator.await.unwrap())
     });
     assert_eq!(seen.0, vec![first_id, seen.1.clone()]);
+}
+
+#[test]
+fn watch_reconnects_after_a_server_crash_and_resynchronises() {
+    let server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    admin(
+        &server.data_dir(),
+        &[
+            "approver",
+            "add",
+            "--id",
+            "alice@example.com",
+            "--name",
+            "Alice",
+        ],
+    );
+    let signer = DirectSoftKey {
+        key: countersign_softkey::TestKey::es256(9),
+        credential_id: b"alice-key".to_vec(),
+        counter: AtomicU32::new(0),
+    };
+    let code = admin(
+        &server.data_dir(),
+        &["enroll-code", "create", "--approver", "alice@example.com"],
+    );
+    let rt = runtime();
+    let client = rt
+        .block_on(ServerClient::enroll(
+            &server.base,
+            &EnrollmentCode::parse(&code).unwrap(),
+            "laptop",
+            &signer,
+        ))
+        .unwrap()
+        .client;
+    let (_, first) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("r1", "2500", "alice@example.com"),
+    );
+    let first_id = first["id"].as_str().unwrap().to_owned();
+    let server = std::sync::Arc::new(std::sync::Mutex::new(server));
+
+    let (s, key) = (server.clone(), app.clone());
+    let (events, after_restart) = rt.block_on(async {
+        let mut events: Vec<String> = Vec::new();
+        let restarter = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            s.lock().unwrap().crash_and_restart_same_port();
+            std::thread::sleep(std::time::Duration::from_millis(2500));
+            let server = s.lock().unwrap();
+            server
+                .post(
+                    &key,
+                    "/v1/requests",
+                    &payout("r2", "3000", "alice@example.com"),
+                )
+                .1["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        });
+        // Two requests are pending after the restart: stop once both arrived after a resync.
+        let watched = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            client.watch(None, |event| {
+                match event {
+                    WatchEvent::Request(v) => events.push(v.request().transaction.id.clone()),
+                    WatchEvent::Resync => events.push("resync".into()),
+                    WatchEvent::Refused(e) => panic!("{e}"),
+                }
+                let since = events
+                    .iter()
+                    .rposition(|e| e == "resync")
+                    .map_or(&events[..0], |r| &events[r + 1..]);
+                let distinct: std::collections::BTreeSet<&String> = since.iter().collect();
+                if distinct.len() == 2 {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            }),
+        )
+        .await;
+        assert!(
+            matches!(watched, Ok(Ok(()))),
+            "{watched:?} after {events:?}"
+        );
+        (events, restarter.await.unwrap())
+    });
+    let resync = events
+        .iter()
+        .position(|e| e == "resync")
+        .expect("a resync after the reconnect");
+    assert_eq!(events[0], first_id, "snapshot before the crash");
+    assert!(
+        events[resync..].contains(&first_id),
+        "the pending list is delivered again after reconnecting: {events:?}"
+    );
+    assert!(
+        events[resync..].contains(&after_restart),
+        "requests made after the restart arrive: {events:?}"
+    );
 }

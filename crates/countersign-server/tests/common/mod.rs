@@ -61,6 +61,11 @@ pub fn admin_fails(data_dir: &Path, args: &[&str]) -> String {
 
 /// Starts the binary on `dir`'s config (if any) and data; returns it and its base URL.
 fn spawn(dir: &Path) -> (Child, String) {
+    spawn_on(dir, "127.0.0.1:0")
+}
+
+/// Starts the binary listening on `listen`.
+fn spawn_on(dir: &Path, listen: &str) -> (Child, String) {
     let config = dir.join("config.toml");
     let mut command = Command::new(server_bin());
     if config.exists() {
@@ -69,7 +74,7 @@ fn spawn(dir: &Path) -> (Child, String) {
     let mut child = command
         .arg("--data-dir")
         .arg(dir.join("data"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", listen])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -119,6 +124,15 @@ impl Server {
         let (child, base) = spawn(self.dir.path());
         self.child = child;
         self.base = base;
+    }
+
+    /// Like [`Server::crash_and_restart`], on the same address, so clients can reconnect.
+    pub fn crash_and_restart_same_port(&mut self) {
+        self.kill();
+        let listen = self.base.trim_start_matches("http://").to_owned();
+        let (child, base) = spawn_on(self.dir.path(), &listen);
+        assert_eq!(base, self.base);
+        self.child = child;
     }
 
     pub fn data_dir(&self) -> PathBuf {
