@@ -74,17 +74,8 @@ impl Signer for DirectSoftKey {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-#[test]
-fn enrolls_pinned_lists_verified_requests_and_answers_with_derived_challenges() {
-    let server = Server::start();
-    let app = server.api_key("payouts", "payouts-service");
+/// Adds Alice as an approver; returns her software key.
+fn add_alice(server: &Server) -> DirectSoftKey {
     admin(
         &server.data_dir(),
         &[
@@ -96,11 +87,44 @@ fn enrolls_pinned_lists_verified_requests_and_answers_with_derived_challenges() 
             "Alice",
         ],
     );
-    let signer = DirectSoftKey {
+    DirectSoftKey {
         key: countersign_softkey::TestKey::es256(9),
         credential_id: b"alice-key".to_vec(),
         counter: AtomicU32::new(0),
-    };
+    }
+}
+
+/// Adds and enrolls Alice through a fresh one-time code; returns her client and key.
+fn enrolled_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (ServerClient, DirectSoftKey) {
+    let signer = add_alice(server);
+    let code = admin(
+        &server.data_dir(),
+        &["enroll-code", "create", "--approver", "alice@example.com"],
+    );
+    let client = rt
+        .block_on(ServerClient::enroll(
+            &server.base,
+            &EnrollmentCode::parse(&code).unwrap(),
+            "laptop",
+            &signer,
+        ))
+        .unwrap()
+        .client;
+    (client, signer)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn enrolls_pinned_lists_verified_requests_and_answers_with_derived_challenges() {
+    let server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    let signer = add_alice(&server);
     let rt = runtime();
 
     // A code naming another server key is refused before anything is sent.
@@ -207,36 +231,8 @@ fn enrolls_pinned_lists_verified_requests_and_answers_with_derived_challenges() 
 fn watch_delivers_the_snapshot_and_live_requests_verified() {
     let server = std::sync::Arc::new(Server::start());
     let app = server.api_key("payouts", "payouts-service");
-    admin(
-        &server.data_dir(),
-        &[
-            "approver",
-            "add",
-            "--id",
-            "alice@example.com",
-            "--name",
-            "Alice",
-        ],
-    );
-    let signer = DirectSoftKey {
-        key: countersign_softkey::TestKey::es256(9),
-        credential_id: b"alice-key".to_vec(),
-        counter: AtomicU32::new(0),
-    };
-    let code = admin(
-        &server.data_dir(),
-        &["enroll-code", "create", "--approver", "alice@example.com"],
-    );
     let rt = runtime();
-    let client = rt
-        .block_on(ServerClient::enroll(
-            &server.base,
-            &EnrollmentCode::parse(&code).unwrap(),
-            "laptop",
-            &signer,
-        ))
-        .unwrap()
-        .client;
+    let (client, _signer) = enrolled_alice(&server, &rt);
     let (_, first) = server.post(
         &app,
         "/v1/requests",
@@ -284,36 +280,8 @@ fn watch_delivers_the_snapshot_and_live_requests_verified() {
 fn watch_reconnects_after_a_server_crash_and_resynchronises() {
     let server = Server::start();
     let app = server.api_key("payouts", "payouts-service");
-    admin(
-        &server.data_dir(),
-        &[
-            "approver",
-            "add",
-            "--id",
-            "alice@example.com",
-            "--name",
-            "Alice",
-        ],
-    );
-    let signer = DirectSoftKey {
-        key: countersign_softkey::TestKey::es256(9),
-        credential_id: b"alice-key".to_vec(),
-        counter: AtomicU32::new(0),
-    };
-    let code = admin(
-        &server.data_dir(),
-        &["enroll-code", "create", "--approver", "alice@example.com"],
-    );
     let rt = runtime();
-    let client = rt
-        .block_on(ServerClient::enroll(
-            &server.base,
-            &EnrollmentCode::parse(&code).unwrap(),
-            "laptop",
-            &signer,
-        ))
-        .unwrap()
-        .client;
+    let (client, _signer) = enrolled_alice(&server, &rt);
     let (_, first) = server.post(
         &app,
         "/v1/requests",

@@ -86,12 +86,8 @@ async fn one_approval(
         .unwrap_or_else(|| panic!("create: {created}"));
     let digest = created["digest"].as_str().unwrap();
 
-    let count = approver
-        .sign_count
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        + 1;
     let assertion =
-        serde_json::to_vec(&approver.assertion(digest, Decision::Approve, ORIGIN, count)).unwrap();
+        serde_json::to_vec(&approver.next_assertion(digest, Decision::Approve)).unwrap();
     let path = format!("/v1/approver/requests/{id}/approve");
     let approved = http
         .post(format!("{server}{path}"))

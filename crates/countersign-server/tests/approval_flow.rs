@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use countersign_core::jwk::KeySet;
 use countersign_core::token::{self, Expectations};
 use countersign_core::transaction::Transaction;
 use countersign_core::Decision;
@@ -17,19 +16,6 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-fn jwks(server: &Server) -> KeySet {
-    KeySet::from_jwks_json(
-        &server
-            .http
-            .get(server.url("/.well-known/jwks.json"))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 /// Creates a payout request; returns (id, digest, transaction).
@@ -110,7 +96,7 @@ fn four_eyes_with_self_step_up_end_to_end() {
     };
     let claims = token::verify_for_transaction(
         decision["token"].as_str().unwrap(),
-        &jwks(&server),
+        &server.keys(),
         &expect,
         &tx,
     )
@@ -176,7 +162,7 @@ fn deny_and_cancel() {
     assert_eq!(
         token::verify_for_transaction(
             decision["token"].as_str().unwrap(),
-            &jwks(&server),
+            &server.keys(),
             &expect,
             &tx
         ),
@@ -534,7 +520,7 @@ fn parallel_approvals_from_distinct_approvers_reach_quorum_once() {
     let (_, decision) = server.get(&app, &format!("/v1/requests/{id}/decision"));
     let claims = token::verify(
         decision["token"].as_str().unwrap(),
-        &jwks(&server),
+        &server.keys(),
         &Expectations {
             issuer: ORIGIN,
             audience: "admin-console",

@@ -66,14 +66,9 @@ fn kill_9_during_load_loses_no_acknowledged_decision_and_never_allows_a_second_r
                     else {
                         return;
                     };
-                    let count = approver.sign_count.fetch_add(1, Ordering::SeqCst) + 1;
-                    let assertion = serde_json::to_vec(&approver.assertion(
-                        digest,
-                        Decision::Approve,
-                        ORIGIN,
-                        count,
-                    ))
-                    .unwrap();
+                    let assertion =
+                        serde_json::to_vec(&approver.next_assertion(digest, Decision::Approve))
+                            .unwrap();
                     let path = format!("/v1/approver/requests/{id}/approve");
                     let sent = client
                         .post(url(&path))

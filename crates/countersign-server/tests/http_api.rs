@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use countersign_core::jwk::KeySet;
 use countersign_core::transaction::Transaction;
 use serde_json::json;
 
@@ -27,14 +26,7 @@ fn public_endpoints_publish_the_server_key() {
         .unwrap()
         .json()
         .unwrap();
-    let jwks = server
-        .http
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
-    let keys = KeySet::from_jwks_json(&jwks).unwrap();
+    let keys = server.keys();
     let kid = info["server_key"]["kid"].as_str().unwrap();
     assert!(keys.get(kid).is_some(), "info's key is in the JWKS");
     assert_eq!(info["rp_id"], "localhost");

@@ -69,14 +69,7 @@ fn approver_stream_sends_signed_snapshot_live_changes_keepalives_and_resumes() {
     assert_eq!(pushed.transaction.id, first_id);
     assert_eq!(pushed.state, "pending");
     // What the approver's screen shows, rendered by the approver crate from the verified push.
-    let jwks = server
-        .http
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
-    let pinned = countersign_core::jwk::KeySet::from_jwks_json(&jwks).unwrap();
+    let pinned = server.keys();
     let signed: countersign_core::push::SignedRequest =
         serde_json::from_str(&snapshot.data).unwrap();
     let verified = countersign_approver::VerifiedRequest::verify(&signed, &pinned).unwrap();

@@ -141,14 +141,7 @@ fn report_denies_freezes_the_requester_cancels_their_requests_and_calls_the_webh
     let (headers, body) = hooks
         .recv_timeout(std::time::Duration::from_secs(15))
         .expect("webhook call");
-    let jwks = server
-        .http
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
-    let keys = countersign_core::jwk::KeySet::from_jwks_json(&jwks).unwrap();
+    let keys = server.keys();
     let key = keys
         .get(header(&headers, "countersign-key-id"))
         .expect("published key");

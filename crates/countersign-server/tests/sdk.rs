@@ -103,13 +103,7 @@ fn denials_and_refusals_never_let_the_action_run() {
         &[],
         1,
     ));
-    let jwks = server
-        .http
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
+    let jwks = server.jwks_bytes();
     runtime().block_on(async {
         let client = Client::connect(&server.base, &key, "payouts-service")
             .await

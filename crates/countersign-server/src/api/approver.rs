@@ -266,12 +266,7 @@ async fn authenticate(
 /// Stores a nonce on its own; refuses a replay.
 async fn use_nonce(state: &AppState, nonce: &NonceUse) -> Result<(), Problem> {
     let now = clock::now().map_err(internal)?.unix();
-    if state
-        .store
-        .use_nonce(&nonce.device_id, &nonce.nonce, nonce.expires_at, now)
-        .await
-        .map_err(internal)?
-    {
+    if state.store.use_nonce(nonce, now).await.map_err(internal)? {
         Ok(())
     } else {
         Err(replayed())

@@ -379,13 +379,7 @@ pub trait Store: Send + Sync {
     /// A device.
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
     /// Records a device-request nonce; false if it was already used.
-    async fn use_nonce(
-        &self,
-        device_id: &str,
-        nonce: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> Result<bool, StoreError>;
+    async fn use_nonce(&self, nonce: &NonceUse, now: i64) -> Result<bool, StoreError>;
     /// A credential by id.
     async fn credential(&self, id: &[u8]) -> Result<Option<CredentialRecord>, StoreError>;
     /// Flags a credential as cloned after a counter regression.

@@ -611,15 +611,8 @@ impl Store for SqliteStore {
         row.as_ref().map(device_from_row).transpose()
     }
 
-    async fn use_nonce(
-        &self,
-        device_id: &str,
-        nonce: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let device_id = device_id.to_owned();
-        let nonce = nonce.to_owned();
+    async fn use_nonce(&self, nonce: &NonceUse, now: i64) -> Result<bool, StoreError> {
+        let nonce = nonce.clone();
         // Expired nonces are purged at most once a minute rather than on every call.
         let last = self
             .nonces_purged_at
@@ -635,9 +628,7 @@ impl Store for SqliteStore {
                 )
                 .is_ok();
         self.write(move |conn, head| {
-            Box::pin(async move {
-                use_nonce_tx(conn, head, &device_id, &nonce, expires_at, now, purge).await
-            })
+            Box::pin(async move { use_nonce_tx(conn, head, &nonce, now, purge).await })
         })
         .await
     }
@@ -1087,9 +1078,7 @@ async fn enroll_tx(
 async fn use_nonce_tx(
     conn: &mut SqliteConnection,
     head: &mut Option<Head>,
-    device_id: &str,
-    nonce: &str,
-    expires_at: i64,
+    nonce: &NonceUse,
     now: i64,
     purge: bool,
 ) -> Result<bool, StoreError> {
@@ -1102,16 +1091,7 @@ async fn use_nonce_tx(
             .execute(&mut *conn)
             .await?;
     }
-    let inserted = insert_nonce(
-        conn,
-        &NonceUse {
-            device_id: device_id.to_owned(),
-            nonce: nonce.to_owned(),
-            expires_at,
-        },
-    )
-    .await?;
-    Ok(inserted)
+    insert_nonce(conn, nonce).await
 }
 
 /// Stores a device call's nonce; false if it was already used.
@@ -1529,9 +1509,11 @@ mod tests {
             let counter = store.credential(&[i]).await.unwrap().unwrap().sign_count;
             let nonce_was_free = store
                 .use_nonce(
-                    &format!("dev{i}"),
-                    &format!("nonce{i}"),
-                    now.unix() + 120,
+                    &NonceUse {
+                        device_id: format!("dev{i}"),
+                        nonce: format!("nonce{i}"),
+                        expires_at: now.unix() + 120,
+                    },
                     now.unix(),
                 )
                 .await

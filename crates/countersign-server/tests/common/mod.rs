@@ -135,6 +135,22 @@ impl Server {
         self.child = child;
     }
 
+    /// The published JWKS, as served.
+    pub fn jwks_bytes(&self) -> Vec<u8> {
+        self.http
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap()
+            .to_vec()
+    }
+
+    /// The published keys.
+    pub fn keys(&self) -> countersign_core::jwk::KeySet {
+        countersign_core::jwk::KeySet::from_jwks_json(&self.jwks_bytes()).unwrap()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -405,6 +421,19 @@ impl Approver {
         })
     }
 
+    /// The next assertion over `digest` (the counter advanced), as the approve/deny body.
+    pub fn next_assertion(
+        &self,
+        digest: &str,
+        decision: countersign_core::Decision,
+    ) -> serde_json::Value {
+        let count = self
+            .sign_count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        self.assertion(digest, decision, ORIGIN, count)
+    }
+
     /// Approves (or denies) with the next counter value.
     pub fn decide(
         &self,
@@ -413,11 +442,7 @@ impl Approver {
         digest: &str,
         decision: countersign_core::Decision,
     ) -> (u16, serde_json::Value) {
-        let count = self
-            .sign_count
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-            + 1;
-        let body = self.assertion(digest, decision, ORIGIN, count);
+        let body = self.next_assertion(digest, decision);
         self.send(
             server,
             "POST",
@@ -430,14 +455,7 @@ impl Approver {
     pub fn pending(&self, server: &Server) -> Vec<countersign_core::push::PushedRequest> {
         let (status, body) = self.send(server, "GET", "/v1/approver/requests", None);
         assert_eq!(status, 200, "{body}");
-        let jwks = server
-            .http
-            .get(server.url("/.well-known/jwks.json"))
-            .send()
-            .unwrap()
-            .bytes()
-            .unwrap();
-        let keys = countersign_core::jwk::KeySet::from_jwks_json(&jwks).unwrap();
+        let keys = server.keys();
         let signed: Vec<countersign_core::push::SignedRequest> =
             serde_json::from_value(body).unwrap();
         signed
@@ -552,14 +570,6 @@ impl EventStream {
 
 /// Verifies a pushed request's server signature against the live JWKS.
 pub fn verify_pushed(server: &Server, data: &str) -> countersign_core::push::PushedRequest {
-    let jwks = server
-        .http
-        .get(server.url("/.well-known/jwks.json"))
-        .send()
-        .unwrap()
-        .bytes()
-        .unwrap();
-    let keys = countersign_core::jwk::KeySet::from_jwks_json(&jwks).unwrap();
     let signed: countersign_core::push::SignedRequest = serde_json::from_str(data).unwrap();
-    signed.verify(&keys).unwrap().clone()
+    signed.verify(&server.keys()).unwrap().clone()
 }
