@@ -255,6 +255,7 @@ fn requesters_and_addresses_are_rate_limited() {
         );
         assert_eq!(status, 201);
     }
+    let entries = server.audit_len();
     let resp = server
         .http
         .post(server.url("/v1/requests"))
@@ -271,6 +272,11 @@ fn requesters_and_addresses_are_rate_limited() {
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     let problem: serde_json::Value = resp.json().unwrap();
     assert_eq!(problem["code"].as_str(), Some("requester_rate_limited"));
+    assert_eq!(
+        server.audit_len(),
+        entries,
+        "the refused request left no trace"
+    );
     let (status, _) = server.post(
         &app,
         "/v1/requests",
