@@ -1,7 +1,7 @@
 //! The approver client against the real server binary: enrollment pins the server named by
 //! the code, pending requests arrive verified, answers carry assertions over challenges the
-//! client derived. The key is a direct software signer here (a test double for the USB key;
-//! the CTAP2 software key comes with the `authenticator` signer).
+//! client derived. The key is the CTAP2 software key, driven through the `authenticator`
+//! crate's register and sign code (only the USB transport is left out).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../../countersign-server/tests/common/mod.rs"]
@@ -10,72 +10,33 @@ mod common;
 use common::*;
 use countersign_approver::client::ClientError;
 use countersign_approver::enrollment_code::EnrollmentCodeError;
-use countersign_approver::signer::{Assertion, Registration, Signer, SignerError};
+use countersign_approver::signer::{
+    KeyEvent, KeyPrompt, SignerError, SoftAlgorithm, SoftKeyState, SoftSigner,
+};
 use countersign_approver::watch::WatchEvent;
 use countersign_approver::{DisplayModel, EnrollmentCode, ServerClient, Verdict};
-use countersign_core::webauthn::Flags;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A software key that signs directly (no CTAP2 layer).
-struct DirectSoftKey {
-    key: countersign_softkey::TestKey,
-    credential_id: Vec<u8>,
-    counter: AtomicU32,
+/// Answers no PIN prompt (these keys have no PIN) and ignores progress.
+struct NoPrompt;
+
+impl KeyPrompt for NoPrompt {
+    fn show(&self, _event: &KeyEvent) {}
+    fn pin(&self, _event: &KeyEvent) -> Option<zeroize::Zeroizing<String>> {
+        None
+    }
 }
 
-impl Signer for DirectSoftKey {
-    fn make_credential(
-        &self,
-        rp_id: &str,
-        client_data_json: &[u8],
-        _uv: bool,
-    ) -> Result<Registration, SignerError> {
-        let auth_data = countersign_softkey::registration_auth_data_for(
-            &self.key,
-            rp_id,
-            Flags::UP | Flags::UV,
-            &self.credential_id,
-        );
-        let client_data = std::str::from_utf8(client_data_json).unwrap();
-        Ok(Registration {
-            credential_id: self.credential_id.clone(),
-            attestation_object: countersign_softkey::attestation_object(
-                &self.key,
-                &auth_data,
-                client_data,
-                countersign_softkey::Attest::None,
-            ),
-        })
-    }
-
-    fn get_assertion(
-        &self,
-        rp_id: &str,
-        client_data_json: &[u8],
-        credential_id: &[u8],
-        _uv: bool,
-    ) -> Result<Assertion, SignerError> {
-        if credential_id != self.credential_id {
-            return Err(SignerError::UnknownCredential);
-        }
-        let count = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        let client_data = std::str::from_utf8(client_data_json).unwrap();
-        let a = countersign_softkey::assert_with(
-            &self.key,
-            rp_id,
-            Flags::UP | Flags::UV,
-            count,
-            client_data,
-        );
-        Ok(Assertion {
-            authenticator_data: a.authenticator_data,
-            signature: a.signature,
-        })
-    }
+/// A fresh in-memory software key, driven through the `authenticator` crate's CTAP2 code.
+fn soft_key() -> SoftSigner {
+    SoftSigner::in_memory(
+        SoftKeyState::new(SoftAlgorithm::ES256, None).unwrap(),
+        std::sync::Arc::new(NoPrompt),
+    )
+    .unwrap()
 }
 
 /// Adds Alice as an approver; returns her software key.
-fn add_alice(server: &Server) -> DirectSoftKey {
+fn add_alice(server: &Server) -> SoftSigner {
     admin(
         &server.data_dir(),
         &[
@@ -87,15 +48,11 @@ fn add_alice(server: &Server) -> DirectSoftKey {
             "Alice",
         ],
     );
-    DirectSoftKey {
-        key: countersign_softkey::TestKey::es256(9),
-        credential_id: b"alice-key".to_vec(),
-        counter: AtomicU32::new(0),
-    }
+    soft_key()
 }
 
 /// Adds and enrolls Alice through a fresh one-time code; returns her client and key.
-fn enrolled_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (ServerClient, DirectSoftKey) {
+fn enrolled_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (ServerClient, SoftSigner) {
     let signer = add_alice(server);
     let code = admin(
         &server.data_dir(),

@@ -166,6 +166,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let cpu_before = (server.cpu_seconds(), process_cpu_seconds("self"));
     let (latencies, elapsed) = runtime.block_on(async {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency)
@@ -199,6 +200,7 @@ fn main() {
         }
         (all, started.elapsed())
     });
+    let cpu_after = (server.cpu_seconds(), process_cpu_seconds("self"));
     let mut sorted = latencies;
     sorted.sort_unstable();
     assert_eq!(sorted.len(), total, "every approval completed");
@@ -254,6 +256,13 @@ fn main() {
     println!(
         "loadgen: mean server time per call: {}",
         server_side.join(", ")
+    );
+    let per_approval = |before: f64, after: f64| (after - before) / total as f64 * 1e6;
+    println!(
+        "loadgen: CPU per approval: server {:.0} µs, generator {:.0} µs (generator runs on one thread: {:.0} % of a core)",
+        per_approval(cpu_before.0, cpu_after.0),
+        per_approval(cpu_before.1, cpu_after.1),
+        (cpu_after.1 - cpu_before.1) / elapsed.as_secs_f64() * 100.0,
     );
     println!("loadgen: raw ES256 assertion verification (protocol crate, same run): {raw:.0}/s on one core");
 }

@@ -205,6 +205,11 @@ impl Server {
         (status, resp.json().unwrap_or(serde_json::Value::Null))
     }
 
+    /// CPU seconds (user + system) the server process has used so far, from `/proc`.
+    pub fn cpu_seconds(&self) -> f64 {
+        process_cpu_seconds(&self.child.id().to_string())
+    }
+
     /// Sends SIGTERM and waits up to `secs` seconds for the exit status.
     pub fn terminate(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
@@ -572,4 +577,19 @@ impl EventStream {
 pub fn verify_pushed(server: &Server, data: &str) -> countersign_core::push::PushedRequest {
     let signed: countersign_core::push::SignedRequest = serde_json::from_str(data).unwrap();
     signed.verify(&server.keys()).unwrap().clone()
+}
+
+/// CPU seconds (user + system) used by process `pid` (or `self`), from `/proc/PID/stat`.
+pub fn process_cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start at state, field 3.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let per_second = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    ticks
+        / String::from_utf8_lossy(&per_second.stdout)
+            .trim()
+            .parse::<f64>()
+            .unwrap()
 }

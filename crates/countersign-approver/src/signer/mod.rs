@@ -1,8 +1,24 @@
 //! The security key, behind one trait. The client hands it only a clientDataJSON it built
 //! itself (from a challenge it derived from what the person saw and the origin pinned at
 //! enrollment); the key signs `authenticatorData || SHA-256(clientDataJSON)` as CTAP2 does.
-//! Implementations: the USB key through `authenticator` and a software key for tests and
-//! demos (both to come with the rest of issue 4); tests use a direct software signer.
+//! Implementations: [`UsbSigner`] (a security key over USB HID through `authenticator`) and
+//! [`SoftSigner`] (a software CTAP2 key for tests and demos, driven through the same
+//! `authenticator` code). Both report progress as [`KeyEvent`]s and ask for the PIN through
+//! a [`KeyPrompt`].
+
+mod ctap;
+mod soft;
+mod soft_key;
+mod soft_key_file;
+mod usb;
+
+pub use ctap::{KeyEvent, KeyPrompt};
+pub use soft::SoftSigner;
+pub use soft_key::SoftKeyDevice;
+pub use soft_key_file::{
+    SoftAlgorithm, SoftCredential, SoftKeyFileError, SoftKeyState, PIN_RETRIES, SOFT_KEY_AAGUID,
+};
+pub use usb::UsbSigner;
 
 /// A new credential, from a WebAuthn `create`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +48,18 @@ pub enum SignerError {
     /// The key does not hold this credential.
     #[error("this security key does not hold the enrolled credential")]
     UnknownCredential,
+    /// Too many wrong PINs in a row: unplug the key and plug it in again.
+    #[error("too many wrong PINs: unplug the security key and plug it in again")]
+    PinAuthBlocked,
+    /// The PIN is blocked; the key must be reset (its credentials are lost).
+    #[error("the security key's PIN is blocked; the key must be reset and enrolled again")]
+    PinBlocked,
+    /// User verification is required but the key has no PIN.
+    #[error("user verification is required but this security key has no PIN: set one first")]
+    PinNotSet,
+    /// No way to reach security keys on this system.
+    #[error("cannot reach security keys: {0}")]
+    NoTransport(String),
     /// Anything else the key or its transport reported.
     #[error("security key: {0}")]
     Device(String),
