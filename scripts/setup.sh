@@ -6,10 +6,11 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# System packages: a C toolchain for ring, pkg-config, libudev-dev for the `authenticator`
-# crate's USB HID transport; python3 and openssl for the
+# System packages: a C toolchain for ring, pkg-config; libudev-dev for the `authenticator`
+# crate's USB HID transport; libdbus-1-dev for the keyring (Secret Service) client, and dbus
+# plus gnome-keyring for the end-to-end tests' private keyring; python3 and openssl for the
 # independent by-hand verifier (docs/verify_by_hand.py).
-packages=(build-essential pkg-config python3 openssl libudev-dev)
+packages=(build-essential pkg-config python3 openssl libudev-dev libdbus-1-dev dbus gnome-keyring)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

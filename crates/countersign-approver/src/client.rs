@@ -58,6 +58,40 @@ pub struct Enrolled {
     pub credential_id: Vec<u8>,
 }
 
+impl Enrolled {
+    /// The device key's seed, for the caller to put in the keyring (then drop).
+    pub fn device_key_seed(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.client.device_key.seed())
+    }
+
+    /// What to save so later runs can reconnect: everything but the device key, which goes
+    /// to `device_key` (`key` names the security key, `usb` or `soft:PATH`).
+    pub fn profile(
+        &self,
+        key: &str,
+        device_key: crate::profile::DeviceKeyLocation,
+    ) -> crate::profile::Profile {
+        let c = &self.client;
+        crate::profile::Profile {
+            version: 1,
+            server: c.base.clone(),
+            approver_id: self.approver_id.clone(),
+            device_id: c.device_id.clone(),
+            credential_id: self.credential_id.clone(),
+            rp_id: c.rp_id.clone(),
+            origin: c.origin.clone(),
+            server_keys: c.pinned.to_jwks(),
+            key: key.to_owned(),
+            device_key,
+        }
+    }
+
+    /// The device id the server assigned.
+    pub fn device_id(&self) -> &str {
+        &self.client.device_id
+    }
+}
+
 /// The pending list: what verified, and what was refused (never shown).
 #[derive(Debug)]
 pub struct PendingList {
@@ -162,6 +196,28 @@ impl ServerClient {
                 rp_id,
                 origin,
             },
+        })
+    }
+
+    /// A client for a device enrolled earlier (see [`crate::profile::Profile::connect`]).
+    pub fn restore(
+        base_url: &str,
+        device_id: &str,
+        device_key: SigningKey,
+        pinned: KeySet,
+        rp_id: &str,
+        origin: &str,
+    ) -> Result<Self, ClientError> {
+        Ok(ServerClient {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            base: base_url.trim_end_matches('/').to_owned(),
+            device_id: device_id.to_owned(),
+            device_key,
+            pinned,
+            rp_id: rp_id.to_owned(),
+            origin: origin.to_owned(),
         })
     }
 

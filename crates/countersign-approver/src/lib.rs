@@ -1,5 +1,5 @@
-//! The approver engine that the desktop app and the headless CLI share. This first part holds
-//! the rules that must hold before a security key is ever touched (DESIGN.md, "What the
+//! The approver engine that the desktop app and the headless CLI share. It holds the rules
+//! that must hold before a security key is ever touched (DESIGN.md, "What the
 //! approver must enforce"):
 //!
 //! - [`enrollment_code`]: the one-time code carries the server key's fingerprint, so even the
@@ -10,12 +10,19 @@
 //! - [`display`]: a verified request rendered into exactly what a person must see;
 //! - [`client`]: enrollment and device-signed calls, returning only verified requests and
 //!   answering with assertions over challenges derived here ([`signer::Signer`] is the key);
-//! - [`watch`]: the event stream, verified, with reconnect, backoff, resume and resync.
+//! - [`watch`]: the event stream, verified, with reconnect, backoff, resume and resync;
+//! - [`signer`]: the security key (USB through `authenticator`, or the CTAP2 software key);
+//! - [`profile`] and [`device_key`]: what an enrolled device keeps between runs, the device
+//!   key in the OS keyring.
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod device_key;
 pub mod display;
 pub mod enrollment_code;
+mod private_file;
+pub mod profile;
+mod serde_b64;
 pub mod signer;
 pub mod verified;
 pub mod watch;

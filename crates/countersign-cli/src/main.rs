@@ -1,10 +1,19 @@
 //! `countersign`: the command line. `verify-decision` runs the protected application's whole
-//! check on a decision token, offline, so any language can call it before acting. (The
-//! approver subcommands arrive with the approver client.)
+//! check on a decision token, offline, so any language can call it before acting. The
+//! approver subcommands (`enroll`, `pending`, `show`, `approve`, `deny`, `report`, `watch`)
+//! are a headless approver on the same engine as the desktop app.
 //!
-//! Exit status: 0 the token is valid for this transaction and audience; 1 it is refused (the
-//! reason on stderr, or in the JSON); 2 the inputs could not be read.
+//! Exit status: 0 success (for `verify-decision`: the token is valid for this transaction and
+//! audience); 1 refused or failed (the reason on stderr, or a stable `code` in the JSON);
+//! 2 the inputs could not be read or the command line is wrong.
 #![forbid(unsafe_code)]
+
+mod approver;
+mod terminal;
+mod text;
+
+use approver::{Choice, CliError, EnrollArgs};
+use countersign_approver::signer::SoftAlgorithm;
 
 use clap::{Parser, Subcommand};
 use countersign_sdk::{verify_decision, SdkError};
@@ -18,8 +27,21 @@ use std::process::ExitCode;
     about = "Countersign step-up approvals from the command line"
 )]
 struct Cli {
+    /// The approver profile (approver subcommands).
+    #[arg(long, global = true, env = "COUNTERSIGN_PROFILE")]
+    profile: Option<PathBuf>,
+    /// Print JSON for scripts instead of text.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--soft-key-algorithm` values.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AlgorithmArg {
+    Es256,
+    Eddsa,
 }
 
 #[derive(Subcommand)]
@@ -48,9 +70,87 @@ enum Command {
         /// Seconds of clock skew tolerated on `iat` and `exp`.
         #[arg(long, default_value_t = 0)]
         leeway: i64,
-        /// Print a JSON result instead of text.
+    },
+    /// Enrolls this device as an approver with a one-time code from the administrator.
+    Enroll {
+        /// The Countersign server's base URL.
         #[arg(long)]
-        json: bool,
+        server: String,
+        /// The one-time enrollment code.
+        #[arg(long)]
+        code: String,
+        /// A name for this device, shown to administrators.
+        #[arg(long, default_value = "countersign-cli")]
+        device_name: String,
+        /// The security key: `usb`, or `soft:PATH` (a software key file for tests and demos,
+        /// created if missing; servers can refuse it by its AAGUID).
+        #[arg(long, default_value = "usb")]
+        key: String,
+        /// Algorithm of a newly created software key.
+        #[arg(long, value_enum, default_value = "es256")]
+        soft_key_algorithm: AlgorithmArg,
+        /// PIN for a newly created software key (demos only: visible in the process list).
+        #[arg(long)]
+        soft_key_pin: Option<String>,
+        /// Keep the device key in this plain file instead of the OS keyring. Not protected at
+        /// rest: for tests, demos and machines without a keyring, by explicit choice only.
+        #[arg(long)]
+        insecure_device_key_file: Option<PathBuf>,
+        /// Replace an existing profile.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Lists the verified requests you may act on.
+    Pending,
+    /// Shows one request exactly as it must be checked before approving.
+    Show {
+        /// Request id.
+        id: String,
+    },
+    /// Approves a request with your security key.
+    Approve {
+        /// Request id.
+        id: String,
+        /// Do not ask for confirmation (the request is still printed).
+        #[arg(long)]
+        yes: bool,
+        /// Use another security key than the enrolled one's setting.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Denies a request, signed with your security key.
+    Deny {
+        /// Request id.
+        id: String,
+        /// Why (recorded in the audit chain).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Use another security key than the enrolled one's setting.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Denies and reports a request as suspicious: the requester is frozen.
+    Report {
+        /// Request id.
+        id: String,
+        /// What is suspicious (required).
+        #[arg(long)]
+        reason: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+        /// Use another security key than the enrolled one's setting.
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Follows new requests and asks for each (with --json: prints them, one JSON per line).
+    Watch {
+        /// Use another security key than the enrolled one's setting.
+        #[arg(long)]
+        key: Option<String>,
     },
 }
 
@@ -74,9 +174,127 @@ fn code(e: &SdkError) -> &'static str {
     }
 }
 
+/// Prints an approver command's result; errors on stderr (or as JSON) with exit status 1.
+fn finish<T>(
+    json: bool,
+    result: Result<T, CliError>,
+    as_json: impl FnOnce(&T) -> serde_json::Value,
+    as_text: impl FnOnce(&T) -> String,
+) -> ExitCode {
+    match (result, json) {
+        (Ok(value), true) => {
+            println!("{}", as_json(&value));
+            ExitCode::SUCCESS
+        }
+        (Ok(value), false) => {
+            println!("{}", as_text(&value));
+            ExitCode::SUCCESS
+        }
+        (Err(e), true) => {
+            println!(
+                "{}",
+                serde_json::json!({"ok": false, "code": e.code(), "error": e.to_string()})
+            );
+            ExitCode::FAILURE
+        }
+        (Err(e), false) => {
+            eprintln!("error ({}): {e}", e.code());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.json;
+    let profile = cli
+        .profile
+        .clone()
+        .unwrap_or_else(approver::default_profile_path);
+    let decided =
+        |r: Result<serde_json::Value, CliError>| finish(json, r, |v| v.clone(), text::answer);
     match cli.command {
+        Command::Enroll {
+            server,
+            code,
+            device_name,
+            key,
+            soft_key_algorithm,
+            soft_key_pin,
+            insecure_device_key_file,
+            force,
+        } => {
+            let args = EnrollArgs {
+                server,
+                code,
+                device_name,
+                key,
+                soft_key_algorithm: match soft_key_algorithm {
+                    AlgorithmArg::Es256 => SoftAlgorithm::ES256,
+                    AlgorithmArg::Eddsa => SoftAlgorithm::EdDSA,
+                },
+                soft_key_pin,
+                insecure_device_key_file,
+                force,
+            };
+            finish(json, approver::enroll(&profile, args), Clone::clone, |v| {
+                format!(
+                    "enrolled device {} for {} (profile {})",
+                    v["device_id"].as_str().unwrap_or("?"),
+                    v["approver_id"].as_str().unwrap_or("?"),
+                    profile.display()
+                )
+            })
+        }
+        Command::Pending => finish(json, approver::pending(&profile), to_json, |list| {
+            if list.is_empty() {
+                "nothing waiting for you".to_owned()
+            } else {
+                list.iter().map(text::line).collect::<Vec<_>>().join("\n")
+            }
+        }),
+        Command::Show { id } => finish(json, approver::show(&profile, &id), to_json, text::display),
+        Command::Approve { id, yes, key } => decided(approver::decide(
+            &profile,
+            &id,
+            &Choice::Approve,
+            yes,
+            key.as_deref(),
+        )),
+        Command::Deny {
+            id,
+            reason,
+            yes,
+            key,
+        } => decided(approver::decide(
+            &profile,
+            &id,
+            &Choice::Deny(reason),
+            yes,
+            key.as_deref(),
+        )),
+        Command::Report {
+            id,
+            reason,
+            yes,
+            key,
+        } => decided(approver::decide(
+            &profile,
+            &id,
+            &Choice::Report(reason),
+            yes,
+            key.as_deref(),
+        )),
+        Command::Watch { key } => finish(
+            json,
+            approver::watch(&profile, json, key.as_deref()),
+            |_| serde_json::json!({"ok": true}),
+            |_| "stopped watching".to_owned(),
+        ),
         Command::VerifyDecision {
             token,
             jwks,
@@ -85,7 +303,6 @@ fn main() -> ExitCode {
             audience,
             now: at,
             leeway,
-            json,
         } => {
             let inputs = (|| -> Result<_, String> {
                 let token = match token.as_deref() {

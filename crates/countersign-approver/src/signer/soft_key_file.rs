@@ -3,7 +3,7 @@
 //! by its AAGUID), their signature counters, and its PIN state. Every change is written to a
 //! new file that then replaces the old one, so a crash never leaves half a key file.
 
-use countersign_core::b64;
+use crate::serde_b64::{b64_bytes, b64_opt};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -134,14 +134,7 @@ impl SoftKeyState {
             path: path.to_owned(),
             detail: e.to_string(),
         })?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        std::io::Write::write_all(&mut tmp, &json).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(path).map_err(|e| io(e.error))?;
+        crate::private_file::write_private(path, &json).map_err(io)?;
         Ok(())
     }
 }
@@ -152,36 +145,4 @@ pub fn pin_hash(pin: &str) -> Result<Vec<u8>, SoftKeyFileError> {
         return Err(SoftKeyFileError::PinLength);
     }
     Ok(countersign_core::canonical::sha256(pin.as_bytes())[..16].to_vec())
-}
-
-mod b64_bytes {
-    use super::b64;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&b64::encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        b64::decode(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-mod b64_opt {
-    use super::b64;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match bytes {
-            Some(b) => s.serialize_some(&b64::encode(b)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|t| b64::decode(&t).map_err(serde::de::Error::custom))
-            .transpose()
-    }
 }

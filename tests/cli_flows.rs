@@ -1,0 +1,285 @@
+//! End to end: the real server binary and the real `countersign` CLI over loopback, the
+//! software key enrolled through the real enrollment path and driven through the
+//! `authenticator` crate's CTAP2 code, the device key in a real Secret Service (a private
+//! gnome-keyring on a private D-Bus session).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use support::server::{payout, Server};
+use support::{approver_code, Cli, Keyring};
+
+/// Enrolls `id` through the CLI with a software key file in `dir`; returns the CLI.
+fn enroll(
+    server: &Server,
+    keyring: &Keyring,
+    dir: &std::path::Path,
+    id: &str,
+    extra: &[&str],
+) -> Cli {
+    let cli = Cli::new(dir.join(format!("{id}.profile.json")), keyring.env());
+    let code = approver_code(server, id, &[]);
+    let key = format!("soft:{}", dir.join(format!("{id}.key.json")).display());
+    let mut args = vec![
+        "enroll",
+        "--server",
+        &server.base,
+        "--code",
+        &code,
+        "--key",
+        &key,
+    ];
+    args.extend_from_slice(extra);
+    let (status, out) = cli.json(&args, "");
+    assert_eq!(status, 0, "{out}");
+    assert_eq!(out["approver_id"], id);
+    cli
+}
+
+#[test]
+fn self_step_up_through_the_cli_with_the_device_key_in_the_keyring() {
+    let server = Server::start();
+    let keyring = Keyring::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = server.api_key("payouts", "payouts-service");
+    let alice = enroll(&server, &keyring, dir.path(), "alice@example.com", &[]);
+
+    // The profile names the keyring entry and holds no key material.
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&alice.profile).unwrap()).unwrap();
+    assert!(
+        profile["device_key"]["keyring"]["account"].is_string(),
+        "{profile}"
+    );
+    assert!(!profile.to_string().contains("seed"));
+
+    let (_, created) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("cli-1", "2500", "alice@example.com"),
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let (status, pending) = alice.json(&["pending"], "");
+    assert_eq!(status, 0, "{pending}");
+    let listed = pending.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert_eq!(listed[0]["amount"], "2,500.00 EUR");
+
+    // What is shown carries the digest fingerprint the requester can compare.
+    let digest =
+        countersign_core::Digest::from_base64url(created["digest"].as_str().unwrap()).unwrap();
+    let (_, shown) = alice.json(&["show", &id], "");
+    assert_eq!(shown["fingerprint"], digest.fingerprint());
+
+    // Without --yes the CLI asks, and "no" sends nothing.
+    let (status, refused) = alice.json(&["approve", &id], "n\n");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (1, Some("not_confirmed"))
+    );
+    let (_, state) = server.get(&app, &format!("/v1/requests/{id}"));
+    assert_eq!(state["state"], "pending");
+
+    let (status, approved) = alice.json(&["approve", &id], "y\n");
+    assert_eq!(status, 0, "{approved}");
+    assert_eq!(approved["state"], "approved");
+
+    // The application's check of the decision, from the shell.
+    let (_, decision) = server.get(&app, &format!("/v1/requests/{id}/decision"));
+    let token = decision["token"].as_str().unwrap();
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, server.jwks_bytes()).unwrap();
+    let tx = dir.path().join("tx.json");
+    std::fs::write(&tx, serde_json::to_vec(&created["transaction"]).unwrap()).unwrap();
+    let (_, info) = server.get(&app, "/v1/info");
+    let (status, verified) = alice.json(
+        &[
+            "verify-decision",
+            "--token",
+            token,
+            "--jwks",
+            jwks.to_str().unwrap(),
+            "--transaction",
+            tx.to_str().unwrap(),
+            "--issuer",
+            info["origin"].as_str().unwrap(),
+            "--audience",
+            "payouts-service",
+        ],
+        "",
+    );
+    assert_eq!(
+        (status, &verified["valid"]),
+        (0, &serde_json::json!(true)),
+        "{verified}"
+    );
+}
+
+#[test]
+fn without_a_keyring_enrollment_stops_before_the_code_is_spent() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let code = approver_code(&server, "bob@example.com", &[]);
+    let key = format!("soft:{}", dir.path().join("bob.key.json").display());
+    // A session bus address that leads nowhere: no Secret Service.
+    let cli = Cli::new(
+        dir.path().join("bob.profile.json"),
+        vec![(
+            "DBUS_SESSION_BUS_ADDRESS".into(),
+            "unix:path=/nonexistent/bus".into(),
+        )],
+    );
+    let enroll = [
+        "enroll",
+        "--server",
+        &server.base,
+        "--code",
+        &code,
+        "--key",
+        &key,
+    ];
+    let (status, out) = cli.json(&enroll, "");
+    assert_eq!(
+        (status, out["code"].as_str()),
+        (1, Some("no_keyring")),
+        "{out}"
+    );
+    let message = out["error"].as_str().unwrap();
+    assert!(message.contains("gnome-keyring") && message.contains("--insecure-device-key-file"));
+    assert!(!cli.profile.exists());
+
+    // The same code still works, with the key file the person opted into.
+    let file = dir.path().join("bob.device-key");
+    let mut opted = enroll.to_vec();
+    opted.extend_from_slice(&["--insecure-device-key-file", file.to_str().unwrap()]);
+    let (status, out) = cli.json(&opted, "");
+    assert_eq!(status, 0, "{out}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the key file is readable by its owner only"
+        );
+    }
+    let (status, pending) = cli.json(&["pending"], "");
+    assert_eq!(
+        (status, pending.as_array().map(Vec::len)),
+        (0, Some(0)),
+        "{pending}"
+    );
+}
+
+#[test]
+fn a_pin_protected_soft_key_asks_for_the_pin_and_reports_tries_left() {
+    let server = Server::start();
+    let keyring = Keyring::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = server.api_key("payouts", "payouts-service");
+    // Enrollment with a PIN set needs the PIN (typed on stdin here).
+    let cli = Cli::new(dir.path().join("carol.profile.json"), keyring.env());
+    let code = approver_code(&server, "carol@example.com", &[]);
+    let key = format!("soft:{}", dir.path().join("carol.key.json").display());
+    let out = cli.run(
+        &[
+            "enroll",
+            "--server",
+            &server.base,
+            "--code",
+            &code,
+            "--key",
+            &key,
+            "--soft-key-pin",
+            "482913",
+        ],
+        "482913\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (_, created) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("pin-1", "2500", "carol@example.com"),
+    );
+    let id = created["id"].as_str().unwrap();
+    // A wrong PIN first: the key says how many tries are left, the right one goes through.
+    let out = cli.run(&["approve", id, "--yes"], "0000\n482913\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("security key: enter your security key's PIN"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("wrong PIN: enter it again, 7 tries left"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is approved"));
+}
+
+#[test]
+fn deny_and_report_through_the_cli() {
+    let server = Server::start();
+    let keyring = Keyring::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = server.api_key("payouts", "payouts-service");
+    let dave = enroll(
+        &server,
+        &keyring,
+        dir.path(),
+        "dave@example.com",
+        &["--soft-key-algorithm", "eddsa"],
+    );
+
+    let (_, first) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("deny-1", "2500", "dave@example.com"),
+    );
+    let first = first["id"].as_str().unwrap();
+    let (status, denied) = dave.json(&["deny", first, "--yes", "--reason", "not mine"], "");
+    assert_eq!(
+        (status, &denied["state"]),
+        (0, &serde_json::json!("denied")),
+        "{denied}"
+    );
+
+    let (_, second) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("report-1", "2500", "dave@example.com"),
+    );
+    let second = second["id"].as_str().unwrap();
+    let (status, reported) = dave.json(
+        &[
+            "report",
+            second,
+            "--yes",
+            "--reason",
+            "I did not ask for this",
+        ],
+        "",
+    );
+    assert_eq!(status, 0, "{reported}");
+    // The requester is frozen: a new request is refused.
+    let (code, refused) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("report-2", "2500", "dave@example.com"),
+    );
+    assert_eq!(
+        (code, refused["code"].as_str()),
+        (403, Some("requester_frozen")),
+        "{refused}"
+    );
+    // Decided requests are no longer offered.
+    let (status, shown) = dave.json(&["show", first], "");
+    assert_eq!((status, shown["code"].as_str()), (1, Some("not_pending")));
+}
