@@ -283,3 +283,71 @@ fn deny_and_report_through_the_cli() {
     let (status, shown) = dave.json(&["show", first], "");
     assert_eq!((status, shown["code"].as_str()), (1, Some("not_pending")));
 }
+
+#[test]
+fn watch_shows_new_requests_and_approves_on_the_spot() {
+    use std::io::{BufRead, Write};
+    let server = Server::start();
+    let keyring = Keyring::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = server.api_key("payouts", "payouts-service");
+    let erin = enroll(&server, &keyring, dir.path(), "erin@example.com", &[]);
+
+    let mut watch = erin.spawn(&["watch"]);
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = watch.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match received.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no line containing {needle:?} within 20 s"),
+            }
+        }
+    };
+
+    // A request made while watching is shown with its headline, then approved with "a".
+    let (_, created) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("watch-1", "2500", "erin@example.com"),
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let headline = wait_for(&id);
+    assert!(headline.contains("2,500.00 EUR"), "{headline}");
+    let mut stdin = watch.stdin.take().unwrap();
+    stdin.write_all(b"a\n").unwrap();
+    wait_for(&format!("request {id} is approved"));
+    let (_, state) = server.get(&app, &format!("/v1/requests/{id}"));
+    assert_eq!(state["state"], "approved");
+
+    // The next request is shown too; end of input at its prompt ends the watch cleanly.
+    let (_, next) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("watch-2", "2500", "erin@example.com"),
+    );
+    wait_for(next["id"].as_str().unwrap());
+    drop(stdin);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "watch did not stop at end of input"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+}

@@ -102,8 +102,8 @@ impl Cli {
         Cli { profile, env }
     }
 
-    /// Runs `countersign --profile P ARGS`, feeding `stdin`.
-    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+    /// Starts `countersign --profile P ARGS` with piped stdin, stdout and stderr.
+    pub fn spawn(&self, args: &[&str]) -> Child {
         let mut command = Command::new(env!("CARGO_BIN_EXE_countersign"));
         command
             .arg("--profile")
@@ -116,13 +116,15 @@ impl Cli {
         for (k, v) in &self.env {
             command.env(k, v);
         }
-        let mut child: Child = command.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        command.spawn().unwrap()
+    }
+
+    /// Runs `countersign --profile P ARGS`, feeding `stdin`.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self.spawn(args);
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).unwrap();
+        drop(input);
         child.wait_with_output().unwrap()
     }
 

@@ -232,13 +232,16 @@ impl Session {
         key: Option<&str>,
     ) -> Result<serde_json::Value, CliError> {
         let signer = signer(key.unwrap_or(&self.profile.key), None)?;
-        Ok(self.runtime.block_on(self.client.answer(
+        let mut answer = self.runtime.block_on(self.client.answer(
             request,
             &self.profile.approver_id,
             verdict,
             &self.profile.credential_id,
             signer.as_ref(),
-        ))?)
+        ))?;
+        // The server's answer is about this request; say which for scripts and people.
+        answer["id"] = request.request().transaction.id.clone().into();
+        Ok(answer)
     }
 }
 

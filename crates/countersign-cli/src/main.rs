@@ -147,6 +147,7 @@ enum Command {
         key: Option<String>,
     },
     /// Follows new requests and asks for each (with --json: prints them, one JSON per line).
+    /// Ctrl-C stops it, as does end of input at a prompt.
     Watch {
         /// Use another security key than the enrolled one's setting.
         #[arg(long)]
