@@ -6,6 +6,8 @@
 #[path = "../../crates/countersign-server/tests/common/mod.rs"]
 pub mod server;
 
+pub mod payouts_service;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -104,7 +106,9 @@ impl Cli {
 
     /// Starts `countersign --profile P ARGS` with piped stdin, stdout and stderr.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_countersign"));
+        let bin = option_env!("CARGO_BIN_EXE_countersign")
+            .map_or_else(|| workspace_bin("countersign"), PathBuf::from);
+        let mut command = Command::new(bin);
         command
             .arg("--profile")
             .arg(&self.profile)

@@ -2,97 +2,12 @@
 //! what needs no step-up, pays an approved payout once, and pays nothing that was denied.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../../crates/countersign-server/tests/common/mod.rs"]
-mod common;
+#[path = "../../../tests/support/mod.rs"]
+mod support;
 
-use common::*;
 use countersign_core::Decision;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Service {
-    child: Child,
-    base: String,
-    ledger: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_service(server: &Server, api_key: &str) -> Service {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = dir.path().join("ledger.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_payouts-service"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--countersign",
-            &server.base,
-            "--ledger",
-        ])
-        .arg(&ledger)
-        .env("COUNTERSIGN_API_KEY", api_key)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("payouts-service listening on ")
-        .unwrap()
-        .to_owned();
-    Service {
-        child,
-        base,
-        ledger,
-        _dir: dir,
-    }
-}
-
-fn pay(service: &Service, id: &str, amount: &str) -> (u16, serde_json::Value) {
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{}/payouts", service.base))
-        .json(&serde_json::json!({
-            "id": id, "vendor": "4711", "amount": amount, "currency": "EUR",
-            "requester": "alice@example.com", "session_id": "session-1",
-        }))
-        .send()
-        .unwrap();
-    (resp.status().as_u16(), resp.json().unwrap())
-}
-
-fn wait_for(service: &Service, id: &str, not: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let status: serde_json::Value =
-            reqwest::blocking::get(format!("{}/payouts/{id}", service.base))
-                .unwrap()
-                .json()
-                .unwrap();
-        if status["status"].as_str() != Some(not) {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("payout {id} stayed {not}");
-}
-
-fn ledger(service: &Service) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(&service.ledger)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use support::payouts_service::*;
+use support::server::*;
 
 #[test]
 fn pays_only_what_policy_or_an_approver_allowed() {
