@@ -351,3 +351,158 @@ fn watch_shows_new_requests_and_approves_on_the_spot() {
     };
     assert!(status.success());
 }
+
+#[test]
+fn four_eyes_quorum_of_two_through_two_cli_approvers() {
+    let server = Server::start();
+    let keyring = Keyring::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = server.api_key("iam", "admin-console");
+    let mut admins = Vec::new();
+    for id in ["frank@example.com", "grace@example.com"] {
+        let cli = Cli::new(dir.path().join(format!("{id}.profile.json")), keyring.env());
+        let code = approver_code(&server, id, &["security-admins"]);
+        let key = format!(
+            "soft:{}",
+            dir.path().join(format!("{id}.key.json")).display()
+        );
+        let (status, out) = cli.json(
+            &[
+                "enroll",
+                "--server",
+                &server.base,
+                "--code",
+                &code,
+                "--key",
+                &key,
+            ],
+            "",
+        );
+        assert_eq!(status, 0, "{out}");
+        admins.push(cli);
+    }
+    let grant = serde_json::json!({
+        "idempotency_key": "g1", "action": "iam.privilege.grant", "object": "user:heidi",
+        "scope": "role:admin", "requester": {"id": "heidi@example.com", "kind": "human"},
+        "session": support::server::session_hash("s")
+    });
+    let (status, created) = server.post(&app, "/v1/requests", &grant);
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+
+    let (_, shown) = admins[0].json(&["show", id], "");
+    assert_eq!(shown["progress"], "0 of 2 approvers from security-admins");
+    let (status, first) = admins[0].json(&["approve", id, "--yes"], "");
+    assert_eq!(
+        (status, &first["state"]),
+        (0, &serde_json::json!("pending")),
+        "{first}"
+    );
+    // Frank is done; it is no longer offered to him, but still to Grace.
+    let (_, left) = admins[0].json(&["pending"], "");
+    assert_eq!(left.as_array().map(Vec::len), Some(0), "{left}");
+    let (_, shown) = admins[1].json(&["show", id], "");
+    assert_eq!(shown["progress"], "1 of 2 approvers from security-admins");
+    let (status, second) = admins[1].json(&["approve", id, "--yes"], "");
+    assert_eq!(
+        (status, &second["state"]),
+        (0, &serde_json::json!("approved")),
+        "{second}"
+    );
+}
+
+#[test]
+fn an_expired_request_cannot_be_approved_and_an_expired_decision_cannot_be_redeemed() {
+    // The shortest windows policy allows: 30 s to approve, 10 s to execute. Real waits.
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies.cedar");
+    std::fs::write(
+        &policies,
+        r#"@id("short-windows")
+@reason("short windows")
+@self_step_up("true")
+@user_verification("true")
+@approval_ttl("30")
+@execution_ttl("10")
+permit(principal, action == Action::"payout.send", resource);
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[policy]\npolicies = {policies:?}\n"),
+    )
+    .unwrap();
+    let server = Server::start_in(dir);
+    let keyring = Keyring::start();
+    let files = tempfile::tempdir().unwrap();
+    let app = server.api_key("payouts", "payouts-service");
+    let ivan = enroll(&server, &keyring, files.path(), "ivan@example.com", &[]);
+
+    let (_, late) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("late", "2500", "ivan@example.com"),
+    );
+    let late = late["id"].as_str().unwrap().to_owned();
+    let (_, quick) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("quick", "2500", "ivan@example.com"),
+    );
+    let quick = quick["id"].as_str().unwrap().to_owned();
+    let (status, approved) = ivan.json(&["approve", &quick, "--yes"], "");
+    assert_eq!(
+        (status, &approved["state"]),
+        (0, &serde_json::json!("approved")),
+        "{approved}"
+    );
+    let (_, decision) = server.get(&app, &format!("/v1/requests/{quick}/decision"));
+    let exp = decision["exp"].as_i64().unwrap();
+
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    while now() <= exp {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let (status, refused) = server.post(
+        &app,
+        &format!("/v1/requests/{quick}/redeem"),
+        &serde_json::json!({}),
+    );
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (410, Some("decision_expired")),
+        "{refused}"
+    );
+
+    // The approval window (30 s) closes: the request leaves the pending list.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let (_, listed) = ivan.json(&["pending"], "");
+        if listed
+            .as_array()
+            .is_some_and(|l| l.iter().all(|r| r["id"] != late.as_str()))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still offered after its approval deadline"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // Expired: not offered, and approving it by id is refused without touching the key.
+    let (status, refused) = ivan.json(&["approve", &late, "--yes"], "");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (1, Some("not_pending")),
+        "{refused}"
+    );
+    let (_, state) = server.get(&app, &format!("/v1/requests/{late}"));
+    assert_eq!(state["state"], "expired");
+}
