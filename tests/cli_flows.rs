@@ -17,8 +17,20 @@ fn enroll(
     id: &str,
     extra: &[&str],
 ) -> Cli {
+    enroll_in(server, keyring, dir, id, &[], extra)
+}
+
+/// Like [`enroll`], adding the approver to `groups` first.
+fn enroll_in(
+    server: &Server,
+    keyring: &Keyring,
+    dir: &std::path::Path,
+    id: &str,
+    groups: &[&str],
+    extra: &[&str],
+) -> Cli {
     let cli = Cli::new(dir.join(format!("{id}.profile.json")), keyring.env());
-    let code = approver_code(server, id, &[]);
+    let code = approver_code(server, id, groups);
     let key = format!("soft:{}", dir.join(format!("{id}.key.json")).display());
     let mut args = vec![
         "enroll",
@@ -358,29 +370,10 @@ fn four_eyes_quorum_of_two_through_two_cli_approvers() {
     let keyring = Keyring::start();
     let dir = tempfile::tempdir().unwrap();
     let app = server.api_key("iam", "admin-console");
-    let mut admins = Vec::new();
-    for id in ["frank@example.com", "grace@example.com"] {
-        let cli = Cli::new(dir.path().join(format!("{id}.profile.json")), keyring.env());
-        let code = approver_code(&server, id, &["security-admins"]);
-        let key = format!(
-            "soft:{}",
-            dir.path().join(format!("{id}.key.json")).display()
-        );
-        let (status, out) = cli.json(
-            &[
-                "enroll",
-                "--server",
-                &server.base,
-                "--code",
-                &code,
-                "--key",
-                &key,
-            ],
-            "",
-        );
-        assert_eq!(status, 0, "{out}");
-        admins.push(cli);
-    }
+    let admins: Vec<Cli> = ["frank@example.com", "grace@example.com"]
+        .iter()
+        .map(|id| enroll_in(&server, &keyring, dir.path(), id, &["security-admins"], &[]))
+        .collect();
     let grant = serde_json::json!({
         "idempotency_key": "g1", "action": "iam.privilege.grant", "object": "user:heidi",
         "scope": "role:admin", "requester": {"id": "heidi@example.com", "kind": "human"},

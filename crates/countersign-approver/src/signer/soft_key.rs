@@ -484,16 +484,31 @@ fn pin_auth_bytes(
 
 /// The device's key-agreement public key as CTAP2 sends it.
 fn cose_key_agreement(secret: &p256::SecretKey) -> COSEKey {
+    p256_cose_key(&secret.public_key(), COSEAlgorithm::ECDH_ES_HKDF256)
+}
+
+/// A P-256 public key in COSE form, for `alg`.
+fn p256_cose_key(public: &p256::PublicKey, alg: COSEAlgorithm) -> COSEKey {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
-    let point = secret.public_key().to_encoded_point(false);
+    let point = public.to_encoded_point(false);
     COSEKey {
-        alg: COSEAlgorithm::ECDH_ES_HKDF256,
+        alg,
         key: COSEKeyType::EC2(COSEEC2Key {
             curve: Curve::SECP256R1,
             x: point.x().map(|x| x.to_vec()).unwrap_or_default(),
             y: point.y().map(|y| y.to_vec()).unwrap_or_default(),
         }),
     }
+}
+
+/// The Ed25519 key of an EdDSA credential.
+fn ed25519_key(credential: &SoftCredential) -> Result<ed25519_dalek::SigningKey, HIDError> {
+    let seed: [u8; 32] = credential
+        .private_key
+        .as_slice()
+        .try_into()
+        .map_err(|_| HIDError::DeviceError)?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
 /// PIN protocol 1: `SHA-256(x-coordinate of ECDH(device key, platform key))`.
@@ -540,36 +555,19 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Result<[u8; 32], HIDError> {
 
 /// The credential's public key in COSE form.
 fn public_cose_key(credential: &SoftCredential) -> Result<COSEKey, HIDError> {
-    use p256::elliptic_curve::sec1::ToEncodedPoint;
     Ok(match credential.algorithm {
         SoftAlgorithm::ES256 => {
             let secret = p256::SecretKey::from_slice(&credential.private_key)
                 .map_err(|_| HIDError::DeviceError)?;
-            let point = secret.public_key().to_encoded_point(false);
-            COSEKey {
-                alg: COSEAlgorithm::ES256,
-                key: COSEKeyType::EC2(COSEEC2Key {
-                    curve: Curve::SECP256R1,
-                    x: point.x().map(|x| x.to_vec()).unwrap_or_default(),
-                    y: point.y().map(|y| y.to_vec()).unwrap_or_default(),
-                }),
-            }
+            p256_cose_key(&secret.public_key(), COSEAlgorithm::ES256)
         }
-        SoftAlgorithm::EdDSA => {
-            let seed: [u8; 32] = credential
-                .private_key
-                .as_slice()
-                .try_into()
-                .map_err(|_| HIDError::DeviceError)?;
-            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-            COSEKey {
-                alg: COSEAlgorithm::EDDSA,
-                key: COSEKeyType::OKP(COSEOKPKey {
-                    curve: Curve::Ed25519,
-                    x: key.verifying_key().to_bytes().to_vec(),
-                }),
-            }
-        }
+        SoftAlgorithm::EdDSA => COSEKey {
+            alg: COSEAlgorithm::EDDSA,
+            key: COSEKeyType::OKP(COSEOKPKey {
+                curve: Curve::Ed25519,
+                x: ed25519_key(credential)?.verifying_key().to_bytes().to_vec(),
+            }),
+        },
     })
 }
 
@@ -591,15 +589,7 @@ fn sign(
         }
         SoftAlgorithm::EdDSA => {
             use ed25519_dalek::Signer;
-            let seed: [u8; 32] = credential
-                .private_key
-                .as_slice()
-                .try_into()
-                .map_err(|_| HIDError::DeviceError)?;
-            Ok(ed25519_dalek::SigningKey::from_bytes(&seed)
-                .sign(&message)
-                .to_bytes()
-                .to_vec())
+            Ok(ed25519_key(credential)?.sign(&message).to_bytes().to_vec())
         }
     }
 }

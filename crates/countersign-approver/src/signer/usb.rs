@@ -6,6 +6,7 @@
 use super::ctap::{self, KeyPrompt};
 use super::{Assertion, Registration, Signer, SignerError};
 use authenticator::authenticatorservice::AuthenticatorService;
+use authenticator::errors::AuthenticatorError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,18 +37,19 @@ impl UsbSigner {
         }
     }
 
-    fn service(
+    /// Starts `operation` on a fresh service with the USB HID transport; it stays reachable
+    /// for [`UsbSigner::cancel`] while it runs.
+    fn start(
         &self,
-    ) -> Result<std::sync::MutexGuard<'_, Option<AuthenticatorService>>, SignerError> {
+        operation: impl FnOnce(&mut AuthenticatorService) -> Result<(), AuthenticatorError>,
+    ) -> Result<(), AuthenticatorError> {
         let mut running = self
             .running
             .lock()
-            .map_err(|_| SignerError::Device("USB signer state poisoned".into()))?;
-        let mut service =
-            AuthenticatorService::new().map_err(|e| SignerError::NoTransport(e.to_string()))?;
+            .map_err(|_| AuthenticatorError::Custom("USB signer state poisoned".into()))?;
+        let service = running.insert(AuthenticatorService::new()?);
         service.add_u2f_usb_hid_platform_transports();
-        *running = Some(service);
-        Ok(running)
+        operation(service)
     }
 
     fn timeout_ms(&self) -> u64 {
@@ -67,13 +69,7 @@ impl Signer for UsbSigner {
             self.prompt.clone(),
             ctap::Completion::InBackground,
             |status, callback| {
-                let mut running = self.service().map_err(|e| {
-                    authenticator::errors::AuthenticatorError::Custom(e.to_string())
-                })?;
-                match running.as_mut() {
-                    Some(service) => service.register(self.timeout_ms(), args, status, callback),
-                    None => Err(authenticator::errors::AuthenticatorError::NoConfiguredTransports),
-                }
+                self.start(|service| service.register(self.timeout_ms(), args, status, callback))
             },
         )?;
         ctap::registration_from(result)
@@ -91,13 +87,7 @@ impl Signer for UsbSigner {
             self.prompt.clone(),
             ctap::Completion::InBackground,
             |status, callback| {
-                let mut running = self.service().map_err(|e| {
-                    authenticator::errors::AuthenticatorError::Custom(e.to_string())
-                })?;
-                match running.as_mut() {
-                    Some(service) => service.sign(self.timeout_ms(), args, status, callback),
-                    None => Err(authenticator::errors::AuthenticatorError::NoConfiguredTransports),
-                }
+                self.start(|service| service.sign(self.timeout_ms(), args, status, callback))
             },
         )?;
         ctap::assertion_from(result, credential_id)
