@@ -499,3 +499,47 @@ permit(principal, action == Action::"payout.send", resource);
     let (_, state) = server.get(&app, &format!("/v1/requests/{late}"));
     assert_eq!(state["state"], "expired");
 }
+
+#[test]
+fn a_server_that_allows_only_hardware_keys_refuses_the_software_key() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only a YubiKey 5 model may enroll.
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[enrollment]\nallowed_aaguids = [\"cb69481e8ff7403993ec0a2729a154a8\"]\n",
+    )
+    .unwrap();
+    let server = Server::start_in(dir);
+    let keyring = Keyring::start();
+    let files = tempfile::tempdir().unwrap();
+    let cli = Cli::new(files.path().join("judy.profile.json"), keyring.env());
+    let code = approver_code(&server, "judy@example.com", &[]);
+    let key = format!("soft:{}", files.path().join("judy.key.json").display());
+    let (status, out) = cli.json(
+        &[
+            "enroll",
+            "--server",
+            &server.base,
+            "--code",
+            &code,
+            "--key",
+            &key,
+        ],
+        "",
+    );
+    assert_eq!(
+        (status, out["code"].as_str()),
+        (1, Some("authenticator_not_allowed")),
+        "{out}"
+    );
+    // The refusal names the software key's model: hex of "countersign-soft".
+    let soft_aaguid: String = countersign_approver::signer::SOFT_KEY_AAGUID
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        out["error"].as_str().unwrap().contains(&soft_aaguid),
+        "{out}"
+    );
+    assert!(!cli.profile.exists(), "no profile for a refused enrollment");
+}
