@@ -29,7 +29,10 @@ fn scene() -> Scene {
 }
 
 fn scene_with_alice_in(groups: &[&str]) -> Scene {
-    let server = Server::start();
+    scene_on(Server::start(), groups)
+}
+
+fn scene_on(server: Server, groups: &[&str]) -> Scene {
     let app_key = server.api_key("payouts", "payouts-service");
     let alice = Approver::add_and_enroll(&server, "alice@example.com", groups, 1);
     let service = start_service(&server, &app_key);
@@ -273,41 +276,71 @@ fn the_requester_cannot_fill_the_second_pair_of_eyes() {
     s.nothing_paid("p1");
 }
 
+/// Every payout needs two finance approvers (and not the requester's own key).
+const TWO_FINANCE_APPROVERS: &str = r#"
+@id("two-finance-approvers")
+@reason("two finance approvers")
+@approvers("2")
+@group("finance-approvers")
+@approval_ttl("600")
+@execution_ttl("300")
+permit(principal, action == Action::"payout.send", resource);
+"#;
+
 #[test]
 fn the_same_approver_counts_once_toward_a_quorum_even_from_a_second_device() {
-    let server = Server::start();
-    let app = server.api_key("iam", "admin-console");
-    let bob = Approver::add_and_enroll(&server, "bob@example.com", &["security-admins"], 2);
-    let bob_laptop = Approver::enroll(&server, "bob@example.com", 3).unwrap();
-    let carol = Approver::add_and_enroll(&server, "carol@example.com", &["security-admins"], 4);
-    let grant = json!({
-        "idempotency_key": "g1", "action": "iam.privilege.grant", "object": "user:mallory",
-        "scope": "role:admin", "requester": {"id": "mallory@example.com", "kind": "human"},
-        "session": session_hash("s")
-    });
-    let (status, created) = server.post(&app, "/v1/requests", &grant);
-    assert_eq!(status, 201, "{created}");
-    let (id, digest) = (
-        created["id"].as_str().unwrap(),
-        created["digest"].as_str().unwrap(),
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies.cedar");
+    std::fs::write(&policies, TWO_FINANCE_APPROVERS).unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[policy]\npolicies = {policies:?}\n"),
+    )
+    .unwrap();
+    let s = scene_on(Server::start_in(dir), &[]);
+    let bob = Approver::add_and_enroll(&s.server, "bob@example.com", &["finance-approvers"], 2);
+    let bob_laptop = Approver::enroll(&s.server, "bob@example.com", 3).unwrap();
+    let carol = Approver::add_and_enroll(&s.server, "carol@example.com", &["finance-approvers"], 4);
+    let (status, answer) = pay(&s.service, "p1", "2500");
+    assert_eq!(status, 202, "{answer}");
+    let id = answer["request_id"].as_str().unwrap();
+    let digest = bob
+        .pending(&s.server)
+        .into_iter()
+        .find(|p| p.transaction.id == id)
+        .unwrap()
+        .digest
+        .to_base64url();
+
+    let (status, answer) = bob.decide(&s.server, id, &digest, Decision::Approve);
+    assert_eq!(
+        (status, answer["state"].as_str()),
+        (200, Some("pending")),
+        "{answer}"
     );
-    let (status, _) = bob.decide(&server, id, digest, Decision::Approve);
-    assert_eq!(status, 200);
-    let (status, answer) = bob.decide(&server, id, digest, Decision::Approve);
+    let (status, answer) = bob.decide(&s.server, id, &digest, Decision::Approve);
     assert_eq!(
         (status, answer["code"].as_str()),
         (409, Some("already_decided"))
     );
-    let (status, answer) = bob_laptop.decide(&server, id, digest, Decision::Approve);
+    let (status, answer) = bob_laptop.decide(&s.server, id, &digest, Decision::Approve);
     assert_eq!(
         (status, answer["code"].as_str()),
         (409, Some("already_decided")),
         "a second device is the same person"
     );
-    let (_, state) = server.get(&app, &format!("/v1/requests/{id}"));
-    assert_eq!(state["state"], "pending", "one of two approvals");
-    let (status, answer) = carol.decide(&server, id, digest, Decision::Approve);
+    s.nothing_paid("p1");
+
+    // A second, different approver completes the quorum: paid once, both named.
+    let (status, answer) = carol.decide(&s.server, id, &digest, Decision::Approve);
     assert_eq!((status, answer["state"].as_str()), (200, Some("approved")));
+    assert_eq!(wait_for(&s.service, "p1", "pending")["status"], "executed");
+    let paid = ledger(&s.service);
+    assert_eq!(paid.len(), 1);
+    assert_eq!(
+        paid[0]["approvers"],
+        json!(["bob@example.com", "carol@example.com"])
+    );
 }
 
 /// Approves payout `p1` honestly and waits until the service paid it; returns the request id,
