@@ -13,7 +13,6 @@ use countersign_core::{b64, Decision};
 use serde_json::json;
 use support::payouts_service::{ledger, pay, start_service, wait_for, Service};
 use support::server::{session_hash, Approver, Server, ORIGIN, RP_ID};
-use support::Cli;
 
 /// The real server, the payouts service with its API key, and Alice (who asks for payouts
 /// and confirms them with her own key).
@@ -109,21 +108,7 @@ fn signed_body(
     rp_id: &str,
     origin: &str,
 ) -> serde_json::Value {
-    let digest = countersign_core::Digest::from_base64url(digest).unwrap();
-    let challenge =
-        countersign_core::ApprovalStatement::new(digest, Decision::Approve, approver.id.clone())
-            .challenge()
-            .unwrap();
-    let client_data = countersign_core::webauthn::ClientData::get(&challenge, origin).to_json();
-    let flags = countersign_core::webauthn::Flags::UP | countersign_core::webauthn::Flags::UV;
-    let a =
-        countersign_softkey::assert_with(&approver.credential, rp_id, flags, count, &client_data);
-    json!({
-        "credential_id": b64::encode(&approver.credential_id),
-        "authenticator_data": b64::encode(&a.authenticator_data),
-        "client_data_json": b64::encode(&a.client_data_json),
-        "signature": b64::encode(&a.signature),
-    })
+    approver.assertion_for_rp(digest, Decision::Approve, rp_id, origin, count)
 }
 
 #[test]
@@ -382,33 +367,13 @@ fn a_decision_is_redeemed_once() {
 }
 
 /// `countersign verify-decision` on `token` for `tx`, as `audience`; returns (exit, JSON).
-fn verify(
-    s: &Scene,
-    token: &str,
-    jwks: &[u8],
-    tx: &Transaction,
-    audience: &str,
-) -> (i32, serde_json::Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let (jwks_path, tx_path) = (dir.path().join("jwks.json"), dir.path().join("tx.json"));
-    std::fs::write(&jwks_path, jwks).unwrap();
-    std::fs::write(&tx_path, tx.canonical_json().unwrap()).unwrap();
-    let (_, info) = s.server.get(&s.app_key, "/v1/info");
-    Cli::new(dir.path().join("unused-profile.json"), Vec::new()).json(
-        &[
-            "verify-decision",
-            "--token",
-            token,
-            "--jwks",
-            jwks_path.to_str().unwrap(),
-            "--transaction",
-            tx_path.to_str().unwrap(),
-            "--issuer",
-            info["origin"].as_str().unwrap(),
-            "--audience",
-            audience,
-        ],
-        "",
+fn verify(s: &Scene, token: &str, tx: &Transaction, audience: &str) -> (i32, serde_json::Value) {
+    support::verify_decision(
+        &s.server,
+        &s.app_key,
+        token,
+        &tx.canonical_json().unwrap(),
+        audience,
     )
 }
 
@@ -418,10 +383,10 @@ fn a_token_for_another_audience_or_from_an_unknown_key_is_refused() {
     let (_, tx, token) = approved_and_paid(&s);
     let jwks = s.server.jwks_bytes();
     // The genuine token checks out for its own audience...
-    let (status, out) = verify(&s, &token, &jwks, &tx, "payouts-service");
+    let (status, out) = verify(&s, &token, &tx, "payouts-service");
     assert_eq!((status, &out["valid"]), (0, &json!(true)), "{out}");
     // ...not for another application.
-    let (status, out) = verify(&s, &token, &jwks, &tx, "treasury-service");
+    let (status, out) = verify(&s, &token, &tx, "treasury-service");
     assert_eq!(
         (status, out["code"].as_str()),
         (1, Some("wrong_audience")),
@@ -441,7 +406,7 @@ fn a_token_for_another_audience_or_from_an_unknown_key_is_refused() {
     };
     let header = header_with_kid(forger.kid());
     let forged = countersign_core::token::sign_compact(&header, &payload, &forger);
-    let (status, out) = verify(&s, &forged, &jwks, &tx, "payouts-service");
+    let (status, out) = verify(&s, &forged, &tx, "payouts-service");
     assert_eq!(
         (status, out["code"].as_str()),
         (1, Some("unknown_key")),
@@ -454,7 +419,7 @@ fn a_token_for_another_audience_or_from_an_unknown_key_is_refused() {
         .to_owned();
     let header = header_with_kid(&server_kid);
     let forged = countersign_core::token::sign_compact(&header, &payload, &forger);
-    let (status, out) = verify(&s, &forged, &jwks, &tx, "payouts-service");
+    let (status, out) = verify(&s, &forged, &tx, "payouts-service");
     assert_eq!(
         (status, out["code"].as_str()),
         (1, Some("bad_signature")),

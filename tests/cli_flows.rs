@@ -7,7 +7,7 @@
 mod support;
 
 use support::server::{payout, Server};
-use support::{approver_code, Cli, Keyring};
+use support::{approver_code, enroll_args, Cli, Keyring};
 
 /// Enrolls `id` through the CLI with a software key file in `dir`; returns the CLI.
 fn enroll(
@@ -32,15 +32,7 @@ fn enroll_in(
     let cli = Cli::new(dir.join(format!("{id}.profile.json")), keyring.env());
     let code = approver_code(server, id, groups);
     let key = format!("soft:{}", dir.join(format!("{id}.key.json")).display());
-    let mut args = vec![
-        "enroll",
-        "--server",
-        &server.base,
-        "--code",
-        &code,
-        "--key",
-        &key,
-    ];
+    let mut args = enroll_args(server, &code, &key);
     args.extend_from_slice(extra);
     let (status, out) = cli.json(&args, "");
     assert_eq!(status, 0, "{out}");
@@ -101,27 +93,8 @@ fn self_step_up_through_the_cli_with_the_device_key_in_the_keyring() {
     // The application's check of the decision, from the shell.
     let (_, decision) = server.get(&app, &format!("/v1/requests/{id}/decision"));
     let token = decision["token"].as_str().unwrap();
-    let jwks = dir.path().join("jwks.json");
-    std::fs::write(&jwks, server.jwks_bytes()).unwrap();
-    let tx = dir.path().join("tx.json");
-    std::fs::write(&tx, serde_json::to_vec(&created["transaction"]).unwrap()).unwrap();
-    let (_, info) = server.get(&app, "/v1/info");
-    let (status, verified) = alice.json(
-        &[
-            "verify-decision",
-            "--token",
-            token,
-            "--jwks",
-            jwks.to_str().unwrap(),
-            "--transaction",
-            tx.to_str().unwrap(),
-            "--issuer",
-            info["origin"].as_str().unwrap(),
-            "--audience",
-            "payouts-service",
-        ],
-        "",
-    );
+    let tx = serde_json::to_vec(&created["transaction"]).unwrap();
+    let (status, verified) = support::verify_decision(&server, &app, token, &tx, "payouts-service");
     assert_eq!(
         (status, &verified["valid"]),
         (0, &serde_json::json!(true)),
@@ -143,15 +116,7 @@ fn without_a_keyring_enrollment_stops_before_the_code_is_spent() {
             "unix:path=/nonexistent/bus".into(),
         )],
     );
-    let enroll = [
-        "enroll",
-        "--server",
-        &server.base,
-        "--code",
-        &code,
-        "--key",
-        &key,
-    ];
+    let enroll = enroll_args(&server, &code, &key);
     let (status, out) = cli.json(&enroll, "");
     assert_eq!(
         (status, out["code"].as_str()),
@@ -195,20 +160,9 @@ fn a_pin_protected_soft_key_asks_for_the_pin_and_reports_tries_left() {
     let cli = Cli::new(dir.path().join("carol.profile.json"), keyring.env());
     let code = approver_code(&server, "carol@example.com", &[]);
     let key = format!("soft:{}", dir.path().join("carol.key.json").display());
-    let out = cli.run(
-        &[
-            "enroll",
-            "--server",
-            &server.base,
-            "--code",
-            &code,
-            "--key",
-            &key,
-            "--soft-key-pin",
-            "482913",
-        ],
-        "482913\n",
-    );
+    let mut args = enroll_args(&server, &code, &key);
+    args.extend_from_slice(&["--soft-key-pin", "482913"]);
+    let out = cli.run(&args, "482913\n");
     assert!(
         out.status.success(),
         "{}",
@@ -453,15 +407,7 @@ permit(principal, action == Action::"payout.send", resource);
     let (_, decision) = server.get(&app, &format!("/v1/requests/{quick}/decision"));
     let exp = decision["exp"].as_i64().unwrap();
 
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64
-    };
-    while now() <= exp {
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
+    support::server::sleep_until_after(exp);
     let (status, refused) = server.post(
         &app,
         &format!("/v1/requests/{quick}/redeem"),
@@ -471,6 +417,11 @@ permit(principal, action == Action::"payout.send", resource);
         (status, refused["code"].as_str()),
         (410, Some("decision_expired")),
         "{refused}"
+    );
+    let (_, state) = server.get(&app, &format!("/v1/requests/{quick}"));
+    assert_eq!(
+        state["state"], "approved",
+        "the late redemption consumed nothing"
     );
 
     // The approval window (30 s) closes: the request leaves the pending list.
@@ -515,18 +466,7 @@ fn a_server_that_allows_only_hardware_keys_refuses_the_software_key() {
     let cli = Cli::new(files.path().join("judy.profile.json"), keyring.env());
     let code = approver_code(&server, "judy@example.com", &[]);
     let key = format!("soft:{}", files.path().join("judy.key.json").display());
-    let (status, out) = cli.json(
-        &[
-            "enroll",
-            "--server",
-            &server.base,
-            "--code",
-            &code,
-            "--key",
-            &key,
-        ],
-        "",
-    );
+    let (status, out) = cli.json(&enroll_args(&server, &code, &key), "");
     assert_eq!(
         (status, out["code"].as_str()),
         (1, Some("authenticator_not_allowed")),

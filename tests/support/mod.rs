@@ -162,3 +162,48 @@ pub fn approver_code(server: &server::Server, id: &str, groups: &[&str]) -> Stri
     .trim()
     .to_owned()
 }
+
+/// `countersign enroll` arguments for `server`, `code` and the key spec `key`.
+pub fn enroll_args<'a>(server: &'a server::Server, code: &'a str, key: &'a str) -> Vec<&'a str> {
+    vec![
+        "enroll",
+        "--server",
+        &server.base,
+        "--code",
+        code,
+        "--key",
+        key,
+    ]
+}
+
+/// `countersign --json verify-decision` of `token` for `transaction_json` as `audience`, with
+/// the server's published JWKS and origin; returns (exit status, JSON).
+pub fn verify_decision(
+    server: &server::Server,
+    app_key: &str,
+    token: &str,
+    transaction_json: &[u8],
+    audience: &str,
+) -> (i32, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let (jwks, tx) = (dir.path().join("jwks.json"), dir.path().join("tx.json"));
+    std::fs::write(&jwks, server.jwks_bytes()).unwrap();
+    std::fs::write(&tx, transaction_json).unwrap();
+    let (_, info) = server.get(app_key, "/v1/info");
+    Cli::new(dir.path().join("no-profile.json"), Vec::new()).json(
+        &[
+            "verify-decision",
+            "--token",
+            token,
+            "--jwks",
+            jwks.to_str().unwrap(),
+            "--transaction",
+            tx.to_str().unwrap(),
+            "--issuer",
+            info["origin"].as_str().unwrap(),
+            "--audience",
+            audience,
+        ],
+        "",
+    )
+}

@@ -11,13 +11,6 @@ use countersign_core::transaction::Transaction;
 use countersign_core::Decision;
 use serde_json::json;
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// Creates a payout request; returns (id, digest, transaction).
 fn create(
     server: &Server,
@@ -91,7 +84,7 @@ fn four_eyes_with_self_step_up_end_to_end() {
     let expect = Expectations {
         issuer: ORIGIN,
         audience: "payouts-service",
-        now: now(),
+        now: unix_now(),
         leeway_seconds: 5,
     };
     let claims = token::verify_for_transaction(
@@ -156,7 +149,7 @@ fn deny_and_cancel() {
     let expect = Expectations {
         issuer: ORIGIN,
         audience: "payouts-service",
-        now: now(),
+        now: unix_now(),
         leeway_seconds: 5,
     };
     assert_eq!(
@@ -524,7 +517,7 @@ fn parallel_approvals_from_distinct_approvers_reach_quorum_once() {
         &Expectations {
             issuer: ORIGIN,
             audience: "admin-console",
-            now: now(),
+            now: unix_now(),
             leeway_seconds: 5,
         },
     )

@@ -52,14 +52,7 @@ fn late_approvals_and_late_redemptions_are_refused() {
     let exp = decision["exp"].as_i64().unwrap();
 
     // Past the execution deadline the decision cannot be redeemed, and stays unredeemed.
-    while std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        <= exp
-    {
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    sleep_until_after(exp);
     let (status, problem) = server.post(
         &app,
         &format!("/v1/requests/{quick_id}/redeem"),

@@ -196,10 +196,7 @@ fn denials_and_refusals_never_let_the_action_run() {
     let (_, decision) = server.get(&app, &format!("/v1/requests/{id}/decision"));
     let token = decision["token"].as_str().unwrap();
     let tx_json = serde_json::to_vec(&created["transaction"]).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
     let claims =
         verify_decision(token, &jwks, &tx_json, ORIGIN, "payouts-service", now, 0).unwrap();
     assert_eq!(claims.jti, id);

@@ -353,10 +353,7 @@ impl Approver {
         let mut nonce_bytes = [0u8; 16];
         nonce_bytes[..8].copy_from_slice(&n.to_be_bytes());
         let nonce = countersign_core::b64::encode(nonce_bytes);
-        let ts = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
+        let ts = unix_now();
         let signed = countersign_core::device_auth::signing_input(method, path, ts, &nonce, body);
         countersign_core::device_auth::DeviceAuth {
             device_id: self.device_id.clone(),
@@ -409,6 +406,18 @@ impl Approver {
         origin: &str,
         count: u32,
     ) -> serde_json::Value {
+        self.assertion_for_rp(digest, decision, RP_ID, origin, count)
+    }
+
+    /// Like [`Approver::assertion`], for any RP id (attack tests sign for the wrong one).
+    pub fn assertion_for_rp(
+        &self,
+        digest: &str,
+        decision: countersign_core::Decision,
+        rp_id: &str,
+        origin: &str,
+        count: u32,
+    ) -> serde_json::Value {
         use countersign_core::b64;
         let digest = countersign_core::Digest::from_base64url(digest).unwrap();
         let challenge = countersign_core::ApprovalStatement::new(digest, decision, self.id.clone())
@@ -417,7 +426,7 @@ impl Approver {
         let client_data = countersign_core::webauthn::ClientData::get(&challenge, origin).to_json();
         let flags = countersign_core::webauthn::Flags::UP | countersign_core::webauthn::Flags::UV;
         let a =
-            countersign_softkey::assert_with(&self.credential, RP_ID, flags, count, &client_data);
+            countersign_softkey::assert_with(&self.credential, rp_id, flags, count, &client_data);
         serde_json::json!({
             "credential_id": b64::encode(&self.credential_id),
             "authenticator_data": b64::encode(&a.authenticator_data),
@@ -592,4 +601,19 @@ pub fn process_cpu_seconds(pid: &str) -> f64 {
             .trim()
             .parse::<f64>()
             .unwrap()
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Sleeps until the clock has passed `unix` (a deadline the server checks with `>`).
+pub fn sleep_until_after(unix: i64) {
+    while unix_now() <= unix {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
 }
