@@ -129,6 +129,30 @@ async fn one_approval(
     started.elapsed()
 }
 
+/// The writer's totals from the server's `/metrics`: batches, jobs, busy µs, commit µs.
+fn writer_totals(server: &Server) -> [f64; 4] {
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    [
+        "batches",
+        "jobs",
+        "busy_microseconds",
+        "commit_microseconds",
+    ]
+    .map(|name| {
+        let prefix = format!("countersign_db_write_{name}_total ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+            .unwrap_or_else(|| panic!("/metrics has no {prefix}"))
+    })
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((sorted.len() as f64) * p).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
@@ -166,6 +190,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let writes_before = writer_totals(&server);
     let cpu_before = (server.cpu_seconds(), process_cpu_seconds("self"));
     let (latencies, elapsed) = runtime.block_on(async {
         let http = reqwest::Client::builder()
@@ -201,6 +226,13 @@ fn main() {
         (all, started.elapsed())
     });
     let cpu_after = (server.cpu_seconds(), process_cpu_seconds("self"));
+    let writes_after = writer_totals(&server);
+    let [batches, jobs, busy_us, commit_us] =
+        std::array::from_fn(|i| writes_after[i] - writes_before[i]);
+    assert!(
+        jobs >= 3.0 * total as f64,
+        "create, approve and redeem each ran a write job"
+    );
     let mut sorted = latencies;
     sorted.sort_unstable();
     assert_eq!(sorted.len(), total, "every approval completed");
@@ -263,6 +295,13 @@ fn main() {
         per_approval(cpu_before.0, cpu_after.0),
         per_approval(cpu_before.1, cpu_after.1),
         (cpu_after.1 - cpu_before.1) / elapsed.as_secs_f64() * 100.0,
+    );
+    println!(
+        "loadgen: writer: {:.1} jobs per commit, busy {:.0} % of the run ({:.0} µs per approval, of which commit {:.0} µs)",
+        jobs / batches.max(1.0),
+        busy_us / 1e6 / elapsed.as_secs_f64() * 100.0,
+        busy_us / total as f64,
+        commit_us / total as f64,
     );
     println!("loadgen: raw ES256 assertion verification (protocol crate, same run): {raw:.0}/s on one core");
 }

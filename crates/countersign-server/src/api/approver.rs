@@ -632,11 +632,10 @@ async fn decide_as(
     };
     let issuer = state.config.origin.clone();
     let signing_key = state.keys.active.clone();
-    let decide = Arc::new(
-        move |req: &crate::store::RequestRecord, all: &[ApprovalRecord]| {
-            lifecycle::decide(req, all, &signing_key, &issuer, now)
-        },
-    );
+    let decided = request.clone();
+    let decide = Arc::new(move |all: &[ApprovalRecord]| {
+        lifecycle::decide(&decided, all, &signing_key, &issuer, now)
+    });
     let outcome = state
         .store
         .record_approval(

@@ -5,6 +5,8 @@
 //! so the chain and the data never disagree.
 
 pub mod sqlite;
+mod sqlite_readers;
+mod sqlite_writer;
 
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
@@ -278,11 +280,11 @@ pub struct Recorded {
 }
 
 /// Computes, inside the approval's database transaction, whether the approvals so far decide
-/// the request.
-pub type Decide<'a> = dyn Fn(&RequestRecord, &[ApprovalRecord]) -> Result<Option<DecisionWrite>, String>
-    + Send
-    + Sync
-    + 'a;
+/// the request. It knows the request from the caller's read: a request's transaction and
+/// requirements never change, and the store records an approval only while the request is
+/// still pending.
+pub type Decide<'a> =
+    dyn Fn(&[ApprovalRecord]) -> Result<Option<DecisionWrite>, String> + Send + Sync + 'a;
 
 /// What redeeming a decision found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -306,9 +308,26 @@ pub enum Created {
     Existing(RequestRecord),
 }
 
+/// Running totals of the writer's group commits since the process started, for `/metrics`:
+/// jobs per batch shows how much each durable commit is shared; busy time against wall time
+/// shows how close the single writer is to its limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transactions committed (or attempted) by the writer.
+    pub batches: u64,
+    /// Write jobs run inside them.
+    pub jobs: u64,
+    /// Microseconds spent running batches, commits included.
+    pub busy_micros: u64,
+    /// Of those, microseconds spent in `COMMIT` (the durable sync).
+    pub commit_micros: u64,
+}
+
 /// Everything the request logic needs from storage, and nothing more.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
+    /// The writer's totals so far.
+    fn write_stats(&self) -> WriteStats;
     /// Stores a new API key and audits it.
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: Event) -> Result<(), StoreError>;
     /// The API key with this id, revoked or not.

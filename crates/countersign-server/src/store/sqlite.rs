@@ -1,7 +1,11 @@
 //! The embedded SQLite backend: WAL journal, `synchronous=FULL` (every commit durable), one
 //! writer connection (SQLite has one writer at a time; a single connection avoids lock-upgrade
-//! failures) and a pool of readers. All SQLite-specific SQL lives here.
+//! failures) and a fixed set of read-only connections. All SQLite-specific SQL lives here.
 
+use super::sqlite_readers::Readers;
+use super::sqlite_writer::{
+    head_in, start_writer_thread, AuditBatch, AuditedTx, Deliver, Job, WriterTotals,
+};
 use super::{
     ApiKeyRecord, ApprovalRecord, ApproverRecord, Created, CredentialRecord, Decide, DeviceRecord,
     FreezeRecord, NonceUse, Recorded, Redeemed, RequestRecord, RequestState, SigningKeyRecord,
@@ -10,8 +14,8 @@ use super::{
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
 use countersign_core::Digest;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, Row, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Row, SqliteConnection};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -20,96 +24,19 @@ use std::time::Duration;
 /// SQLite-backed [`Store`].
 #[derive(Clone)]
 pub struct SqliteStore {
-    readers: SqlitePool,
+    readers: std::sync::Arc<Readers>,
     /// Unix seconds of the last purge of expired device nonces.
     nonces_purged_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
+    totals: std::sync::Arc<WriterTotals>,
 }
 
 /// One reader connection per core: each has its own worker thread, and on a small machine more
 /// threads cost more in switching than they gain (measured in docs/benchmarks.md).
-fn reader_connections() -> u32 {
+fn reader_connections() -> usize {
     std::thread::available_parallelism()
-        .map_or(2, |n| u32::try_from(n.get()).unwrap_or(8))
+        .map_or(2, std::num::NonZeroUsize::get)
         .clamp(1, 8)
-}
-
-/// Hands a job's result to its caller once the batch's commit is known.
-type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
-
-/// A write job: runs inside the batch's transaction (in its own savepoint).
-type Job = Box<
-    dyn for<'c> FnOnce(
-            &'c mut SqliteConnection,
-            &'c mut Option<Head>,
-        ) -> Pin<Box<dyn Future<Output = Deliver> + Send + 'c>>
-        + Send,
->;
-
-/// Most jobs committed together.
-const MAX_BATCH: usize = 128;
-
-/// Starts the thread that drives every write (group commit). SQLite has one writer at a time;
-/// this thread takes every job waiting, runs each in its own savepoint inside one transaction
-/// and commits once, so one durable fsync covers the whole batch. A job that fails rolls back
-/// to its savepoint and leaves the others intact; if the commit fails, every job in the batch
-/// reports the failure and nothing of it is visible. Callers hear back only after the commit,
-/// so nothing is acknowledged before it is durable. Driving the statements from a thread that
-/// does nothing else keeps transactions short, and a job runs to completion even if the HTTP
-/// request that asked for it goes away.
-fn start_writer_thread(
-    pool: SqlitePool,
-) -> Result<tokio::sync::mpsc::UnboundedSender<Job>, StoreError> {
-    let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| StoreError::Corrupt(format!("writer runtime: {e}")))?;
-    std::thread::Builder::new()
-        .name("countersign-db-writer".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                // The audit head as of the last commit, when known.
-                let mut head = None;
-                while let Some(first) = queue.recv().await {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match queue.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    run_batch(&pool, &mut head, batch).await;
-                }
-            });
-        })
-        .map_err(|e| StoreError::Corrupt(format!("writer thread: {e}")))?;
-    Ok(jobs)
-}
-
-/// Runs `batch` in one transaction and tells each job how the commit went.
-async fn run_batch(pool: &SqlitePool, head: &mut Option<Head>, batch: Vec<Job>) {
-    let mut delivers = Vec::with_capacity(batch.len());
-    let committed = async {
-        let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
-        let mut outer = conn.begin().await.map_err(|e| e.to_string())?;
-        let mut batch_head = *head;
-        for job in batch {
-            delivers.push(job(&mut outer, &mut batch_head).await);
-        }
-        outer.commit().await.map_err(|e| e.to_string())?;
-        Ok(batch_head)
-    }
-    .await;
-    // After a failed commit nothing of the batch exists: forget the head and read it again.
-    *head = committed.as_ref().ok().copied().flatten();
-    let committed = committed.map(|_| ());
-    if let Err(e) = &committed {
-        tracing::error!(error = %e, jobs = delivers.len(), "write batch failed; nothing of it was committed");
-    }
-    for deliver in delivers {
-        deliver(committed.clone());
-    }
 }
 
 impl SqliteStore {
@@ -122,18 +49,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
+        // The writer is one connection owned by the writer thread: no pool, so no health-check
+        // round trips around each batch (see `sqlite_readers` for why that matters).
+        let mut writer = options.connect().await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut writer)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(reader_connections())
-            .connect_with(options.read_only(true))
-            .await?;
-        let jobs = start_writer_thread(writer)?;
+        let readers = Readers::open(&options, reader_connections()).await?;
+        let totals = std::sync::Arc::<WriterTotals>::default();
+        let jobs = start_writer_thread(writer, totals.clone())?;
         Ok(SqliteStore {
-            readers,
+            totals,
+            readers: std::sync::Arc::new(readers),
             nonces_purged_at: std::sync::Arc::default(),
             jobs,
         })
@@ -145,7 +72,7 @@ impl SqliteStore {
     where
         F: for<'c> FnOnce(
                 &'c mut SqliteConnection,
-                &'c mut Option<Head>,
+                &'c mut AuditBatch,
             )
                 -> Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>
             + Send
@@ -153,9 +80,9 @@ impl SqliteStore {
         T: Send + 'static,
     {
         let (done, result) = tokio::sync::oneshot::channel();
-        let boxed: Job = Box::new(move |conn, head| {
+        let boxed: Job = Box::new(move |conn, chain| {
             Box::pin(async move {
-                let outcome = job(conn, head).await;
+                let outcome = job(conn, chain).await;
                 let deliver: Deliver = Box::new(move |committed| {
                     let _ = done.send(match committed {
                         Ok(()) => outcome,
@@ -169,102 +96,6 @@ impl SqliteStore {
             .send(boxed)
             .map_err(|_| StoreError::WriterStopped)?;
         result.await.map_err(|_| StoreError::WriterStopped)?
-    }
-}
-
-/// One job's savepoint, aware of the audit chain's head. Appends link to the newest entry
-/// without reading it back from the database: the writer thread keeps the head of what it
-/// committed, and a job's new head becomes the writer's only when the job's savepoint commits
-/// (a rolled-back job leaves it untouched; a failed batch commit clears it). If another process
-/// appended meanwhile (the admin CLI), the insert collides on `seq` and the head is read again.
-struct AuditedTx<'c> {
-    tx: sqlx::Transaction<'c, Sqlite>,
-    committed_head: &'c mut Option<Head>,
-    pending_head: Option<Head>,
-}
-
-impl<'c> AuditedTx<'c> {
-    async fn begin(
-        conn: &'c mut SqliteConnection,
-        committed_head: &'c mut Option<Head>,
-    ) -> Result<Self, StoreError> {
-        Ok(AuditedTx {
-            tx: conn.begin().await?,
-            committed_head,
-            pending_head: None,
-        })
-    }
-
-    /// Appends `event` to the chain inside this savepoint.
-    async fn append(&mut self, event: Event) -> Result<Entry, StoreError> {
-        let head = match self.pending_head.or(*self.committed_head) {
-            Some(head) => head,
-            None => head_in(&mut *self.tx).await?,
-        };
-        let entry = match insert_entry(&mut self.tx, head.append(event.clone())?).await {
-            Err(StoreError::Database(e)) if is_unique_violation(&e) => {
-                let fresh = head_in(&mut *self.tx).await?;
-                insert_entry(&mut self.tx, fresh.append(event)?).await?
-            }
-            other => other?,
-        };
-        self.pending_head = Some(Head {
-            seq: entry.seq,
-            hash: entry.hash,
-        });
-        Ok(entry)
-    }
-
-    /// Releases the savepoint; its appends now extend the writer's head.
-    async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await?;
-        if let Some(head) = self.pending_head {
-            *self.committed_head = Some(head);
-        }
-        Ok(())
-    }
-}
-
-impl std::ops::Deref for AuditedTx<'_> {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for AuditedTx<'_> {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
-}
-
-async fn insert_entry(conn: &mut SqliteConnection, entry: Entry) -> Result<Entry, StoreError> {
-    let json = serde_json::to_string(&entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query("INSERT INTO audit_log (seq, entry_json, hash) VALUES (?, ?, ?)")
-        .bind(i64_of(entry.seq)?)
-        .bind(json)
-        .bind(entry.hash.to_base64url())
-        .execute(&mut *conn)
-        .await?;
-    Ok(entry)
-}
-
-async fn head_in<'e, E: sqlx::Executor<'e, Database = Sqlite>>(db: E) -> Result<Head, StoreError> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(db)
-        .await?;
-    match row {
-        None => Ok(Head::GENESIS),
-        Some(row) => {
-            let seq: i64 = row.try_get("seq")?;
-            let hash: String = row.try_get("hash")?;
-            Ok(Head {
-                seq: u64::try_from(seq)
-                    .map_err(|_| StoreError::Corrupt("negative audit seq".into()))?,
-                hash: Digest::from_base64url(&hash)
-                    .map_err(|_| StoreError::Corrupt("audit hash".into()))?,
-            })
-        }
     }
 }
 
@@ -394,10 +225,14 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
+    fn write_stats(&self) -> super::WriteStats {
+        self.totals.snapshot()
+    }
+
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: Event) -> Result<(), StoreError> {
         let key = key.clone();
-        self.write(move |conn, head| {
-            Box::pin(async move { insert_api_key_tx(conn, head, &key, audit).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { insert_api_key_tx(conn, chain, &key, audit).await })
         })
         .await
     }
@@ -405,29 +240,29 @@ impl Store for SqliteStore {
     async fn api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM api_keys WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&mut *self.readers.get().await)
             .await?;
         row.as_ref().map(api_key_from_row).transpose()
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM api_keys ORDER BY created_at, id")
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *self.readers.get().await)
             .await?;
         rows.iter().map(api_key_from_row).collect()
     }
 
     async fn revoke_api_key(&self, id: &str, at: i64, audit: Event) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.write(move |conn, head| {
-            Box::pin(async move { revoke_api_key_tx(conn, head, &id, at, audit).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { revoke_api_key_tx(conn, chain, &id, at, audit).await })
         })
         .await
     }
 
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *self.readers.get().await)
             .await?;
         rows.iter()
             .map(|row| {
@@ -450,8 +285,8 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<(), StoreError> {
         let key = key.clone();
-        self.write(move |conn, head| {
-            Box::pin(async move { rotate_signing_key_tx(conn, head, &key, audit).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { rotate_signing_key_tx(conn, chain, &key, audit).await })
         })
         .await
     }
@@ -462,8 +297,8 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<Created, StoreError> {
         let request = request.clone();
-        self.write(move |conn, head| {
-            Box::pin(async move { create_request_tx(conn, head, &request, audit).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { create_request_tx(conn, chain, &request, audit).await })
         })
         .await
     }
@@ -472,7 +307,7 @@ impl Store for SqliteStore {
         let row = sqlx::query("SELECT * FROM requests WHERE id = ? AND audience = ?")
             .bind(id)
             .bind(audience)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&mut *self.readers.get().await)
             .await?;
         row.as_ref().map(request_from_row).transpose()
     }
@@ -483,7 +318,7 @@ impl Store for SqliteStore {
         )
         .bind(requester_id)
         .bind(now)
-        .fetch_one(&self.readers)
+        .fetch_one(&mut *self.readers.get().await)
         .await?;
         u32::try_from(count).map_err(|_| StoreError::Corrupt("pending count".into()))
     }
@@ -494,16 +329,16 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<bool, StoreError> {
         let approver = approver.clone();
-        self.write(move |conn, head| {
-            Box::pin(async move { add_approver_tx(conn, head, &approver, audit).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { add_approver_tx(conn, chain, &approver, audit).await })
         })
         .await
     }
 
     async fn disable_approver(&self, id: &str, at: i64, audit: Event) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.write(move |conn, head| {
-            Box::pin(async move { disable_approver_tx(conn, head, &id, at, audit).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { disable_approver_tx(conn, chain, &id, at, audit).await })
         })
         .await
     }
@@ -515,7 +350,7 @@ impl Store for SqliteStore {
             "SELECT a.*, (SELECT group_concat(group_name, char(31)) FROM (SELECT group_name FROM group_members WHERE approver_id = a.id ORDER BY group_name)) AS group_list FROM approvers a WHERE a.id = ?",
         )
         .bind(id)
-        .fetch_optional(&self.readers)
+        .fetch_optional(&mut *self.readers.get().await)
         .await?
         else {
             return Ok(None);
@@ -534,7 +369,7 @@ impl Store for SqliteStore {
 
     async fn approvers(&self) -> Result<Vec<ApproverRecord>, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM approvers ORDER BY id")
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *self.readers.get().await)
             .await?;
         let mut all = Vec::with_capacity(ids.len());
         for id in ids {
@@ -555,11 +390,11 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let code_hash = code_hash.to_owned();
         let approver_id = approver_id.to_owned();
-        self.write(move |conn, head| {
+        self.write(move |conn, chain| {
             Box::pin(async move {
                 insert_enrollment_code_tx(
                     conn,
-                    head,
+                    chain,
                     &code_hash,
                     &approver_id,
                     created_at,
@@ -580,7 +415,7 @@ impl Store for SqliteStore {
         Ok(sqlx::query_scalar("SELECT approver_id FROM enrollment_codes WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?")
             .bind(code_hash)
             .bind(now)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&mut *self.readers.get().await)
             .await?)
     }
 
@@ -595,9 +430,9 @@ impl Store for SqliteStore {
         let code_hash = code_hash.to_owned();
         let device = device.clone();
         let credential = credential.clone();
-        self.write(move |conn, head| {
+        self.write(move |conn, chain| {
             Box::pin(async move {
-                enroll_tx(conn, head, &code_hash, now, &device, &credential, audit).await
+                enroll_tx(conn, chain, &code_hash, now, &device, &credential, audit).await
             })
         })
         .await
@@ -606,7 +441,7 @@ impl Store for SqliteStore {
     async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM devices WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&mut *self.readers.get().await)
             .await?;
         row.as_ref().map(device_from_row).transpose()
     }
@@ -627,8 +462,8 @@ impl Store for SqliteStore {
                     std::sync::atomic::Ordering::Relaxed,
                 )
                 .is_ok();
-        self.write(move |conn, head| {
-            Box::pin(async move { use_nonce_tx(conn, head, &nonce, now, purge).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { use_nonce_tx(conn, chain, &nonce, now, purge).await })
         })
         .await
     }
@@ -636,15 +471,15 @@ impl Store for SqliteStore {
     async fn credential(&self, id: &[u8]) -> Result<Option<CredentialRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM credentials WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&mut *self.readers.get().await)
             .await?;
         row.as_ref().map(credential_from_row).transpose()
     }
 
     async fn mark_cloned(&self, id: &[u8], at: i64, audit: Event) -> Result<(), StoreError> {
         let id = id.to_vec();
-        self.write(move |conn, head| {
-            Box::pin(async move { mark_cloned_tx(conn, head, &id, at, audit).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { mark_cloned_tx(conn, chain, &id, at, audit).await })
         })
         .await
     }
@@ -652,7 +487,7 @@ impl Store for SqliteStore {
     async fn pending_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
         let rows =
             sqlx::query("SELECT * FROM requests WHERE state = 'pending' ORDER BY created_at, id")
-                .fetch_all(&self.readers)
+                .fetch_all(&mut *self.readers.get().await)
                 .await?;
         rows.iter().map(request_from_row).collect()
     }
@@ -660,7 +495,7 @@ impl Store for SqliteStore {
     async fn request_by_id(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM requests WHERE id = ?")
             .bind(id)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&mut *self.readers.get().await)
             .await?;
         row.as_ref().map(request_from_row).transpose()
     }
@@ -670,7 +505,7 @@ impl Store for SqliteStore {
             "SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, approver_id",
         )
         .bind(request_id)
-        .fetch_all(&self.readers)
+        .fetch_all(&mut *self.readers.get().await)
         .await?;
         rows.iter().map(approval_from_row).collect()
     }
@@ -686,11 +521,11 @@ impl Store for SqliteStore {
     ) -> Result<Recorded, StoreError> {
         let approval = approval.clone();
         let nonce = nonce.cloned();
-        self.write(move |conn, head| {
+        self.write(move |conn, chain| {
             Box::pin(async move {
                 record_approval_tx(
                     conn,
-                    head,
+                    chain,
                     &approval,
                     previous_sign_count,
                     new_sign_count,
@@ -713,8 +548,8 @@ impl Store for SqliteStore {
     ) -> Result<Redeemed, StoreError> {
         let audience = audience.to_owned();
         let id = id.to_owned();
-        self.write(move |conn, head| {
-            Box::pin(async move { redeem_tx(conn, head, &audience, &id, now, audit).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { redeem_tx(conn, chain, &audience, &id, now, audit).await })
         })
         .await
     }
@@ -731,9 +566,9 @@ impl Store for SqliteStore {
         let audience = audience.to_owned();
         let id = id.to_owned();
         let from = from.to_vec();
-        self.write(move |conn, head| {
+        self.write(move |conn, chain| {
             Box::pin(async move {
-                transition_tx(conn, head, &audience, &id, &from, to, now, audit).await
+                transition_tx(conn, chain, &audience, &id, &from, to, now, audit).await
             })
         })
         .await
@@ -745,8 +580,8 @@ impl Store for SqliteStore {
         audit: Event,
     ) -> Result<Vec<String>, StoreError> {
         let freeze = freeze.clone();
-        self.write(move |conn, head| {
-            Box::pin(async move { freeze_requester_tx(conn, head, &freeze, audit).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { freeze_requester_tx(conn, chain, &freeze, audit).await })
         })
         .await
     }
@@ -754,28 +589,28 @@ impl Store for SqliteStore {
     async fn freeze(&self, requester_id: &str) -> Result<Option<FreezeRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM requester_freezes WHERE requester_id = ?")
             .bind(requester_id)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&mut *self.readers.get().await)
             .await?;
         row.as_ref().map(freeze_from_row).transpose()
     }
 
     async fn freezes(&self) -> Result<Vec<FreezeRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM requester_freezes ORDER BY frozen_at, requester_id")
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *self.readers.get().await)
             .await?;
         rows.iter().map(freeze_from_row).collect()
     }
 
     async fn unfreeze(&self, requester_id: &str, audit: Event) -> Result<bool, StoreError> {
         let requester_id = requester_id.to_owned();
-        self.write(move |conn, head| {
-            Box::pin(async move { unfreeze_tx(conn, head, &requester_id, audit).await })
+        self.write(move |conn, chain| {
+            Box::pin(async move { unfreeze_tx(conn, chain, &requester_id, audit).await })
         })
         .await
     }
 
     async fn audit(&self, event: Event) -> Result<Entry, StoreError> {
-        self.write(move |conn, head| Box::pin(async move { audit_tx(conn, head, event).await }))
+        self.write(move |_, chain| Box::pin(async move { audit_tx(chain, event) }))
             .await
     }
 
@@ -784,7 +619,7 @@ impl Store for SqliteStore {
             sqlx::query("SELECT entry_json FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
                 .bind(i64_of(after)?)
                 .bind(i64::from(limit))
-                .fetch_all(&self.readers)
+                .fetch_all(&mut *self.readers.get().await)
                 .await?;
         rows.iter()
             .map(|row| {
@@ -795,18 +630,18 @@ impl Store for SqliteStore {
     }
 
     async fn audit_head(&self) -> Result<Head, StoreError> {
-        head_in(&self.readers).await
+        head_in(&mut *self.readers.get().await).await
     }
 }
 
 /// [`Store::insert_api_key`] on the writer thread.
 async fn insert_api_key_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     key: &ApiKeyRecord,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     sqlx::query("INSERT INTO api_keys (id, name, audience, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(&key.id)
         .bind(&key.name)
@@ -816,7 +651,7 @@ async fn insert_api_key_tx(
         .bind(key.revoked_at)
         .execute(&mut *tx)
         .await?;
-    tx.append(audit).await?;
+    tx.append(audit)?;
     tx.commit().await?;
     Ok(())
 }
@@ -824,12 +659,12 @@ async fn insert_api_key_tx(
 /// [`Store::revoke_api_key`] on the writer thread.
 async fn revoke_api_key_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     id: &str,
     at: i64,
     audit: Event,
 ) -> Result<bool, StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     let done =
         sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(at)
@@ -840,7 +675,7 @@ async fn revoke_api_key_tx(
     if done == 0 {
         return Ok(false);
     }
-    tx.append(audit).await?;
+    tx.append(audit)?;
     tx.commit().await?;
     Ok(true)
 }
@@ -848,11 +683,11 @@ async fn revoke_api_key_tx(
 /// [`Store::rotate_signing_key`] on the writer thread.
 async fn rotate_signing_key_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     key: &SigningKeyRecord,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
         .bind(key.created_at)
         .execute(&mut *tx)
@@ -865,7 +700,7 @@ async fn rotate_signing_key_tx(
     .bind(key.created_at)
     .execute(&mut *tx)
     .await?;
-    tx.append(audit).await?;
+    tx.append(audit)?;
     tx.commit().await?;
     Ok(())
 }
@@ -873,7 +708,7 @@ async fn rotate_signing_key_tx(
 /// [`Store::create_request`] on the writer thread.
 async fn create_request_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     request: &RequestRecord,
     audit: Event,
 ) -> Result<Created, StoreError> {
@@ -885,30 +720,14 @@ async fn create_request_tx(
     )
     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let t = &request.transaction;
-    let mut tx = AuditedTx::begin(conn, head).await?;
-    // One read for both checks: is the requester frozen, and was this key used before?
-    let found = sqlx::query(
-        "SELECT EXISTS (SELECT 1 FROM requester_freezes WHERE requester_id = ?) AS frozen, r.* FROM (SELECT 1) LEFT JOIN requests r ON r.audience = ? AND r.idempotency_key = ?",
-    )
-    .bind(&t.requester.id)
-    .bind(&t.audience)
-    .bind(&request.idempotency_key)
-    .fetch_one(&mut *tx)
-    .await?;
-    if found.try_get::<bool, _>("frozen")? {
-        return Err(StoreError::RequesterFrozen);
-    }
-    if found.try_get::<Option<String>, _>("id")?.is_some() {
-        let found = request_from_row(&found)?;
-        return if found.fingerprint == request.fingerprint {
-            Ok(Created::Existing(found))
-        } else {
-            Err(StoreError::IdempotencyConflict)
-        };
-    }
-    sqlx::query(
+    // Made before the insert, so nothing can fail after it.
+    let entry = chain.next(audit)?;
+    // One statement, atomic on its own (so no savepoint): it inserts only for a requester who
+    // is not frozen, and inserts nothing for an idempotency key (or id) already used.
+    let inserted = sqlx::query(
         "INSERT INTO requests (id, audience, requester_id, idempotency_key, fingerprint, transaction_json, digest, state, created_at, approve_by, execute_by, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM requester_freezes WHERE requester_id = ?)
+         ON CONFLICT DO NOTHING",
     )
     .bind(&t.id)
     .bind(&t.audience)
@@ -922,21 +741,48 @@ async fn create_request_tx(
     .bind(t.approve_by.unix())
     .bind(t.execute_by.unix())
     .bind(t.created_at.unix())
-    .execute(&mut *tx)
+    .bind(&t.requester.id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        chain.push(entry);
+        return Ok(Created::New(request.clone()));
+    }
+    // Nothing inserted: say why, in one read.
+    let found = sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM requester_freezes WHERE requester_id = ?) AS frozen, r.* FROM (SELECT 1) LEFT JOIN requests r ON r.audience = ? AND r.idempotency_key = ?",
+    )
+    .bind(&t.requester.id)
+    .bind(&t.audience)
+    .bind(&request.idempotency_key)
+    .fetch_one(&mut *conn)
     .await?;
-    tx.append(audit).await?;
-    tx.commit().await?;
-    Ok(Created::New(request.clone()))
+    if found.try_get::<bool, _>("frozen")? {
+        return Err(StoreError::RequesterFrozen);
+    }
+    if found.try_get::<Option<String>, _>("id")?.is_none() {
+        return Err(StoreError::Corrupt(format!(
+            "request id {} already taken",
+            t.id
+        )));
+    }
+    let found = request_from_row(&found)?;
+    if found.fingerprint == request.fingerprint {
+        Ok(Created::Existing(found))
+    } else {
+        Err(StoreError::IdempotencyConflict)
+    }
 }
 
 /// [`Store::add_approver`] on the writer thread.
 async fn add_approver_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     approver: &ApproverRecord,
     audit: Event,
 ) -> Result<bool, StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     let inserted = sqlx::query("INSERT INTO approvers (id, display_name, created_at, disabled_at) VALUES (?, ?, ?, NULL) ON CONFLICT (id) DO NOTHING")
         .bind(&approver.id)
         .bind(&approver.display_name)
@@ -954,7 +800,7 @@ async fn add_approver_tx(
             .execute(&mut *tx)
             .await?;
     }
-    tx.append(audit).await?;
+    tx.append(audit)?;
     tx.commit().await?;
     Ok(true)
 }
@@ -962,12 +808,12 @@ async fn add_approver_tx(
 /// [`Store::disable_approver`] on the writer thread.
 async fn disable_approver_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     id: &str,
     at: i64,
     audit: Event,
 ) -> Result<bool, StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     let done =
         sqlx::query("UPDATE approvers SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL")
             .bind(at)
@@ -983,7 +829,7 @@ async fn disable_approver_tx(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    tx.append(audit).await?;
+    tx.append(audit)?;
     tx.commit().await?;
     Ok(true)
 }
@@ -991,14 +837,14 @@ async fn disable_approver_tx(
 /// [`Store::insert_enrollment_code`] on the writer thread.
 async fn insert_enrollment_code_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     code_hash: &str,
     approver_id: &str,
     created_at: i64,
     expires_at: i64,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     sqlx::query("INSERT INTO enrollment_codes (code_hash, approver_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, NULL)")
         .bind(code_hash)
         .bind(approver_id)
@@ -1006,7 +852,7 @@ async fn insert_enrollment_code_tx(
         .bind(expires_at)
         .execute(&mut *tx)
         .await?;
-    tx.append(audit).await?;
+    tx.append(audit)?;
     tx.commit().await?;
     Ok(())
 }
@@ -1014,14 +860,14 @@ async fn insert_enrollment_code_tx(
 /// [`Store::enroll`] on the writer thread.
 async fn enroll_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     code_hash: &str,
     now: i64,
     device: &DeviceRecord,
     credential: &CredentialRecord,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     let used = sqlx::query("UPDATE enrollment_codes SET used_at = ? WHERE code_hash = ? AND approver_id = ? AND used_at IS NULL AND expires_at > ?")
         .bind(now)
         .bind(code_hash)
@@ -1069,7 +915,7 @@ async fn enroll_tx(
         Err(e) if is_unique_violation(&e) => return Err(StoreError::AlreadyEnrolled),
         Err(e) => return Err(e.into()),
     }
-    tx.append(audit).await?;
+    tx.append(audit)?;
     tx.commit().await?;
     Ok(())
 }
@@ -1077,14 +923,14 @@ async fn enroll_tx(
 /// [`Store::use_nonce`] on the writer thread.
 async fn use_nonce_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     nonce: &NonceUse,
     now: i64,
     purge: bool,
 ) -> Result<bool, StoreError> {
     // Two independent statements, each atomic on its own: no savepoint needed, and no audit
     // entry (a nonce is bookkeeping, not a state change).
-    let _ = head;
+    let _ = chain;
     if purge {
         sqlx::query("DELETE FROM device_nonces WHERE expires_at < ?")
             .bind(now)
@@ -1109,18 +955,18 @@ async fn insert_nonce(conn: &mut SqliteConnection, nonce: &NonceUse) -> Result<b
 /// [`Store::mark_cloned`] on the writer thread.
 async fn mark_cloned_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     id: &[u8],
     at: i64,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     sqlx::query("UPDATE credentials SET cloned_at = ? WHERE id = ? AND cloned_at IS NULL")
         .bind(at)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    tx.append(audit).await?;
+    tx.append(audit)?;
     tx.commit().await?;
     Ok(())
 }
@@ -1130,7 +976,7 @@ async fn mark_cloned_tx(
 #[allow(clippy::too_many_arguments)]
 async fn record_approval_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     approval: &ApprovalRecord,
     previous_sign_count: u32,
     new_sign_count: u32,
@@ -1138,30 +984,27 @@ async fn record_approval_tx(
     audit: Event,
     nonce: Option<&NonceUse>,
 ) -> Result<Recorded, StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
-    if let Some(n) = nonce {
-        if !insert_nonce(&mut tx, n).await? {
-            return Err(StoreError::NonceReplayed);
-        }
-    }
-    let request = request_in(&mut tx, &approval.request_id, None)
-        .await?
-        .ok_or(StoreError::NotPending("missing"))?;
-    if request.state != RequestState::Pending {
-        return Err(StoreError::NotPending(request.state.as_str()));
-    }
+    // No savepoint (each is a round trip to the connection's thread). Every refusal comes
+    // before the approval is written; what may stay written by then is the credential's new
+    // counter, which WebAuthn stores after any verified assertion (and a request that is not
+    // pending, or an approver who already decided, never becomes eligible again, so a retry of
+    // this assertion is refused before its counter is compared). The caller stores the
+    // nonce of a refused call itself.
     let counted = sqlx::query("UPDATE credentials SET sign_count = ? WHERE id = ? AND sign_count = ? AND cloned_at IS NULL")
         .bind(i64::from(new_sign_count))
         .bind(&approval.credential_id)
         .bind(i64::from(previous_sign_count))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
     if counted == 0 {
         return Err(StoreError::CounterRace);
     }
+    // Recorded only while the request is pending, and once per approver. The request itself
+    // is not read again: the caller read it, and its transaction never changes.
     let inserted = sqlx::query(
-        "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, created_at)
+         SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE id = ? AND state = 'pending') ON CONFLICT DO NOTHING",
     )
     .bind(&approval.request_id)
     .bind(&approval.approver_id)
@@ -1170,24 +1013,55 @@ async fn record_approval_tx(
     .bind(&approval.credential_id)
     .bind(approval.user_verified)
     .bind(approval.created_at)
-    .execute(&mut *tx)
+    .bind(&approval.request_id)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
     if inserted == 0 {
-        return Err(StoreError::AlreadyDecided);
+        return Err(match request_in(conn, &approval.request_id, None).await? {
+            None => StoreError::NotPending("missing"),
+            Some(r) if r.state != RequestState::Pending => StoreError::NotPending(r.state.as_str()),
+            Some(_) => StoreError::AlreadyDecided,
+        });
     }
-    tx.append(audit).await?;
+    // The approval is written: from here on, any failure aborts the whole batch.
+    let recorded = conclude_approval(conn, chain, approval, decide, audit, nonce).await;
+    if recorded.is_err() {
+        chain.abort();
+    }
+    recorded
+}
+
+/// The rest of [`record_approval_tx`] once the approval is written: the call's nonce, the audit
+/// entry, and the decision if this approval completes the request.
+async fn conclude_approval(
+    conn: &mut SqliteConnection,
+    chain: &mut AuditBatch,
+    approval: &ApprovalRecord,
+    decide: &Decide<'_>,
+    audit: Event,
+    nonce: Option<&NonceUse>,
+) -> Result<Recorded, StoreError> {
+    if let Some(n) = nonce {
+        // Only a copy of this very call racing it can have used the nonce; it recorded
+        // nothing (the approval above is the first), so refusing the whole batch is safe.
+        if !insert_nonce(conn, n).await? {
+            return Err(StoreError::NonceReplayed);
+        }
+    }
+    let entry = chain.next(audit)?;
+    chain.push(entry);
     let rows = sqlx::query(
         "SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, approver_id",
     )
     .bind(&approval.request_id)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
     let approvals = rows
         .iter()
         .map(approval_from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    let decision = decide(&request, &approvals).map_err(StoreError::Decision)?;
+    let decision = decide(&approvals).map_err(StoreError::Decision)?;
     if let Some(d) = &decision {
         sqlx::query("UPDATE requests SET state = ?, decision_token = ?, decision_exp = ?, updated_at = ? WHERE id = ? AND state = 'pending'")
             .bind(d.state.as_str())
@@ -1195,11 +1069,11 @@ async fn record_approval_tx(
             .bind(d.exp)
             .bind(approval.created_at)
             .bind(&approval.request_id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        tx.append(d.audit.clone()).await?;
+        let entry = chain.next(d.audit.clone())?;
+        chain.push(entry);
     }
-    tx.commit().await?;
     Ok(Recorded {
         decision,
         approvals,
@@ -1209,37 +1083,38 @@ async fn record_approval_tx(
 /// [`Store::redeem`] on the writer thread.
 async fn redeem_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     audience: &str,
     id: &str,
     now: i64,
     audit: Event,
 ) -> Result<Redeemed, StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
-    // The common case in one statement: consume an approved, unexpired decision.
-    let redeemed: Option<Option<String>> = sqlx::query_scalar(
-        "UPDATE requests SET state = 'redeemed', updated_at = ? WHERE id = ? AND audience = ? AND state = 'approved' AND decision_exp > ? RETURNING decision_token",
+    // Made before the update, so nothing can fail after it.
+    let entry = chain.next(audit)?;
+    // The common case in one statement, atomic on its own (so no savepoint): consume an
+    // approved, unexpired decision.
+    let redeemed: Option<String> = sqlx::query_scalar(
+        "UPDATE requests SET state = 'redeemed', updated_at = ? WHERE id = ? AND audience = ? AND state = 'approved' AND decision_exp > ? AND decision_token IS NOT NULL RETURNING decision_token",
     )
     .bind(now)
     .bind(id)
     .bind(audience)
     .bind(now)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
-    let Some(token) = redeemed else {
-        // Nothing consumed: say why.
-        return Ok(match request_in(&mut tx, id, Some(audience)).await? {
-            None => Redeemed::NotFound,
-            Some(r) if r.state != RequestState::Approved => Redeemed::WrongState(r.state),
-            Some(_) => Redeemed::Expired,
-        });
-    };
-    // Dropping `tx` without commit rolls the consumption back.
-    let token =
-        token.ok_or_else(|| StoreError::Corrupt("approved request without token".into()))?;
-    tx.append(audit).await?;
-    tx.commit().await?;
-    Ok(Redeemed::Now(token))
+    if let Some(token) = redeemed {
+        chain.push(entry);
+        return Ok(Redeemed::Now(token));
+    }
+    // Nothing consumed: say why.
+    Ok(match request_in(conn, id, Some(audience)).await? {
+        None => Redeemed::NotFound,
+        Some(r) if r.state != RequestState::Approved => Redeemed::WrongState(r.state),
+        Some(r) if r.decision_exp.is_some_and(|exp| exp > now) => {
+            return Err(StoreError::Corrupt("approved request without token".into()))
+        }
+        Some(_) => Redeemed::Expired,
+    })
 }
 
 /// [`Store::transition`] on the writer thread.
@@ -1247,7 +1122,7 @@ async fn redeem_tx(
 #[allow(clippy::too_many_arguments)]
 async fn transition_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     audience: &str,
     id: &str,
     from: &[RequestState],
@@ -1255,7 +1130,7 @@ async fn transition_tx(
     now: i64,
     audit: Event,
 ) -> Result<Result<(), Option<RequestState>>, StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     let Some(request) = request_in(&mut tx, id, Some(audience)).await? else {
         return Ok(Err(None));
     };
@@ -1269,7 +1144,7 @@ async fn transition_tx(
         .bind(request.state.as_str())
         .execute(&mut *tx)
         .await?;
-    tx.append(audit).await?;
+    tx.append(audit)?;
     tx.commit().await?;
     Ok(Ok(()))
 }
@@ -1277,11 +1152,11 @@ async fn transition_tx(
 /// [`Store::freeze_requester`] on the writer thread.
 async fn freeze_requester_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     freeze: &FreezeRecord,
     audit: Event,
 ) -> Result<Vec<String>, StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     let inserted = sqlx::query(
         "INSERT INTO requester_freezes (requester_id, frozen_at, reported_by, request_id, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     )
@@ -1297,7 +1172,7 @@ async fn freeze_requester_tx(
         // Already frozen: the first report stands, and nothing was pending since then.
         return Ok(Vec::new());
     }
-    tx.append(audit.clone()).await?;
+    tx.append(audit.clone())?;
     let cancelled: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM requests WHERE requester_id = ? AND state = 'pending' AND id <> ? ORDER BY created_at, id",
     )
@@ -1317,8 +1192,7 @@ async fn freeze_requester_tx(
             request_id: Some(id.clone()),
             actor: audit.actor.clone(),
             data: serde_json::json!({"reason": "requester_frozen"}),
-        })
-        .await?;
+        })?;
     }
     tx.commit().await?;
     Ok(cancelled)
@@ -1327,11 +1201,11 @@ async fn freeze_requester_tx(
 /// [`Store::unfreeze`] on the writer thread.
 async fn unfreeze_tx(
     conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
+    chain: &mut AuditBatch,
     requester_id: &str,
     audit: Event,
 ) -> Result<bool, StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
+    let mut tx = AuditedTx::begin(conn, chain).await?;
     let deleted = sqlx::query("DELETE FROM requester_freezes WHERE requester_id = ?")
         .bind(requester_id)
         .execute(&mut *tx)
@@ -1340,20 +1214,15 @@ async fn unfreeze_tx(
     if deleted == 0 {
         return Ok(false);
     }
-    tx.append(audit).await?;
+    tx.append(audit)?;
     tx.commit().await?;
     Ok(true)
 }
 
-/// [`Store::audit`] on the writer thread.
-async fn audit_tx(
-    conn: &mut SqliteConnection,
-    head: &mut Option<Head>,
-    event: Event,
-) -> Result<Entry, StoreError> {
-    let mut tx = AuditedTx::begin(conn, head).await?;
-    let entry = tx.append(event).await?;
-    tx.commit().await?;
+/// [`Store::audit`] on the writer thread: only an append, so no savepoint.
+fn audit_tx(chain: &mut AuditBatch, event: Event) -> Result<Entry, StoreError> {
+    let entry = chain.next(event)?;
+    chain.push(entry.clone());
     Ok(entry)
 }
 
@@ -1383,17 +1252,14 @@ mod tests {
         tx
     }
 
-    /// Jobs that fail after writing (their decision step errs once the approval, the counter
-    /// and the audit entry are written) leave nothing behind, while the jobs committed in the
-    /// same group commit keep everything.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_failing_job_rolls_back_alone_inside_a_group_commit() {
+    /// A store with `n` approvers, each with one device, one credential (counter 0) and one
+    /// pending request `req_<i>` of their own to approve.
+    async fn store_with_pending_requests(n: u8) -> (tempfile::TempDir, SqliteStore, Timestamp) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db.sqlite3"))
             .await
             .unwrap();
         let now = crate::clock::now().unwrap();
-        let n = 12u8;
         for i in 0..n {
             let who = format!("approver{i}");
             let approver = ApproverRecord {
@@ -1464,82 +1330,90 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let before = store.audit_head().await.unwrap().seq;
+        (dir, store, now)
+    }
 
-        let jobs = (0..n).map(|i| {
-            let store = store.clone();
-            async move {
-                let approval = ApprovalRecord {
-                    request_id: format!("req_{i}"),
-                    approver_id: format!("approver{i}"),
-                    role: "approver".into(),
-                    decision: "approve".into(),
-                    credential_id: vec![i],
-                    user_verified: true,
-                    created_at: now.unix(),
-                };
-                let fails = i % 2 == 1;
-                let decide: std::sync::Arc<Decide<'static>> = std::sync::Arc::new(move |_, _| {
-                    if fails {
-                        Err("refused after writing".to_owned())
-                    } else {
-                        Ok(None)
-                    }
-                });
-                store
-                    .record_approval(
-                        &approval,
-                        0,
-                        1,
-                        decide,
-                        event(now, "approval.approve", Some(&approval.request_id)),
-                        Some(&NonceUse {
-                            device_id: format!("dev{i}"),
-                            nonce: format!("nonce{i}"),
-                            expires_at: now.unix() + 120,
-                        }),
-                    )
-                    .await
-            }
-        });
-        let results = futures_util::future::join_all(jobs).await;
-        for (i, result) in results.iter().enumerate() {
-            let i = u8::try_from(i).unwrap();
-            let approvals = store.approvals(&format!("req_{i}")).await.unwrap();
-            let counter = store.credential(&[i]).await.unwrap().unwrap().sign_count;
-            let nonce_was_free = store
-                .use_nonce(
-                    &NonceUse {
-                        device_id: format!("dev{i}"),
-                        nonce: format!("nonce{i}"),
-                        expires_at: now.unix() + 120,
-                    },
-                    now.unix(),
+    /// Approver `i`'s approval of `req_<i>` with its credential, from counter `previous`.
+    fn approve<'s>(
+        store: &'s SqliteStore,
+        i: u8,
+        now: Timestamp,
+        previous: u32,
+        decide: std::sync::Arc<Decide<'static>>,
+    ) -> impl std::future::Future<Output = Result<Recorded, StoreError>> + 's {
+        let approval = ApprovalRecord {
+            request_id: format!("req_{i}"),
+            approver_id: format!("approver{i}"),
+            role: "approver".into(),
+            decision: "approve".into(),
+            credential_id: vec![i],
+            user_verified: true,
+            created_at: now.unix(),
+        };
+        async move {
+            store
+                .record_approval(
+                    &approval,
+                    previous,
+                    previous + 1,
+                    decide,
+                    event(now, "approval.approve", Some(&approval.request_id)),
+                    Some(&nonce(i, now)),
                 )
                 .await
-                .unwrap();
-            assert_eq!(
-                nonce_was_free,
-                i % 2 == 1,
-                "{i}: the nonce is stored exactly when the job committed"
-            );
+        }
+    }
+
+    fn nonce(i: u8, now: Timestamp) -> NonceUse {
+        NonceUse {
+            device_id: format!("dev{i}"),
+            nonce: format!("nonce{i}"),
+            expires_at: now.unix() + 120,
+        }
+    }
+
+    /// Polls `future` once (so a store call hands its job to the writer); true if not done.
+    fn polled_once<F: std::future::Future + Unpin>(future: &mut F) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        std::pin::Pin::new(future).poll(&mut cx).is_pending()
+    }
+
+    fn undecided() -> std::sync::Arc<Decide<'static>> {
+        std::sync::Arc::new(|_| Ok(None))
+    }
+
+    /// What approver `i`'s approval left in the store: approvals of `req_<i>`, the
+    /// credential's counter, and whether the call's nonce is still unused.
+    async fn left_behind(store: &SqliteStore, i: u8, now: Timestamp) -> (usize, u32, bool) {
+        let approvals = store.approvals(&format!("req_{i}")).await.unwrap().len();
+        let counter = store.credential(&[i]).await.unwrap().unwrap().sign_count;
+        let nonce_was_free = store.use_nonce(&nonce(i, now), now.unix()).await.unwrap();
+        (approvals, counter, nonce_was_free)
+    }
+
+    /// Jobs refused by their checks (here: the counter moved since the caller read it) leave
+    /// nothing behind, while the jobs committed in the same group commit keep everything.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_job_leaves_its_group_commit_intact() {
+        let n = 12u8;
+        let (_dir, store, now) = store_with_pending_requests(n).await;
+        let before = store.audit_head().await.unwrap().seq;
+        let jobs = (0..n).map(|i| {
+            let previous = if i % 2 == 1 { 5 } else { 0 };
+            approve(&store, i, now, previous, undecided())
+        });
+        let results = futures_util::future::join_all(jobs).await;
+        for (i, result) in (0..n).zip(&results) {
+            let (approvals, counter, nonce_was_free) = left_behind(&store, i, now).await;
             if i % 2 == 1 {
                 assert!(
-                    matches!(result, Err(StoreError::Decision(_))),
+                    matches!(result, Err(StoreError::CounterRace)),
                     "{i}: {result:?}"
                 );
-                assert!(
-                    approvals.is_empty(),
-                    "{i}: the failed job's approval was rolled back"
-                );
-                assert_eq!(
-                    counter, 0,
-                    "{i}: the failed job's counter update was rolled back"
-                );
+                assert_eq!((approvals, counter, nonce_was_free), (0, 0, true), "{i}");
             } else {
                 assert!(result.is_ok(), "{i}: {result:?}");
-                assert_eq!(approvals.len(), 1, "{i}");
-                assert_eq!(counter, 1, "{i}");
+                assert_eq!((approvals, counter, nonce_was_free), (1, 1, false), "{i}");
             }
         }
         let entries = store.audit_entries(before, 1000).await.unwrap();
@@ -1552,9 +1426,96 @@ mod tests {
         countersign_core::audit::verify_chain(Head::GENESIS, &chain).unwrap();
     }
 
-    /// Two stores on one file (the server and the admin CLI) append in turns: the writer's
-    /// remembered head goes stale, the insert collides on `seq`, the head is read again, and
-    /// the chain stays one verified line.
+    /// A job that fails after it wrote (here: deciding fails once the approval is in) has no
+    /// savepoint to roll back to, so its whole batch is rolled back: every job in it reports
+    /// the failure and none of them leaves anything, audit entries included. Retried, the good
+    /// jobs then commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_failing_after_it_wrote_rolls_back_its_whole_batch() {
+        let n = 6u8;
+        let (_dir, store, now) = store_with_pending_requests(n).await;
+        let before = store.audit_head().await.unwrap().seq;
+        // Hold the writer on a job of its own, so that all the approvals queue behind it and
+        // are taken as one batch.
+        let (release, held) = tokio::sync::oneshot::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let writer = store.clone();
+        let blocker = tokio::spawn(async move {
+            writer
+                .write(move |_, _| {
+                    Box::pin(async move {
+                        let _ = started.send(());
+                        let _ = held.await;
+                        Ok(())
+                    })
+                })
+                .await
+        });
+        running.await.unwrap();
+        let fails_after_writing: std::sync::Arc<Decide<'static>> =
+            std::sync::Arc::new(|_| Err("refused after writing".to_owned()));
+        let mut queued: Vec<_> = (0..n)
+            .map(|i| {
+                let decide = if i == 3 {
+                    fails_after_writing.clone()
+                } else {
+                    undecided()
+                };
+                Box::pin(approve(&store, i, now, 0, decide))
+            })
+            .collect();
+        for job in &mut queued {
+            assert!(polled_once(job), "queued behind the blocker");
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        let results = futures_util::future::join_all(queued).await;
+        for (i, result) in (0..n).zip(&results) {
+            assert!(
+                matches!(result, Err(StoreError::CommitFailed(_))),
+                "{i}: {result:?}"
+            );
+            assert_eq!(
+                left_behind(&store, i, now).await,
+                (0, 0, true),
+                "{i}: nothing left"
+            );
+        }
+        assert_eq!(
+            store.audit_head().await.unwrap().seq,
+            before,
+            "no audit entry either"
+        );
+        // `left_behind` used each nonce; the retries come with fresh ones, as a client's would.
+        for i in (0..n).filter(|&i| i != 3) {
+            let retried = store
+                .record_approval(
+                    &ApprovalRecord {
+                        request_id: format!("req_{i}"),
+                        approver_id: format!("approver{i}"),
+                        role: "approver".into(),
+                        decision: "approve".into(),
+                        credential_id: vec![i],
+                        user_verified: true,
+                        created_at: now.unix(),
+                    },
+                    0,
+                    1,
+                    undecided(),
+                    event(now, "approval.approve", Some(&format!("req_{i}"))),
+                    None,
+                )
+                .await;
+            assert!(retried.is_ok(), "{i}: {retried:?}");
+        }
+        let chain = store.audit_entries(0, 10_000).await.unwrap();
+        assert_eq!(chain.len() as u64, before + u64::from(n) - 1);
+        countersign_core::audit::verify_chain(Head::GENESIS, &chain).unwrap();
+    }
+
+    /// Two stores on one file (the server and the admin CLI) append in turns: each batch
+    /// takes the write lock first and reads the head under it, so the chain stays one
+    /// verified line.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn appends_from_another_process_do_not_fork_the_chain() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,280 @@
+//! The SQLite writer: one connection on its own thread, group commit, and the audit chain
+//! appended in memory and written once per batch.
+//!
+//! Why it looks like this: `sqlx`'s SQLite driver runs each connection on a worker thread, and
+//! every statement is a round trip to it. Under load the writer is a serial chain of such round
+//! trips, so its throughput is set by how many there are per job (docs/benchmarks.md). Hence:
+//! one `BEGIN IMMEDIATE` and one read of the chain's head per batch; audit entries chained in
+//! memory and inserted in one statement just before the commit; and a savepoint only around
+//! jobs that write more than once and are not on the hot path. The hot-path jobs (create,
+//! approve, redeem) make every refusal before their first lasting write; if one of them fails
+//! after writing, it aborts the whole batch rather than commit half of itself.
+
+use super::{StoreError, WriteStats};
+use countersign_core::audit::{Entry, Event, Head};
+use countersign_core::Digest;
+use sqlx::{Connection, Row, Sqlite, SqliteConnection};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The writer's running totals, shared with whoever reports them.
+#[derive(Default)]
+pub(super) struct WriterTotals {
+    batches: AtomicU64,
+    jobs: AtomicU64,
+    busy_micros: AtomicU64,
+    commit_micros: AtomicU64,
+}
+
+impl WriterTotals {
+    pub(super) fn snapshot(&self) -> WriteStats {
+        WriteStats {
+            batches: self.batches.load(Ordering::Relaxed),
+            jobs: self.jobs.load(Ordering::Relaxed),
+            busy_micros: self.busy_micros.load(Ordering::Relaxed),
+            commit_micros: self.commit_micros.load(Ordering::Relaxed),
+        }
+    }
+
+    fn record(&self, jobs: usize, started: Instant, commit_started: Option<Instant>) {
+        let micros =
+            |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.jobs
+            .fetch_add(u64::try_from(jobs).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.busy_micros
+            .fetch_add(micros(started), Ordering::Relaxed);
+        if let Some(at) = commit_started {
+            self.commit_micros.fetch_add(micros(at), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Hands a job's result to its caller once the batch's commit is known.
+pub(super) type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// A write job: runs inside the batch's transaction.
+pub(super) type Job = Box<
+    dyn for<'c> FnOnce(
+            &'c mut SqliteConnection,
+            &'c mut AuditBatch,
+        ) -> Pin<Box<dyn Future<Output = Deliver> + Send + 'c>>
+        + Send,
+>;
+
+/// Most jobs committed together.
+const MAX_BATCH: usize = 128;
+
+/// Most audit rows in one `INSERT` (three bound values each, far below SQLite's limit).
+const ROWS_PER_INSERT: usize = 100;
+
+/// Starts the thread that drives every write (group commit). SQLite has one writer at a time;
+/// this thread takes every job waiting, runs them inside one transaction and commits once, so
+/// one durable fsync covers the whole batch. A job that fails leaves nothing behind (its
+/// savepoint rolls back, or its single statement never changed anything) and the others stay
+/// intact; if the commit fails, every job in the batch reports the failure and nothing of it is
+/// visible. Callers hear back only after the commit, so nothing is acknowledged before it is
+/// durable. Driving the statements from a thread that does nothing else keeps transactions
+/// short, and a job runs to completion even if the HTTP request that asked for it goes away.
+pub(super) fn start_writer_thread(
+    mut conn: SqliteConnection,
+    totals: Arc<WriterTotals>,
+) -> Result<tokio::sync::mpsc::UnboundedSender<Job>, StoreError> {
+    let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Corrupt(format!("writer runtime: {e}")))?;
+    std::thread::Builder::new()
+        .name("countersign-db-writer".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                while let Some(first) = queue.recv().await {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    run_batch(&mut conn, batch, &totals).await;
+                }
+            });
+        })
+        .map_err(|e| StoreError::Corrupt(format!("writer thread: {e}")))?;
+    Ok(jobs)
+}
+
+/// Runs `batch` in one transaction and tells each job how the commit went.
+async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Job>, totals: &WriterTotals) {
+    let started = Instant::now();
+    let jobs = batch.len();
+    let mut commit_started = None;
+    let mut delivers = Vec::with_capacity(jobs);
+    let committed = async {
+        // IMMEDIATE takes the write lock now, so the head read next stays the head until the
+        // commit, even if another process (the admin CLI) writes to the same file.
+        let mut outer = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| e.to_string())?;
+        let head = head_in(&mut *outer).await.map_err(|e| e.to_string())?;
+        let mut chain = AuditBatch {
+            head,
+            entries: Vec::new(),
+            aborted: false,
+        };
+        for job in batch {
+            delivers.push(job(&mut outer, &mut chain).await);
+        }
+        if chain.aborted {
+            // Dropping `outer` rolls the whole batch back.
+            return Err(
+                "a job failed after writing without a savepoint; the batch was rolled back"
+                    .to_owned(),
+            );
+        }
+        insert_entries(&mut outer, &chain.entries)
+            .await
+            .map_err(|e| e.to_string())?;
+        commit_started = Some(Instant::now());
+        outer.commit().await.map_err(|e| e.to_string())
+    }
+    .await;
+    totals.record(jobs, started, commit_started);
+    if let Err(e) = &committed {
+        tracing::error!(error = %e, jobs = delivers.len(), "write batch failed; nothing of it was committed");
+    }
+    for deliver in delivers {
+        deliver(committed.clone());
+    }
+}
+
+/// The audit entries of the batch being written, chained in memory from the head read when the
+/// batch began. They are inserted just before the batch commits, so the chain and the data it
+/// describes are committed, or lost, together.
+pub(super) struct AuditBatch {
+    head: Head,
+    entries: Vec<Entry>,
+    /// Set by a job that failed after writing outside a savepoint.
+    aborted: bool,
+}
+
+impl AuditBatch {
+    /// The entry `event` would become if appended now. Computing it before a job's only write
+    /// means nothing can fail between that write and [`AuditBatch::push`].
+    pub(super) fn next(&self, event: Event) -> Result<Entry, StoreError> {
+        Ok(self.head.append(event)?)
+    }
+
+    /// Appends an entry made by [`AuditBatch::next`] with nothing appended in between.
+    pub(super) fn push(&mut self, entry: Entry) {
+        self.head = entry.head();
+        self.entries.push(entry);
+    }
+
+    /// For a job without a savepoint that failed after it wrote: nothing of the batch may
+    /// commit, so every job in it reports the failure.
+    pub(super) fn abort(&mut self) {
+        self.aborted = true;
+    }
+}
+
+/// One job's savepoint and its audit appends. The appends join the batch only when the
+/// savepoint is released; a job that fails or returns early drops both together.
+pub(super) struct AuditedTx<'c> {
+    tx: sqlx::Transaction<'c, Sqlite>,
+    chain: &'c mut AuditBatch,
+    head: Head,
+    appended: Vec<Entry>,
+}
+
+impl<'c> AuditedTx<'c> {
+    pub(super) async fn begin(
+        conn: &'c mut SqliteConnection,
+        chain: &'c mut AuditBatch,
+    ) -> Result<Self, StoreError> {
+        Ok(AuditedTx {
+            tx: conn.begin().await?,
+            head: chain.head,
+            chain,
+            appended: Vec::new(),
+        })
+    }
+
+    /// Appends `event` to the chain inside this savepoint.
+    pub(super) fn append(&mut self, event: Event) -> Result<Entry, StoreError> {
+        let entry = self.head.append(event)?;
+        self.head = entry.head();
+        self.appended.push(entry.clone());
+        Ok(entry)
+    }
+
+    /// Releases the savepoint; its appends now extend the batch's chain.
+    pub(super) async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        self.chain.head = self.head;
+        self.chain.entries.extend(self.appended);
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for AuditedTx<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for AuditedTx<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+/// Inserts the batch's entries, a hundred rows per statement. Not cached as prepared
+/// statements: the text differs with the row count.
+async fn insert_entries(conn: &mut SqliteConnection, entries: &[Entry]) -> Result<(), StoreError> {
+    for rows in entries.chunks(ROWS_PER_INSERT) {
+        let mut values = Vec::with_capacity(rows.len());
+        for entry in rows {
+            let json =
+                serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let seq = i64::try_from(entry.seq)
+                .map_err(|_| StoreError::Corrupt("sequence beyond i64".into()))?;
+            values.push((seq, json, entry.hash.to_base64url()));
+        }
+        let mut insert =
+            sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO audit_log (seq, entry_json, hash) ");
+        insert.push_values(values, |mut row, (seq, json, hash)| {
+            row.push_bind(seq).push_bind(json).push_bind(hash);
+        });
+        insert.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The newest entry of the chain as stored.
+pub(super) async fn head_in<'e, E: sqlx::Executor<'e, Database = Sqlite>>(
+    db: E,
+) -> Result<Head, StoreError> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(db)
+        .await?;
+    match row {
+        None => Ok(Head::GENESIS),
+        Some(row) => {
+            let seq: i64 = row.try_get("seq")?;
+            let hash: String = row.try_get("hash")?;
+            Ok(Head {
+                seq: u64::try_from(seq)
+                    .map_err(|_| StoreError::Corrupt("negative audit seq".into()))?,
+                hash: Digest::from_base64url(&hash)
+                    .map_err(|_| StoreError::Corrupt("audit hash".into()))?,
+            })
+        }
+    }
+}
