@@ -171,7 +171,13 @@ fn main() {
     .clamp(1, 200);
 
     let raw = raw_verification_rate();
-    let server = Server::start_with_config(LOAD_CONFIG);
+    // `COUNTERSIGN_LOAD_DEDICATED_WRITER_CPU=false` measures the server without the writer's
+    // own CPU (see `cpu_placement`).
+    let dedicated =
+        std::env::var("COUNTERSIGN_LOAD_DEDICATED_WRITER_CPU").map_or(true, |v| v != "false");
+    let server = Server::start_with_config(&format!(
+        "{LOAD_CONFIG}\n[database]\ndedicated_writer_cpu = {dedicated}\n"
+    ));
     let app_key = server.api_key("load", "payouts-service");
     let approvers: Vec<Arc<Approver>> = (0..concurrency)
         .map(|i| {
@@ -273,7 +279,7 @@ fn main() {
         .collect();
 
     let rate = total as f64 / elapsed.as_secs_f64();
-    println!("loadgen: {total} complete approvals, {concurrency} concurrent approvers, SQLite WAL synchronous=FULL");
+    println!("loadgen: {total} complete approvals, {concurrency} concurrent approvers, SQLite WAL synchronous=FULL, dedicated writer CPU: {dedicated}");
     println!(
         "loadgen: {rate:.0} approvals/s over {:.2} s",
         elapsed.as_secs_f64()

@@ -60,6 +60,26 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Called when an approver reports a request as suspicious.
     pub webhook: Option<WebhookConfig>,
+    /// The embedded database.
+    pub database: DatabaseConfig,
+}
+
+/// The embedded SQLite database.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Run the single database writer and its connection thread on a CPU of their own (the
+    /// last one the process may use; other threads get the rest). Only with two CPUs or more,
+    /// on Linux. See `cpu_placement` for why.
+    pub dedicated_writer_cpu: bool,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            dedicated_writer_cpu: true,
+        }
+    }
 }
 
 /// The webhook told about reports of suspicious requests (and the requester's freeze).
@@ -160,6 +180,7 @@ impl Default for Config {
             enrollment: EnrollmentConfig::default(),
             tls: None,
             webhook: None,
+            database: DatabaseConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod cpu_placement;
 pub mod keys;
 pub mod lifecycle;
 pub mod metrics;

@@ -15,7 +15,7 @@ use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
 use countersign_core::Digest;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Row, SqliteConnection};
+use sqlx::{Row, SqliteConnection};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -42,6 +42,12 @@ fn reader_connections() -> usize {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, None).await
+    }
+
+    /// [`SqliteStore::open`], with the writer and its connection thread on `writer_cpu` when
+    /// given (see `cpu_placement`).
+    pub async fn open_with(path: &Path, writer_cpu: Option<usize>) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -49,15 +55,11 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        // The writer is one connection owned by the writer thread: no pool, so no health-check
-        // round trips around each batch (see `sqlite_readers` for why that matters).
-        let mut writer = options.connect().await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&mut writer)
-            .await?;
-        let readers = Readers::open(&options, reader_connections()).await?;
         let totals = std::sync::Arc::<WriterTotals>::default();
-        let jobs = start_writer_thread(writer, totals.clone())?;
+        // The writer opens its own connection (so its thread shares the writer's CPU) and
+        // applies migrations before the readers open.
+        let jobs = start_writer_thread(options.clone(), writer_cpu, totals.clone()).await?;
+        let readers = Readers::open(&options, reader_connections()).await?;
         Ok(SqliteStore {
             totals,
             readers: std::sync::Arc::new(readers),

@@ -13,7 +13,8 @@
 use super::{StoreError, WriteStats};
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::Digest;
-use sqlx::{Connection, Row, Sqlite, SqliteConnection};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqliteConnection};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,11 +80,13 @@ const ROWS_PER_INSERT: usize = 100;
 /// visible. Callers hear back only after the commit, so nothing is acknowledged before it is
 /// durable. Driving the statements from a thread that does nothing else keeps transactions
 /// short, and a job runs to completion even if the HTTP request that asked for it goes away.
-pub(super) fn start_writer_thread(
-    mut conn: SqliteConnection,
+pub(super) async fn start_writer_thread(
+    options: SqliteConnectOptions,
+    cpu: Option<usize>,
     totals: Arc<WriterTotals>,
 ) -> Result<tokio::sync::mpsc::UnboundedSender<Job>, StoreError> {
     let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
+    let (opened, ready) = tokio::sync::oneshot::channel::<Result<(), StoreError>>();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -91,7 +94,23 @@ pub(super) fn start_writer_thread(
     std::thread::Builder::new()
         .name("countersign-db-writer".into())
         .spawn(move || {
+            if let Some(cpu) = cpu {
+                // Before connecting: the connection's thread inherits this placement.
+                if let Err(e) = crate::cpu_placement::pin_current_thread(&[cpu]) {
+                    tracing::warn!(error = %e, cpu, "database writer left unpinned");
+                }
+            }
             runtime.block_on(async move {
+                let mut conn = match open_and_migrate(&options).await {
+                    Ok(conn) => {
+                        let _ = opened.send(Ok(()));
+                        conn
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                        return;
+                    }
+                };
                 while let Some(first) = queue.recv().await {
                     let mut batch = vec![first];
                     while batch.len() < MAX_BATCH {
@@ -105,7 +124,15 @@ pub(super) fn start_writer_thread(
             });
         })
         .map_err(|e| StoreError::Corrupt(format!("writer thread: {e}")))?;
+    ready.await.map_err(|_| StoreError::WriterStopped)??;
     Ok(jobs)
+}
+
+/// The writer's connection, with pending migrations applied.
+async fn open_and_migrate(options: &SqliteConnectOptions) -> Result<SqliteConnection, StoreError> {
+    let mut conn = options.connect().await?;
+    sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+    Ok(conn)
 }
 
 /// Runs `batch` in one transaction and tells each job how the commit went.
