@@ -129,15 +129,20 @@ async fn one_approval(
     started.elapsed()
 }
 
-/// The writer's totals from the server's `/metrics`: batches, jobs, busy µs, commit µs.
-fn writer_totals(server: &Server) -> [f64; 4] {
-    let metrics = server
+/// The server's `/metrics` text.
+fn metrics_text(server: &Server) -> String {
+    server
         .http
         .get(server.url("/metrics"))
         .send()
         .unwrap()
         .text()
-        .unwrap();
+        .unwrap()
+}
+
+/// The writer's totals from the server's `/metrics`: batches, jobs, busy µs, commit µs.
+fn writer_totals(server: &Server) -> [f64; 4] {
+    let metrics = metrics_text(server);
     [
         "batches",
         "jobs",
@@ -249,13 +254,7 @@ fn main() {
     assert_eq!(redeemed, total, "one redemption audited per approval");
 
     // Server-side time per route, from its own metrics.
-    let metrics = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = metrics_text(&server);
     let series = |name: &str, route: &str| -> f64 {
         let prefix =
             format!("countersign_http_request_duration_seconds_{name}{{route=\"{route}\"}} ");

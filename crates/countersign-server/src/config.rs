@@ -277,6 +277,22 @@ mod tests {
         let config = Config::parse("", Path::new("x.toml")).unwrap();
         assert!(config.listen.ip().is_loopback());
         assert_eq!(config.limits.max_body_bytes, 65536);
+        assert!(config.database.dedicated_writer_cpu);
+    }
+
+    #[test]
+    fn database_section_is_strict() {
+        let parse = |t: &str| Config::parse(t, Path::new("x.toml"));
+        let off = parse("[database]\ndedicated_writer_cpu = false").unwrap();
+        assert!(!off.database.dedicated_writer_cpu);
+        assert!(matches!(
+            parse("[database]\ndedicated_writer_cpus = false"),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(matches!(
+            parse("[database]\ndedicated_writer_cpu = \"yes\""),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 
     #[test]

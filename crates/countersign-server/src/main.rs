@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: request handling allocates on many threads, and
-/// glibc's malloc spent about a tenth of the server's CPU under load (docs/benchmarks.md).
+/// glibc's malloc took about 13 % of the server's CPU samples under load (docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -31,12 +31,13 @@ pub struct SqliteStore {
     totals: std::sync::Arc<WriterTotals>,
 }
 
-/// One reader connection per core: each has its own worker thread, and on a small machine more
-/// threads cost more in switching than they gain (measured in docs/benchmarks.md).
+/// One reader connection per CPU this thread may use (each has its own worker thread, and on a
+/// small machine more threads cost more in switching than they gain; measured in
+/// docs/benchmarks.md), but at least two, so one slow read never holds up every other.
 fn reader_connections() -> usize {
     std::thread::available_parallelism()
         .map_or(2, std::num::NonZeroUsize::get)
-        .clamp(1, 8)
+        .clamp(2, 8)
 }
 
 impl SqliteStore {
@@ -1343,15 +1344,7 @@ mod tests {
         previous: u32,
         decide: std::sync::Arc<Decide<'static>>,
     ) -> impl std::future::Future<Output = Result<Recorded, StoreError>> + 's {
-        let approval = ApprovalRecord {
-            request_id: format!("req_{i}"),
-            approver_id: format!("approver{i}"),
-            role: "approver".into(),
-            decision: "approve".into(),
-            credential_id: vec![i],
-            user_verified: true,
-            created_at: now.unix(),
-        };
+        let approval = approval_of(i, now);
         async move {
             store
                 .record_approval(
@@ -1363,6 +1356,19 @@ mod tests {
                     Some(&nonce(i, now)),
                 )
                 .await
+        }
+    }
+
+    /// Approver `i`'s approval of `req_<i>` with credential `[i]`.
+    fn approval_of(i: u8, now: Timestamp) -> ApprovalRecord {
+        ApprovalRecord {
+            request_id: format!("req_{i}"),
+            approver_id: format!("approver{i}"),
+            role: "approver".into(),
+            decision: "approve".into(),
+            credential_id: vec![i],
+            user_verified: true,
+            created_at: now.unix(),
         }
     }
 
@@ -1492,15 +1498,7 @@ mod tests {
         for i in (0..n).filter(|&i| i != 3) {
             let retried = store
                 .record_approval(
-                    &ApprovalRecord {
-                        request_id: format!("req_{i}"),
-                        approver_id: format!("approver{i}"),
-                        role: "approver".into(),
-                        decision: "approve".into(),
-                        credential_id: vec![i],
-                        user_verified: true,
-                        created_at: now.unix(),
-                    },
+                    &approval_of(i, now),
                     0,
                     1,
                     undecided(),
