@@ -411,7 +411,9 @@ pub trait Store: Send + Sync {
     async fn approvals(&self, request_id: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
     /// Records one approval (and the credential's new counter, and the device call's nonce),
     /// then lets `decide` conclude the request, all in one transaction: a quorum is reached
-    /// exactly once, and a replayed call changes nothing.
+    /// exactly once, and a replayed call changes nothing. An approval refused because the
+    /// request is no longer pending or the approver already decided may still leave the
+    /// credential's new counter stored (the assertion was verified; WebAuthn keeps its count).
     async fn record_approval(
         &self,
         approval: &ApprovalRecord,

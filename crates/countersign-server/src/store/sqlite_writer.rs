@@ -74,10 +74,10 @@ const ROWS_PER_INSERT: usize = 100;
 
 /// Starts the thread that drives every write (group commit). SQLite has one writer at a time;
 /// this thread takes every job waiting, runs them inside one transaction and commits once, so
-/// one durable fsync covers the whole batch. A job that fails leaves nothing behind (its
-/// savepoint rolls back, or its single statement never changed anything) and the others stay
-/// intact; if the commit fails, every job in the batch reports the failure and nothing of it is
-/// visible. Callers hear back only after the commit, so nothing is acknowledged before it is
+/// one durable fsync covers the whole batch. A job refused by its checks leaves nothing behind
+/// (its savepoint rolls back, or it was refused before its first lasting write) and the others
+/// stay intact; if a job fails after writing outside a savepoint, or the commit fails, every job
+/// in the batch reports the failure and nothing of it is visible. Callers hear back only after the commit, so nothing is acknowledged before it is
 /// durable. Driving the statements from a thread that does nothing else keeps transactions
 /// short, and a job runs to completion even if the HTTP request that asked for it goes away.
 pub(super) async fn start_writer_thread(
