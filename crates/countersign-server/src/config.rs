@@ -70,7 +70,8 @@ pub struct Config {
 pub struct DatabaseConfig {
     /// Run the single database writer and its connection thread on a CPU of their own (the
     /// last one the process may use; other threads get the rest). Only with two CPUs or more,
-    /// on Linux. See `cpu_placement` for why.
+    /// on Linux. See `cpu_placement` for why. Turn it off when several server processes share
+    /// one machine: each would put its writer on the same CPU.
     pub dedicated_writer_cpu: bool,
 }
 
