@@ -140,6 +140,13 @@ fn metrics_text(server: &Server) -> String {
         .unwrap()
 }
 
+/// The value of the sample whose line starts with `prefix` (name, labels, space).
+fn sample(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix)?.parse().ok())
+}
+
 /// The writer's totals from the server's `/metrics`: batches, jobs, busy µs, commit µs.
 fn writer_totals(server: &Server) -> [f64; 4] {
     let metrics = metrics_text(server);
@@ -151,10 +158,7 @@ fn writer_totals(server: &Server) -> [f64; 4] {
     ]
     .map(|name| {
         let prefix = format!("countersign_db_write_{name}_total ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
-            .unwrap_or_else(|| panic!("/metrics has no {prefix}"))
+        sample(&metrics, &prefix).unwrap_or_else(|| panic!("/metrics has no {prefix}"))
     })
 }
 
@@ -258,10 +262,7 @@ fn main() {
     let series = |name: &str, route: &str| -> f64 {
         let prefix =
             format!("countersign_http_request_duration_seconds_{name}{{route=\"{route}\"}} ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
-            .unwrap_or(0.0)
+        sample(&metrics, &prefix).unwrap_or(0.0)
     };
     let routes = [
         "/v1/requests",

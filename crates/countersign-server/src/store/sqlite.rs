@@ -4,7 +4,7 @@
 
 use super::sqlite_readers::Readers;
 use super::sqlite_writer::{
-    head_in, start_writer_thread, AuditBatch, AuditedTx, Deliver, Job, WriterTotals,
+    head_in, i64_of, start_writer_thread, AuditBatch, AuditedTx, Deliver, Job, WriterTotals,
 };
 use super::{
     ApiKeyRecord, ApprovalRecord, ApproverRecord, Created, CredentialRecord, Decide, DeviceRecord,
@@ -126,10 +126,6 @@ fn freeze_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<FreezeRecord, StoreE
         request_id: row.try_get("request_id")?,
         reason: row.try_get("reason")?,
     })
-}
-
-fn i64_of(n: u64) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| StoreError::Corrupt("sequence beyond i64".into()))
 }
 
 /// A fixed-length blob column; a stored value of another length is corruption, never truncated.

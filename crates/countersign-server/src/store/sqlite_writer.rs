@@ -270,9 +270,7 @@ async fn insert_entries(conn: &mut SqliteConnection, entries: &[Entry]) -> Resul
         for entry in rows {
             let json =
                 serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let seq = i64::try_from(entry.seq)
-                .map_err(|_| StoreError::Corrupt("sequence beyond i64".into()))?;
-            values.push((seq, json, entry.hash.to_base64url()));
+            values.push((i64_of(entry.seq)?, json, entry.hash.to_base64url()));
         }
         let mut insert =
             sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO audit_log (seq, entry_json, hash) ");
@@ -282,6 +280,11 @@ async fn insert_entries(conn: &mut SqliteConnection, entries: &[Entry]) -> Resul
         insert.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// An audit sequence number as SQLite stores it.
+pub(super) fn i64_of(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Corrupt("sequence beyond i64".into()))
 }
 
 /// The newest entry of the chain as stored.
