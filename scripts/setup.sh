@@ -9,8 +9,13 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # System packages: a C toolchain for ring, pkg-config; libudev-dev for the `authenticator`
 # crate's USB HID transport; libdbus-1-dev for the keyring (Secret Service) client, and dbus
 # plus gnome-keyring for the end-to-end tests' private keyring; python3 and openssl for the
-# independent by-hand verifier (docs/verify_by_hand.py).
-packages=(build-essential pkg-config python3 openssl libudev-dev libdbus-1-dev dbus gnome-keyring)
+# independent by-hand verifier (docs/verify_by_hand.py). The desktop app (Tauri 2) needs
+# WebKitGTK, GTK, AppIndicator, librsvg, libsoup and xdo to build; its tests need Node.js and
+# npm for the UI, and Xvfb, xauth, dbus-x11 and WebKitWebDriver to drive the built app.
+packages=(build-essential pkg-config python3 openssl libudev-dev libdbus-1-dev dbus gnome-keyring
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev
+  libjavascriptcoregtk-4.1-dev libxdo-dev
+  xvfb xauth dbus-x11 webkit2gtk-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -18,6 +23,12 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+# Node.js and npm build and test the desktop app's UI; the distribution's are enough.
+if ! command -v npm >/dev/null 2>&1; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
 fi
 
 # Rust toolchain components used by the checks.

@@ -101,6 +101,57 @@ pub struct PendingList {
     pub refused: Vec<RefusedRequest>,
 }
 
+/// Who a server is, as checked against an enrollment code.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ServerIdentity {
+    /// The base URL that was asked.
+    pub server: String,
+    /// The software's name and version, as the server reports them.
+    pub name: String,
+    /// Server software version.
+    pub version: String,
+    /// The WebAuthn RP id the key will sign for.
+    pub rp_id: String,
+    /// The WebAuthn origin clientDataJSON will name.
+    pub origin: String,
+    /// The server signing key's id (its JWK thumbprint), equal to the one in the code.
+    pub key_id: String,
+}
+
+/// A server whose `/v1/info` key matched the enrollment code.
+struct PinnedServer {
+    http: reqwest::Client,
+    base: String,
+    server_key: countersign_core::jwk::VerifyingKey,
+    identity: ServerIdentity,
+}
+
+impl PinnedServer {
+    async fn fetch(base_url: &str, code: &EnrollmentCode) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let base = base_url.trim_end_matches('/').to_owned();
+        let info = answer(http.get(format!("{base}/v1/info")).send().await?).await?;
+        let server_x = info["server_key"]["x"].as_str().unwrap_or_default();
+        let server_key = code.pin_server_key(server_x)?;
+        let identity = ServerIdentity {
+            server: base.clone(),
+            name: text(&info, "name")?,
+            version: text(&info, "version")?,
+            rp_id: text(&info, "rp_id")?,
+            origin: text(&info, "origin")?,
+            key_id: server_key.kid().to_owned(),
+        };
+        Ok(PinnedServer {
+            http,
+            base,
+            server_key,
+            identity,
+        })
+    }
+}
+
 /// A signed connection to one server as one enrolled device.
 pub struct ServerClient {
     http: reqwest::Client,
@@ -139,6 +190,16 @@ fn random<const N: usize>() -> Result<[u8; N], ClientError> {
 }
 
 impl ServerClient {
+    /// Who the server at `base_url` is, its key checked against the one `code` names: what
+    /// the person confirms before the key is touched and anything is saved. Nothing is sent
+    /// but a read of `/v1/info`; the code is not spent.
+    pub async fn identify(
+        base_url: &str,
+        code: &EnrollmentCode,
+    ) -> Result<ServerIdentity, ClientError> {
+        Ok(PinnedServer::fetch(base_url, code).await?.identity)
+    }
+
     /// Enrolls this device: pins the server key named by `code`, makes a new device key and a
     /// FIDO credential bound to the code and that key, and registers both.
     pub async fn enroll(
@@ -147,14 +208,13 @@ impl ServerClient {
         device_name: &str,
         signer: &dyn Signer,
     ) -> Result<Enrolled, ClientError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let base = base_url.trim_end_matches('/').to_owned();
-        let info = answer(http.get(format!("{base}/v1/info")).send().await?).await?;
-        let server_x = info["server_key"]["x"].as_str().unwrap_or_default();
-        let server_key = code.pin_server_key(server_x)?;
-        let (rp_id, origin) = (text(&info, "rp_id")?, text(&info, "origin")?);
+        let PinnedServer {
+            http,
+            base,
+            server_key,
+            identity,
+        } = PinnedServer::fetch(base_url, code).await?;
+        let (rp_id, origin) = (identity.rp_id, identity.origin);
 
         let device_key = SigningKey::from_seed(&random::<32>()?);
         let device_pub = b64::encode(device_key.verifying_key().as_bytes());

@@ -13,12 +13,14 @@
 //! - [`watch`]: the event stream, verified, with reconnect, backoff, resume and resync;
 //! - [`signer`]: the security key (USB through `authenticator`, or the CTAP2 software key);
 //! - [`profile`] and [`device_key`]: what an enrolled device keeps between runs, the device
-//!   key in the OS keyring.
+//!   key in the OS keyring; [`enroll`]: enrolling and saving both, the keyring checked before
+//!   the one-time code is spent.
 #![forbid(unsafe_code)]
 
 pub mod client;
 pub mod device_key;
 pub mod display;
+pub mod enroll;
 pub mod enrollment_code;
 mod private_file;
 pub mod profile;
@@ -27,7 +29,7 @@ pub mod signer;
 pub mod verified;
 pub mod watch;
 
-pub use client::{ServerClient, Verdict};
+pub use client::{ServerClient, ServerIdentity, Verdict};
 pub use display::DisplayModel;
 pub use enrollment_code::EnrollmentCode;
 pub use verified::VerifiedRequest;

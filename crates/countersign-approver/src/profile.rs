@@ -97,6 +97,21 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Where a profile lives unless told otherwise, for the CLI and the desktop app alike:
+    /// `$XDG_CONFIG_HOME/countersign/profile.json`, else under `$HOME/.config`.
+    pub fn default_path() -> PathBuf {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        base.join("countersign").join("profile.json")
+    }
+
+    /// Whether the key is the software key (tests and demos), which every screen says.
+    pub fn is_soft_key(&self) -> bool {
+        self.key.starts_with("soft:")
+    }
+
     /// Reads a profile.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
         let bytes = match std::fs::read(path) {

@@ -18,6 +18,13 @@ pub enum WatchEvent {
     Refused(RefusedRequest),
     /// Events may have been missed (a reconnect, or the server said so): re-read the list.
     Resync,
+    /// The stream is open: what follows is live.
+    Connected,
+    /// The stream could not be opened or broke off; the next attempt is in `retry_in`.
+    Disconnected {
+        /// Time until the next connection attempt.
+        retry_in: Duration,
+    },
 }
 
 /// Longest pause between reconnection attempts.
@@ -61,7 +68,8 @@ impl ServerClient {
     /// Follows the approver stream until `on_event` breaks or the server refuses the device
     /// (401/403: returned as the error). Connection failures are retried with backoff (1 s,
     /// doubling, at most 30 s), resuming after the last event seen; each reconnect first
-    /// delivers [`WatchEvent::Resync`].
+    /// delivers [`WatchEvent::Resync`]. The connection's state is reported too: `Connected`
+    /// once a stream is open, `Disconnected` with the wait before each new attempt.
     pub async fn watch(
         &self,
         mut last_event_id: Option<u64>,
@@ -89,12 +97,18 @@ impl ServerClient {
                     });
                 }
                 Err(_) => {
+                    if on_event(WatchEvent::Disconnected { retry_in: backoff }).is_break() {
+                        return Ok(());
+                    }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     continue;
                 }
             };
             backoff = Duration::from_secs(1);
+            if on_event(WatchEvent::Connected).is_break() {
+                return Ok(());
+            }
             let mut body = response.bytes_stream();
             let mut buffer = String::new();
             while let Some(chunk) = body.next().await {
@@ -119,6 +133,14 @@ impl ServerClient {
                         return Ok(());
                     }
                 }
+            }
+            // The stream broke off: say so before the reconnect's resync.
+            if on_event(WatchEvent::Disconnected {
+                retry_in: Duration::ZERO,
+            })
+            .is_break()
+            {
+                return Ok(());
             }
         }
     }

@@ -248,8 +248,9 @@ fn watch_reconnects_after_a_server_crash_and_resynchronises() {
     let server = std::sync::Arc::new(std::sync::Mutex::new(server));
 
     let (s, key) = (server.clone(), app.clone());
-    let (events, after_restart) = rt.block_on(async {
+    let (events, connection, after_restart) = rt.block_on(async {
         let mut events: Vec<String> = Vec::new();
+        let mut connection: Vec<&str> = Vec::new();
         let restarter = tokio::task::spawn_blocking(move || {
             std::thread::sleep(std::time::Duration::from_millis(500));
             s.lock().unwrap().crash_and_restart_same_port();
@@ -274,6 +275,8 @@ fn watch_reconnects_after_a_server_crash_and_resynchronises() {
                     WatchEvent::Request(v) => events.push(v.request().transaction.id.clone()),
                     WatchEvent::Resync => events.push("resync".into()),
                     WatchEvent::Refused(e) => panic!("{e}"),
+                    WatchEvent::Connected => connection.push("connected"),
+                    WatchEvent::Disconnected { .. } => connection.push("disconnected"),
                 }
                 let since = events
                     .iter()
@@ -292,7 +295,7 @@ fn watch_reconnects_after_a_server_crash_and_resynchronises() {
             matches!(watched, Ok(Ok(()))),
             "{watched:?} after {events:?}"
         );
-        (events, restarter.await.unwrap())
+        (events, connection, restarter.await.unwrap())
     });
     let resync = events
         .iter()
@@ -306,5 +309,15 @@ fn watch_reconnects_after_a_server_crash_and_resynchronises() {
     assert!(
         events[resync..].contains(&after_restart),
         "requests made after the restart arrive: {events:?}"
+    );
+    // The connection's state is reported: up, down while the server is gone, up again.
+    assert_eq!(connection.first(), Some(&"connected"), "{connection:?}");
+    let down = connection
+        .iter()
+        .position(|c| *c == "disconnected")
+        .expect("the crash is reported as a disconnection");
+    assert!(
+        connection[down..].contains(&"connected"),
+        "and the reconnection as connected again: {connection:?}"
     );
 }

@@ -6,6 +6,7 @@
 use crate::terminal::{self, TerminalPrompt};
 use countersign_approver::client::ClientError;
 use countersign_approver::device_key::DeviceKeyError;
+use countersign_approver::enroll::{self, EnrollError};
 use countersign_approver::profile::{DeviceKeyLocation, Profile, ProfileError};
 use countersign_approver::signer::{
     Signer, SignerError, SoftAlgorithm, SoftKeyFileError, SoftSigner, UsbSigner,
@@ -55,6 +56,18 @@ pub enum CliError {
     /// The async runtime could not start.
     #[error("runtime: {0}")]
     Runtime(String),
+}
+
+impl From<EnrollError> for CliError {
+    fn from(error: EnrollError) -> Self {
+        match error {
+            EnrollError::AlreadyEnrolled(path) => CliError::AlreadyEnrolled(path),
+            EnrollError::DeviceKey(e) => CliError::DeviceKey(e),
+            EnrollError::Client(e) => CliError::Client(e),
+            EnrollError::Profile(e) => CliError::Profile(e),
+            other => CliError::Runtime(other.to_string()),
+        }
+    }
 }
 
 impl CliError {
@@ -133,45 +146,29 @@ fn now() -> i64 {
 /// Enrolls this device and saves its profile; the device key goes to the keyring (checked
 /// before the one-time code is spent) or, by opt-in, a file.
 pub fn enroll(profile_path: &Path, args: EnrollArgs) -> Result<serde_json::Value, CliError> {
-    if profile_path.exists() && !args.force {
-        return Err(CliError::AlreadyEnrolled(profile_path.to_owned()));
-    }
     let code = EnrollmentCode::parse(&args.code).map_err(|e| CliError::Code(e.to_string()))?;
-    if let Some(dir) = profile_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| ProfileError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
-    }
     let location = match &args.insecure_device_key_file {
         Some(path) => DeviceKeyLocation::InsecureFile { path: path.clone() },
-        None => DeviceKeyLocation::Keyring {
-            account: format!("device-{}", countersign_core::b64::encode(random_id()?)),
-        },
+        None => enroll::keyring_location()?,
     };
-    let store = location.store();
-    // Prove the store works before the code is spent: a placeholder, replaced below.
-    store.save(&[0u8; 32])?;
-    let signer = signer(
+    let prepared = enroll::prepare(profile_path, location, args.force)?;
+    let signer = match signer(
         &args.key,
         Some((args.soft_key_algorithm, args.soft_key_pin.as_deref())),
-    )?;
-    let enrolled = runtime()?.block_on(ServerClient::enroll(
+    ) {
+        Ok(signer) => signer,
+        Err(e) => {
+            prepared.abandon();
+            return Err(e);
+        }
+    };
+    let profile = runtime()?.block_on(prepared.enroll(
         &args.server,
         &code,
         &args.device_name,
+        &args.key,
         signer.as_ref(),
-    ));
-    let enrolled = match enrolled {
-        Ok(e) => e,
-        Err(e) => {
-            let _ = store.delete();
-            return Err(e.into());
-        }
-    };
-    store.save(&enrolled.device_key_seed())?;
-    let profile = enrolled.profile(&args.key, location);
-    profile.save(profile_path)?;
+    ))?;
     Ok(serde_json::json!({
         "approver_id": profile.approver_id,
         "device_id": profile.device_id,
@@ -180,12 +177,6 @@ pub fn enroll(profile_path: &Path, args: EnrollArgs) -> Result<serde_json::Value
         "device_key": profile.device_key,
         "profile": profile_path,
     }))
-}
-
-fn random_id() -> Result<[u8; 12], CliError> {
-    let mut id = [0u8; 12];
-    getrandom::getrandom(&mut id).map_err(|_| CliError::Client(ClientError::Random))?;
-    Ok(id)
 }
 
 /// A loaded profile with its client and key.
@@ -341,6 +332,7 @@ pub fn watch(profile_path: &Path, json: bool, key: Option<&str>) -> Result<(), C
                 continue;
             }
             WatchEvent::Resync => session.pending()?,
+            WatchEvent::Connected | WatchEvent::Disconnected { .. } => continue,
         };
         for request in requests {
             let model = session.render(&request);
@@ -388,12 +380,7 @@ fn ask_choice() -> Option<Option<Choice>> {
     }
 }
 
-/// The default profile path: `$XDG_CONFIG_HOME/countersign/profile.json`, else under
-/// `$HOME/.config`.
+/// The default profile path (shared with the desktop app).
 pub fn default_profile_path() -> PathBuf {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("countersign").join("profile.json")
+    Profile::default_path()
 }

@@ -1,0 +1,15 @@
+// The commands the UI may call. Shared by `build.rs` (declared to Tauri's app manifest, so
+// capabilities govern them and nothing else is callable) and `commands.rs`.
+pub const COMMAND_NAMES: &[&str] = &[
+    "snapshot",
+    "prefill",
+    "identify",
+    "enroll",
+    "request",
+    "decide",
+    "submit_pin",
+    "cancel_ceremony",
+    "history",
+    "settings",
+    "unenroll",
+];

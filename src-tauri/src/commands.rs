@@ -1,0 +1,104 @@
+//! The IPC commands: each one extracts its arguments, calls the desk, and returns its typed
+//! result or [`ShellError`]. All are async so none runs on the main thread.
+
+use crate::desk::{Choice, DecisionOutcome, Desk, KeyChoice, SettingsView};
+use crate::error::ShellError;
+use crate::history::HistoryEntry;
+use crate::views::{EnrolledView, RequestView, Snapshot};
+use countersign_approver::ServerIdentity;
+use serde::Serialize;
+use std::sync::Arc;
+use tauri::State;
+
+/// What was passed on the command line to fill the enrollment screen.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Prefill {
+    /// Server address.
+    pub server: Option<String>,
+    /// Enrollment code.
+    pub code: Option<String>,
+}
+
+type Shell<'a> = State<'a, Arc<Desk>>;
+
+/// The current state.
+#[tauri::command]
+pub async fn snapshot(desk: Shell<'_>) -> Result<Snapshot, ShellError> {
+    Ok(desk.snapshot())
+}
+
+/// The command line's enrollment values.
+#[tauri::command]
+pub async fn prefill(prefill: State<'_, Prefill>) -> Result<Prefill, ShellError> {
+    Ok(prefill.inner().clone())
+}
+
+/// The server named by a code, before anything is spent or saved.
+#[tauri::command]
+pub async fn identify(
+    desk: Shell<'_>,
+    server: String,
+    code: String,
+) -> Result<ServerIdentity, ShellError> {
+    desk.identify(&server, &code).await
+}
+
+/// Enrolls with the chosen key.
+#[tauri::command]
+pub async fn enroll(
+    desk: Shell<'_>,
+    server: String,
+    code: String,
+    key: KeyChoice,
+) -> Result<EnrolledView, ShellError> {
+    desk.inner().enroll(&server, &code, key).await
+}
+
+/// One request's full view.
+#[tauri::command]
+pub async fn request(desk: Shell<'_>, id: String) -> Result<RequestView, ShellError> {
+    desk.request(&id)
+}
+
+/// Approve, deny or report the request whose digest the screen showed.
+#[tauri::command]
+pub async fn decide(
+    desk: Shell<'_>,
+    id: String,
+    digest: String,
+    choice: Choice,
+) -> Result<DecisionOutcome, ShellError> {
+    desk.inner().decide(&id, &digest, choice).await
+}
+
+/// The PIN for the running ceremony (used once, then dropped).
+#[tauri::command]
+pub async fn submit_pin(desk: Shell<'_>, pin: String) -> Result<(), ShellError> {
+    desk.submit_pin(zeroize::Zeroizing::new(pin))
+}
+
+/// Cancels the running ceremony.
+#[tauri::command]
+pub async fn cancel_ceremony(desk: Shell<'_>) -> Result<bool, ShellError> {
+    Ok(desk.cancel())
+}
+
+/// This device's decisions.
+#[tauri::command]
+pub async fn history(desk: Shell<'_>) -> Result<Vec<HistoryEntry>, ShellError> {
+    desk.history()
+}
+
+/// Settings.
+#[tauri::command]
+pub async fn settings(desk: Shell<'_>) -> Result<SettingsView, ShellError> {
+    desk.settings()
+}
+
+/// Forgets this device.
+#[tauri::command]
+pub async fn unenroll(desk: Shell<'_>) -> Result<(), ShellError> {
+    desk.unenroll()
+}
+
+include!("command_names.rs");

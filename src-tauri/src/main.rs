@@ -1,0 +1,62 @@
+//! `countersign-desktop`: the approver's desktop app.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+use clap::Parser;
+use countersign_approver::profile::Profile;
+use countersign_desktop::commands::Prefill;
+use countersign_desktop::desk::DeskConfig;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The Countersign desktop approver.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The approver profile (shared with the `countersign` CLI).
+    #[arg(long, env = "COUNTERSIGN_PROFILE")]
+    profile: Option<PathBuf>,
+    /// Server address to fill in on the enrollment screen.
+    #[arg(long, env = "COUNTERSIGN_SERVER")]
+    server: Option<String>,
+    /// Enrollment code to fill in on the enrollment screen (you still confirm the server and
+    /// touch the key).
+    #[arg(long, env = "COUNTERSIGN_ENROLL_CODE")]
+    enroll_code: Option<String>,
+    /// Where the demo software key lives (default: beside the profile).
+    #[arg(long, env = "COUNTERSIGN_DEMO_KEY")]
+    demo_key: Option<PathBuf>,
+    /// Keep the device key in this file instead of the OS keyring: tests and demos only, the
+    /// key is not protected at rest.
+    #[arg(long, env = "COUNTERSIGN_INSECURE_DEVICE_KEY_FILE")]
+    insecure_device_key_file: Option<PathBuf>,
+    /// How long a USB security key waits for a touch or a PIN, in seconds.
+    #[arg(long, default_value_t = 60)]
+    usb_timeout_seconds: u64,
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let profile_path = args.profile.unwrap_or_else(Profile::default_path);
+    let demo_key_path = args
+        .demo_key
+        .unwrap_or_else(|| profile_path.with_file_name("demo-soft-key.json"));
+    let config = DeskConfig {
+        profile_path,
+        demo_key_path,
+        insecure_device_key_file: args.insecure_device_key_file,
+        usb_timeout: Duration::from_secs(args.usb_timeout_seconds),
+        device_name: "desktop app".into(),
+    };
+    let prefill = Prefill {
+        server: args.server,
+        code: args.enroll_code,
+    };
+    match countersign_desktop::run(config, prefill) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("countersign-desktop: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

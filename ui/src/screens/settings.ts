@@ -1,0 +1,58 @@
+// Settings: the server and its pinned key, the enrolled key, unenroll.
+import { h, put } from "../dom";
+import type { SettingsView } from "../types";
+
+export function renderSettings(root: HTMLElement, s: SettingsView, unenroll: () => void): void {
+  const row = (label: string, value: Node | string, id?: string) => h("div", { class: "field" }, h("dt", {}, label), h("dd", id ? { id } : {}, value));
+  const key = s.key;
+  put(root, 
+    h("h1", {}, "Settings"),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", {}, "Server"),
+      h(
+        "dl",
+        { class: "fields" },
+        row("Address", h("code", {}, s.server), "s-server"),
+        row("Pinned server key", h("span", {}, ...s.server_key_ids.map((k) => h("code", { class: "block" }, k))), "s-key-ids"),
+        row("Signs for (RP id)", h("code", {}, s.rp_id)),
+        row("Origin", h("code", {}, s.origin)),
+      ),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", {}, "This device"),
+      h(
+        "dl",
+        { class: "fields" },
+        row("Approver", s.approver_id, "s-approver"),
+        row("Device id", h("code", {}, s.device_id)),
+        row("Device key", s.device_key === "keyring" ? "in the system keyring" : h("span", { class: "warn-text" }, "in a plain file (demo/test only; not protected at rest)")),
+        row("Profile", h("code", {}, s.profile_path)),
+      ),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", {}, "Security key"),
+      h(
+        "dl",
+        { class: "fields" },
+        row("Kind", key.kind === "usb" ? "USB security key (FIDO2)" : h("span", { class: "pill demo" }, "Demo software key — not a hardware key"), "s-key-kind"),
+        key.file ? row("Key file", h("code", {}, key.file)) : null,
+        row("Algorithm", key.algorithm ?? "recorded by the server at enrollment"),
+        row("AAGUID", key.aaguid ? h("code", {}, key.aaguid) : "recorded by the server at enrollment"),
+        key.pin_set !== null ? row("PIN", key.pin_set ? "set" : "not set") : null,
+      ),
+    ),
+    h(
+      "section",
+      { class: "card danger-zone" },
+      h("h2", {}, "Unenroll"),
+      h("p", { class: "muted" }, "Removes the device key, the profile and the local history from this computer. Ask your administrator to disable the device on the server too."),
+      h("button", { type: "button", class: "danger", id: "unenroll", onclick: unenroll }, "Unenroll this device…"),
+    ),
+  );
+}

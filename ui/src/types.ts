@@ -1,0 +1,155 @@
+// The shapes the Rust shell sends (src-tauri/src/views.rs, desk.rs, ceremony.rs, error.rs).
+
+export type Connection =
+  | { state: "not_enrolled" }
+  | { state: "connecting" }
+  | { state: "connected"; since: number }
+  | { state: "reconnecting"; retry_at: number; offline_since: number }
+  | { state: "refused"; message: string };
+
+export interface ShellError {
+  kind: string;
+  code: string | null;
+  message: string;
+}
+
+export interface EnrolledView {
+  approver_id: string;
+  server: string;
+  soft_key: boolean;
+}
+
+export interface InboxItem {
+  id: string;
+  title: string;
+  headline: string;
+  amount: string | null;
+  object: string;
+  requester: string;
+  approve_by: number;
+  fingerprint: string;
+}
+
+export interface Snapshot {
+  enrolled: EnrolledView | null;
+  profile_problem: ShellError | null;
+  connection: Connection;
+  inbox: InboxItem[];
+  refused: { at: number; reason: string }[];
+  now: number;
+}
+
+export interface ChangeLine {
+  field: string;
+  before: string;
+  after: string;
+}
+
+export interface DisplayModel {
+  id: string;
+  title: string;
+  headline: string;
+  action: string;
+  object: string;
+  amount: string | null;
+  scope: string | null;
+  changes: ChangeLine[];
+  requester: string;
+  audience: string;
+  session: string;
+  reason: string;
+  progress: string;
+  user_verification: boolean;
+  approve_by: string;
+  seconds_left: number;
+  fingerprint: string;
+  state: string;
+}
+
+export interface RequestView {
+  model: DisplayModel;
+  requester_id: string;
+  requester_kind: string;
+  approved_by: string[];
+  digest: string;
+  digest_hex: string;
+  canonical: string;
+  approve_by: number;
+  soft_key: boolean;
+}
+
+export type Stage =
+  | "waiting_for_key"
+  | "touch"
+  | "select_key"
+  | "pin"
+  | "wrong_pin"
+  | "pin_auth_blocked"
+  | "pin_blocked"
+  | "pin_not_set"
+  | "uv_failed"
+  | "uv_blocked"
+  | "sending";
+
+export interface CeremonyUpdate {
+  stage: Stage;
+  message: string;
+  retries_left: number | null;
+}
+
+export type Choice =
+  | { kind: "approve" }
+  | { kind: "deny"; reason: string | null }
+  | { kind: "report"; reason: string };
+
+export interface DecisionOutcome {
+  id: string;
+  decision: "approve" | "deny" | "report";
+  state: string;
+  fingerprint: string;
+}
+
+export interface ServerIdentity {
+  server: string;
+  name: string;
+  version: string;
+  rp_id: string;
+  origin: string;
+  key_id: string;
+}
+
+export type KeyChoice = { kind: "usb" } | { kind: "demo_software"; pin: string | null };
+
+export interface HistoryEntry {
+  at: number;
+  id: string;
+  title: string;
+  headline: string;
+  decision: string;
+  reason: string | null;
+  fingerprint: string;
+  state: string;
+}
+
+export interface SettingsView {
+  server: string;
+  rp_id: string;
+  origin: string;
+  server_key_ids: string[];
+  approver_id: string;
+  device_id: string;
+  device_key: "keyring" | "insecure_file";
+  key: {
+    kind: "usb" | "demo_software";
+    file: string | null;
+    algorithm: string | null;
+    aaguid: string | null;
+    pin_set: boolean | null;
+  };
+  profile_path: string;
+}
+
+export interface Prefill {
+  server: string | null;
+  code: string | null;
+}
