@@ -31,6 +31,12 @@ if ! command -v npm >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
 fi
 
+# tauri-driver bridges WebDriver to the desktop app's WebKitWebDriver (tests only; ~1 min to
+# build once, from crates.io).
+if ! command -v tauri-driver >/dev/null 2>&1 && ! [ -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  cargo install tauri-driver --locked --version "^2"
+fi
+
 # Rust toolchain components used by the checks.
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust from your distribution or rustup first" >&2

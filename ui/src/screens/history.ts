@@ -27,7 +27,7 @@ export function renderHistory(root: HTMLElement, entries: HistoryEntry[]): void 
             h("td", {}, h("div", {}, e.title), h("div", { class: "muted small" }, e.headline), e.reason ? h("div", { class: "muted small" }, `Reason: ${e.reason}`) : null),
             h("td", {}, h("span", { class: `pill decision-${e.decision}` }, decisionLabel[e.decision] ?? e.decision)),
             h("td", {}, e.state),
-            h("td", { class: "mono" }, e.fingerprint),
+            h("td", { class: "mono nowrap" }, e.fingerprint),
           ),
         ),
       ),

@@ -129,25 +129,38 @@ export class RequestScreen {
       : null;
     const others = v.approved_by.filter((a) => a !== v.requester_id);
     return h(
-      "section",
-      { class: "card", "aria-labelledby": "signed-title" },
-      h("h2", { id: "signed-title" }, "What your key will sign"),
+      "div",
+      {},
       h(
-        "dl",
-        { class: "fields" },
-        row("Action", h("code", {}, m.action), "f-action"),
-        row("Object", h("code", {}, m.object), "f-object"),
-        m.amount ? row("Amount", h("span", { class: "amount" }, m.amount), "f-amount") : null,
-        m.scope ? row("Scope", h("code", {}, m.scope), "f-scope") : null,
-        row("Requested by", h("span", {}, v.requester_id, " ", h("span", { class: `kind kind-${v.requester_kind.replace(/\s/g, "-").toLowerCase()}` }, v.requester_kind)), "f-requester"),
-        row("Will be executed by", h("code", {}, m.audience), "f-audience"),
-        row("Requester's session", h("code", {}, m.session), "f-session"),
-        row("Why a step-up", m.reason, "f-reason"),
-        row("Approvals", h("span", {}, m.progress || "—", others.length ? h("span", { class: "muted" }, ` — approved so far: ${others.join(", ")}`) : null), "f-progress"),
-        row("Your key", m.user_verification ? "will ask for your PIN (user verification required)" : "needs a touch (no PIN required)", "f-uv"),
-        row("Deadline", h("span", {}, m.approve_by.replace("T", " ").replace("Z", " UTC")), "f-deadline"),
+        "section",
+        { class: "card", "aria-labelledby": "signed-title" },
+        h("h2", { id: "signed-title" }, "What your key will sign"),
+        h(
+          "dl",
+          { class: "fields" },
+          row("Action", h("code", {}, m.action), "f-action"),
+          row("Object", h("code", {}, m.object), "f-object"),
+          m.amount ? row("Amount", h("span", { class: "amount" }, m.amount), "f-amount") : null,
+          m.scope ? row("Scope", h("code", {}, m.scope), "f-scope") : null,
+          changes ? row(m.changes.length === 1 ? "Change" : "Changes", changes) : null,
+          row("Requested by", h("span", {}, v.requester_id, " ", h("span", { class: `kind kind-${v.requester_kind.replace(/\s/g, "-").toLowerCase()}` }, v.requester_kind)), "f-requester"),
+          row("Will be executed by", h("code", {}, m.audience), "f-audience"),
+          row("Requester's session", h("code", {}, m.session), "f-session"),
+        ),
       ),
-      changes ? h("div", { class: "changes" }, h("h3", {}, "Changes"), changes) : null,
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "why-title" },
+        h("h2", { id: "why-title" }, "Why you are asked"),
+        h(
+          "dl",
+          { class: "fields" },
+          row("Policy", m.reason, "f-reason"),
+          row("Approvals", h("span", {}, m.progress || "—", others.length ? h("span", { class: "muted" }, ` — approved so far: ${others.join(", ")}`) : null), "f-progress"),
+          row("Your key", m.user_verification ? "will ask for your PIN (user verification required)" : "needs a touch (no PIN required)", "f-uv"),
+          row("Deadline", h("span", {}, m.approve_by.replace("T", " ").replace("Z", " UTC")), "f-deadline"),
+        ),
+      ),
     );
   }
 
@@ -155,7 +168,7 @@ export class RequestScreen {
     const approve = h("button", { type: "button", class: "primary big", id: "approve", disabled: closed, onclick: () => this.decide({ kind: "approve" }) }, v.soft_key ? "Approve with the demo key" : "Approve with security key");
     const deny = h("button", { type: "button", id: "deny", disabled: closed, onclick: () => this.confirm("deny") }, "Deny…");
     const report = h("button", { type: "button", class: "danger", id: "report", disabled: closed, onclick: () => this.confirm("report") }, "I did not ask for this…");
-    return h("div", { class: "actions" }, approve, deny, report);
+    return h("div", { class: "actions decision-bar" }, approve, deny, report);
   }
 
   private raw(v: RequestView): HTMLElement {
@@ -193,7 +206,7 @@ export class RequestScreen {
   private confirm(kind: "deny" | "report"): void {
     const v = this.view;
     if (!v) return;
-    const reason = h("textarea", { id: "reason", rows: "3", maxlength: "500", required: kind === "report", "aria-describedby": "reason-help" });
+    const reason = h("textarea", { id: "reason", rows: "3", maxlength: "500", "aria-required": kind === "report" ? "true" : undefined, "aria-describedby": "reason-help" });
     const error = h("p", { class: "field-error", role: "alert" });
     const close = () => layer.remove();
     const layer = h(

@@ -1,0 +1,175 @@
+//! The built desktop app under a private X server (Xvfb) and a private D-Bus session with a
+//! real Secret Service, driven over WebDriver through `tauri-driver` and Debian's
+//! WebKitWebDriver. Everything stops when the [`Desktop`] is dropped.
+#![allow(dead_code)]
+
+use crate::support::Keyring;
+use crate::webdriver::WebDriver;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Only one app at a time on this two-core machine: WebKit is heavy and the tests wait in
+/// real time.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `tauri-driver`: `$TAURI_DRIVER`, else `~/.cargo/bin/tauri-driver`, else from `PATH`.
+fn tauri_driver() -> PathBuf {
+    if let Some(path) = std::env::var_os("TAURI_DRIVER") {
+        return PathBuf::from(path);
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let path = PathBuf::from(home).join(".cargo/bin/tauri-driver");
+        if path.exists() {
+            return path;
+        }
+    }
+    PathBuf::from("tauri-driver")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private X display.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x900x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (package xvfb) is needed; scripts/setup.sh installs it");
+        let mut out = child.stdout.take().unwrap();
+        let mut number = String::new();
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+            number.push(byte[0] as char);
+        }
+        Xvfb {
+            child,
+            display: format!(":{}", number.trim()),
+        }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How to start the app.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// Server address filled in on the enrollment screen.
+    pub server: Option<&'a str>,
+    /// Enrollment code filled in.
+    pub code: Option<&'a str>,
+    /// More environment for the app (e.g. `GTK_THEME`).
+    pub env: Vec<(&'a str, String)>,
+    /// Reuse this profile folder (another launch of the same device).
+    pub profile_dir: Option<&'a Path>,
+}
+
+/// The running app.
+pub struct Desktop {
+    pub ui: WebDriver,
+    driver: Child,
+    keyring: Keyring,
+    xvfb: Xvfb,
+    profile_dir: tempfile::TempDir,
+    pub profile_dir_path: PathBuf,
+}
+
+impl Desktop {
+    /// Starts the app and a WebDriver session on it.
+    pub fn launch(launch: Launch<'_>) -> Desktop {
+        let app = env!("CARGO_BIN_EXE_countersign-desktop");
+        let xvfb = Xvfb::start();
+        let keyring = Keyring::start();
+        let profile_dir = tempfile::tempdir().unwrap();
+        let profile_dir_path = launch.profile_dir.unwrap_or(profile_dir.path()).to_owned();
+        let (port, native_port) = (free_port(), free_port());
+        let mut command = Command::new(tauri_driver());
+        command
+            .args(["--port", &port.to_string()])
+            .args(["--native-port", &native_port.to_string()])
+            .args(["--native-driver", "/usr/bin/WebKitWebDriver"])
+            .env("DISPLAY", &xvfb.display)
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("NO_AT_BRIDGE", "1")
+            .env("GTK_A11Y", "none")
+            .env("COUNTERSIGN_PROFILE", profile_dir_path.join("profile.json"))
+            .env_remove("COUNTERSIGN_SERVER")
+            .env_remove("COUNTERSIGN_ENROLL_CODE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in keyring.env() {
+            command.env(k, v);
+        }
+        if let Some(server) = launch.server {
+            command.env("COUNTERSIGN_SERVER", server);
+        }
+        if let Some(code) = launch.code {
+            command.env("COUNTERSIGN_ENROLL_CODE", code);
+        }
+        for (k, v) in &launch.env {
+            command.env(k, v);
+        }
+        let driver = command.spawn().unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; install it with `cargo install tauri-driver --locked` (scripts/setup.sh does)",
+                tauri_driver().display()
+            )
+        });
+        let ui = WebDriver::start(&format!("http://127.0.0.1:{port}"), app);
+        Desktop {
+            ui,
+            driver,
+            keyring,
+            xvfb,
+            profile_dir,
+            profile_dir_path,
+        }
+    }
+
+    /// Saves a screenshot as `docs/screenshots/NAME.png` (the README links them).
+    pub fn screenshot(&self, name: &str) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Let the last change paint.
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::write(dir.join(format!("{name}.png")), self.ui.screenshot()).unwrap();
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        self.ui.quit();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
