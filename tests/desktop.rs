@@ -220,6 +220,7 @@ fn enroll_approve_deny_report_history_and_settings_through_the_window() {
 
     // History: this device's three decisions, newest first, with their fingerprints.
     ui.click_css("#nav-history");
+    ui.wait("#history tbody tr", 20);
     let history = ui.text_of("#history");
     for (word, fp) in [
         (
@@ -250,4 +251,237 @@ fn enroll_approve_deny_report_history_and_settings_through_the_window() {
         .contains(code.rsplit('.').next().unwrap()));
     assert!(ui.text_of("#s-key-kind").contains("Demo software key"));
     desk.screenshot("settings");
+
+    // The same device after a restart of the app, with the system in dark mode: it comes back
+    // enrolled (device key from the keyring), connected, with its history.
+    let mut desk = desk;
+    desk.relaunch(Launch {
+        env: vec![("GTK_THEME", "Adwaita:dark".into())],
+        ..Launch::default()
+    });
+    let ui = &desk.ui;
+    ui.wait("#connection[data-state=connected]", 30);
+    create(
+        &server,
+        &app_key,
+        privilege_grant("grant-2", "bob@example.com"),
+    );
+    let payout = create(
+        &server,
+        &app_key,
+        support::server::payout("pay-1", "25000", "erin@example.com"),
+    );
+    ui.wait(
+        &format!(".inbox-item[data-id='{}']", payout["id"].as_str().unwrap()),
+        20,
+    );
+    desk.screenshot("dark-inbox");
+    ui.click_css(&format!(
+        ".inbox-item[data-id='{}']",
+        payout["id"].as_str().unwrap()
+    ));
+    assert_eq!(ui.text_of("#f-amount"), "25,000.00 EUR");
+    desk.screenshot("dark-request");
+    ui.click_css("#nav-history");
+    assert_eq!(
+        ui.find_all("#history tbody tr").len(),
+        3,
+        "history kept across restarts"
+    );
+}
+
+/// Evaluates the shell's `decide` command directly (as a tampered UI could) and returns the
+/// error kind it answers with, or "ok".
+fn decide_directly(ui: &webdriver::WebDriver, id: &str, digest: &str) -> String {
+    let script = format!(
+        "const done = arguments[arguments.length - 1];\
+         window.__TAURI_INTERNALS__.invoke('decide', {{id: {id:?}, digest: {digest:?}, choice: {{kind: 'approve'}}}})\
+           .then(() => done('ok'), (e) => done(e.kind));"
+    );
+    ui.execute_async(&script)
+        .as_str()
+        .unwrap_or("no answer")
+        .to_owned()
+}
+
+#[test]
+fn a_pin_protected_demo_key_shows_tries_left_and_cancel_works_at_every_step() {
+    let _one_at_a_time = serial();
+    let server = Server::start();
+    let app_key = server.api_key("payouts", "payouts-service");
+    let code = support::approver_code(&server, DANA, GROUPS);
+    let desk = Desktop::launch(Launch {
+        server: Some(&server.base),
+        code: Some(&code),
+        // A slow simulated touch, so the touch step can be seen and cancelled.
+        env: vec![("COUNTERSIGN_DEMO_KEY_TOUCH_MS", "4000".into())],
+        ..Launch::default()
+    });
+    let ui = &desk.ui;
+    enroll_with_demo_key(&desk, &server, &code, Some("4821"));
+
+    // The bank-detail change needs user verification: the key asks for its PIN.
+    let bank = create(&server, &app_key, bank_change("bank-pin"));
+    let bank_id = bank["id"].as_str().unwrap();
+    ui.click_css(&format!(".inbox-item[data-id='{bank_id}']"));
+    ui.click_css("#approve");
+    ui.wait("#pin", 30);
+    desk.screenshot("ceremony-pin");
+    ui.type_into("#pin", "0000");
+    ui.click_css("#pin-submit");
+    let retries = ui.wait_text("[data-testid=retries]", "tries left", 30);
+    assert_eq!(retries, "7 tries left before the PIN is blocked");
+    assert_eq!(
+        ui.text_of("h2[data-stage=wrong_pin]"),
+        "Wrong PIN: enter it again"
+    );
+    desk.screenshot("ceremony-wrong-pin");
+    ui.type_into("#pin", "4821");
+    ui.click_css("#pin-submit");
+    ui.wait("h2[data-stage=touch]", 30);
+    desk.screenshot("ceremony-touch");
+    ui.wait_text(
+        "[data-testid=ceremony-result]",
+        "Your approval is recorded",
+        30,
+    );
+    desk.screenshot("ceremony-recorded");
+    let (_, request) = server.get(&app_key, &format!("/v1/requests/{bank_id}"));
+    assert_eq!(
+        request["state"], "pending",
+        "alice's own confirmation still missing"
+    );
+    ui.click_css("#ceremony-done");
+
+    // Cancel at the PIN prompt, then at the touch: nothing is signed or sent.
+    let grant = create(
+        &server,
+        &app_key,
+        privilege_grant("grant-pin", "alice@example.com"),
+    );
+    let grant_id = grant["id"].as_str().unwrap();
+    let audit_before = server.audit_len();
+    ui.click_css(&format!(".inbox-item[data-id='{grant_id}']"));
+    ui.click_css("#approve");
+    ui.wait("#pin", 30);
+    ui.click_css("#ceremony-cancel");
+    ui.wait_text("[data-testid=ceremony-result]", "Cancelled", 30);
+    desk.screenshot("ceremony-cancelled");
+    ui.click_css("#ceremony-done");
+    ui.click_css("#approve");
+    ui.wait("#pin", 30);
+    ui.type_into("#pin", "4821");
+    ui.click_css("#pin-submit");
+    ui.wait("h2[data-stage=touch]", 30);
+    ui.click_css("#ceremony-cancel");
+    ui.wait_text("[data-testid=ceremony-result]", "Cancelled", 30);
+    let (_, request) = server.get(&app_key, &format!("/v1/requests/{grant_id}"));
+    assert_eq!(request["state"], "pending");
+    assert_eq!(
+        server.audit_len(),
+        audit_before,
+        "a cancelled ceremony sends and records nothing"
+    );
+}
+
+const SHORT_WINDOW: &str = r#"
+@id("short-window")
+@reason("own payout, short window")
+@self_step_up("true")
+@approval_ttl("30")
+@execution_ttl("10")
+permit(principal, action == Action::"payout.send", resource);
+
+@id("agent-call")
+@reason("an AI agent's privileged call")
+@approvers("1")
+@group("agent-owners")
+@approval_ttl("600")
+@execution_ttl("60")
+permit(principal, action == Action::"agent.tool.invoke", resource);
+"#;
+
+#[test]
+fn expiry_a_server_restart_and_an_unverifiable_push() {
+    let _one_at_a_time = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies.cedar");
+    std::fs::write(&policies, SHORT_WINDOW).unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[policy]\npolicies = {policies:?}\n"),
+    )
+    .unwrap();
+    let mut server = Server::start_in(dir);
+    let app_key = server.api_key("payouts", "payouts-service");
+    let code = support::approver_code(&server, DANA, GROUPS);
+    let desk = Desktop::launch(Launch {
+        server: Some(&server.base),
+        code: Some(&code),
+        ..Launch::default()
+    });
+    let ui = &desk.ui;
+    enroll_with_demo_key(&desk, &server, &code, None);
+
+    // Dana's own payout, 30 s to confirm: left open until it expires.
+    let own = create(
+        &server,
+        &app_key,
+        support::server::payout("own-1", "2500", DANA),
+    );
+    let own_id = own["id"].as_str().unwrap();
+    let own_digest = own["digest"].as_str().unwrap();
+    ui.click_css(&format!(".inbox-item[data-id='{own_id}']"));
+    assert!(ui.text_of("#f-progress").contains("your own confirmation"));
+    let own_tx = Transaction::from_json(own["transaction"].to_string().as_bytes()).unwrap();
+    support::server::sleep_until_after(own_tx.approve_by.unix());
+    ui.wait("[data-testid=expired]", 20);
+    assert_eq!(ui.text_of("#countdown"), "Expired");
+    assert_eq!(
+        ui.attribute("#approve", "disabled").as_deref(),
+        Some("true")
+    );
+    desk.screenshot("request-expired");
+    // Even asked directly, the shell refuses to sign it.
+    let audit_before = server.audit_len();
+    let refused = decide_directly(ui, own_id, own_digest);
+    assert!(
+        matches!(refused.as_str(), "expired" | "not_pending"),
+        "{refused}"
+    );
+    assert_eq!(server.audit_len(), audit_before, "nothing was sent");
+    let (_, request) = server.get(&app_key, &format!("/v1/requests/{own_id}"));
+    assert_eq!(request["state"], "expired", "{request}");
+    ui.click_css("#nav-inbox");
+    ui.wait("[data-testid=empty]", 20);
+
+    // The server goes away: the window says so, then reconnects by itself and shows what
+    // arrived while it was gone.
+    server.kill();
+    ui.wait("#connection[data-state=reconnecting]", 30);
+    assert!(ui.text_of("#connection").contains("Offline since"));
+    desk.screenshot("reconnecting");
+    server.crash_and_restart_same_port();
+    let meanwhile = create(&server, &app_key, agent_call("agent-meanwhile"));
+    let meanwhile_id = meanwhile["id"].as_str().unwrap();
+    ui.wait(&format!(".inbox-item[data-id='{meanwhile_id}']"), 60);
+    ui.wait("#connection[data-state=connected]", 30);
+
+    // The server now signs with a key this device never pinned: what it pushes is refused,
+    // never shown, and the window warns.
+    admin(&server.data_dir(), &["keys", "rotate"]);
+    server.crash_and_restart_same_port();
+    let forged = create(&server, &app_key, agent_call("agent-other-key"));
+    let forged_id = forged["id"].as_str().unwrap();
+    ui.wait("[data-testid=refused]", 60);
+    assert!(ui
+        .try_find(&format!(".inbox-item[data-id='{forged_id}']"))
+        .is_none());
+    assert!(ui.text_of("[data-testid=refused]").contains("not shown"));
+    desk.screenshot("unverifiable");
+    let shown = decide_directly(ui, forged_id, forged["digest"].as_str().unwrap());
+    assert_eq!(
+        shown, "not_pending",
+        "an unverified request cannot be answered"
+    );
 }

@@ -97,7 +97,7 @@ pub trait CeremonySink: Send + Sync {
 struct Active {
     pins: Sender<Option<Zeroizing<String>>>,
     cancelled: Arc<AtomicBool>,
-    usb: Option<Arc<UsbSigner>>,
+    key: Option<KeySigner>,
 }
 
 /// At most one ceremony; PIN and cancel reach it from the UI's commands.
@@ -125,7 +125,7 @@ impl Control {
         *active = Some(Active {
             pins,
             cancelled: cancelled.clone(),
-            usb: None,
+            key: None,
         });
         sink.ceremony(&CeremonyUpdate::stage(
             Stage::WaitingForKey,
@@ -162,8 +162,8 @@ impl Control {
         };
         active.cancelled.store(true, Ordering::SeqCst);
         let _ = active.pins.send(None);
-        if let Some(usb) = &active.usb {
-            usb.cancel();
+        if let Some(key) = &active.key {
+            key.cancel();
         }
         true
     }
@@ -176,40 +176,57 @@ impl Control {
 
 impl Ceremony {
     /// The signer for the profile's key spec (`usb` or `soft:PATH`), wired to this
-    /// ceremony's prompt and cancel.
-    pub fn signer(&self, spec: &str, usb_timeout: Duration) -> Result<KeySigner, ShellError> {
+    /// ceremony's prompt and cancel; the software key's touch comes after `soft_touch`.
+    pub fn signer(
+        &self,
+        spec: &str,
+        usb_timeout: Duration,
+        soft_touch: Duration,
+    ) -> Result<KeySigner, ShellError> {
         let prompt: Arc<dyn KeyPrompt> = self.prompt.clone();
-        if spec == "usb" {
-            let usb = Arc::new(UsbSigner::new(usb_timeout, prompt));
-            if let Ok(mut active) = self.control.active.lock() {
-                if let Some(active) = active.as_mut() {
-                    active.usb = Some(usb.clone());
-                }
-            }
-            return Ok(KeySigner::Usb(usb));
-        }
-        let path = spec
-            .strip_prefix("soft:")
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| ShellError::Storage {
-                message: format!("the profile names an unknown key {spec:?}"),
-            })?;
-        Ok(KeySigner::Soft(Box::new(SoftSigner::open(
-            Path::new(path),
-            prompt,
-        )?)))
+        let key = if spec == "usb" {
+            KeySigner::Usb(Arc::new(UsbSigner::new(usb_timeout, prompt)))
+        } else {
+            let path = spec
+                .strip_prefix("soft:")
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| ShellError::Storage {
+                    message: format!("the profile names an unknown key {spec:?}"),
+                })?;
+            KeySigner::Soft(Arc::new(
+                SoftSigner::open(Path::new(path), prompt)?.with_touch_delay(soft_touch),
+            ))
+        };
+        self.arm(&key);
+        Ok(key)
     }
 
-    /// The demo software key, created at `path` if it does not exist yet.
-    pub fn demo_signer(&self, path: &Path, pin: Option<&str>) -> Result<KeySigner, ShellError> {
+    /// The demo software key, created at `path` (with `pin`, if given) if it does not exist.
+    pub fn demo_signer(
+        &self,
+        path: &Path,
+        pin: Option<&str>,
+        touch: Duration,
+    ) -> Result<KeySigner, ShellError> {
         let prompt: Arc<dyn KeyPrompt> = self.prompt.clone();
-        if path.exists() {
-            return Ok(KeySigner::Soft(Box::new(SoftSigner::open(path, prompt)?)));
+        let signer = if path.exists() {
+            SoftSigner::open(path, prompt)?
+        } else {
+            let algorithm = countersign_approver::signer::SoftAlgorithm::ES256;
+            SoftSigner::create(path, algorithm, pin, prompt)?
+        };
+        let key = KeySigner::Soft(Arc::new(signer.with_touch_delay(touch)));
+        self.arm(&key);
+        Ok(key)
+    }
+
+    /// Lets the cancel button reach `key`.
+    fn arm(&self, key: &KeySigner) {
+        if let Ok(mut active) = self.control.active.lock() {
+            if let Some(active) = active.as_mut() {
+                active.key = Some(key.clone());
+            }
         }
-        let algorithm = countersign_approver::signer::SoftAlgorithm::ES256;
-        Ok(KeySigner::Soft(Box::new(SoftSigner::create(
-            path, algorithm, pin, prompt,
-        )?)))
     }
 
     /// Whether the person pressed cancel.
@@ -243,7 +260,9 @@ struct WindowPrompt {
 
 impl KeyPrompt for WindowPrompt {
     fn show(&self, event: &KeyEvent) {
-        self.sink.ceremony(&CeremonyUpdate::of(event));
+        if !self.cancelled.load(Ordering::SeqCst) {
+            self.sink.ceremony(&CeremonyUpdate::of(event));
+        }
     }
 
     fn pin(&self, _event: &KeyEvent) -> Option<Zeroizing<String>> {
@@ -257,11 +276,12 @@ impl KeyPrompt for WindowPrompt {
 }
 
 /// The key a profile names.
+#[derive(Clone)]
 pub enum KeySigner {
     /// A USB security key.
     Usb(Arc<UsbSigner>),
     /// The demo software key.
-    Soft(Box<SoftSigner>),
+    Soft(Arc<SoftSigner>),
 }
 
 impl KeySigner {
@@ -269,6 +289,14 @@ impl KeySigner {
         match self {
             KeySigner::Usb(usb) => usb.as_ref(),
             KeySigner::Soft(soft) => soft.as_ref(),
+        }
+    }
+
+    /// Stops the operation in progress.
+    fn cancel(&self) {
+        match self {
+            KeySigner::Usb(usb) => usb.cancel(),
+            KeySigner::Soft(soft) => soft.cancel(),
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct DeskConfig {
     pub insecure_device_key_file: Option<PathBuf>,
     /// How long a USB key waits for a touch or PIN.
     pub usb_timeout: Duration,
+    /// How long the demo software key takes to "be touched" (so the touch step shows).
+    pub demo_touch: Duration,
     /// The device name sent at enrollment.
     pub device_name: String,
 }
@@ -529,13 +531,14 @@ impl Desk {
         let (spec, signer) = match &key {
             KeyChoice::Usb => (
                 "usb".to_owned(),
-                ceremony.signer("usb", self.config.usb_timeout),
+                ceremony.signer("usb", self.config.usb_timeout, Duration::ZERO),
             ),
             KeyChoice::DemoSoftware { .. } => (
                 format!("soft:{}", self.config.demo_key_path.display()),
                 ceremony.demo_signer(
                     &self.config.demo_key_path,
                     pin.as_deref().map(String::as_str),
+                    self.config.demo_touch,
                 ),
             ),
         };
@@ -613,7 +616,11 @@ impl Desk {
             )
         };
         let ceremony = self.ceremonies.begin(self.ui.clone())?;
-        let signer = ceremony.signer(&profile.key, self.config.usb_timeout)?;
+        let signer = ceremony.signer(
+            &profile.key,
+            self.config.usb_timeout,
+            self.config.demo_touch,
+        )?;
         let runtime = self.runtime.clone();
         let decision = choice.name();
         let approver_id = profile.approver_id.clone();

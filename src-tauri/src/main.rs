@@ -31,8 +31,12 @@ struct Args {
     #[arg(long, env = "COUNTERSIGN_INSECURE_DEVICE_KEY_FILE")]
     insecure_device_key_file: Option<PathBuf>,
     /// How long a USB security key waits for a touch or a PIN, in seconds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, env = "COUNTERSIGN_USB_TIMEOUT_SECONDS", default_value_t = 60)]
     usb_timeout_seconds: u64,
+    /// How long the demo software key takes to be "touched", in milliseconds (so the touch
+    /// step can be seen and cancelled).
+    #[arg(long, env = "COUNTERSIGN_DEMO_KEY_TOUCH_MS", default_value_t = 1200)]
+    demo_key_touch_ms: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +50,7 @@ fn main() -> std::process::ExitCode {
         demo_key_path,
         insecure_device_key_file: args.insecure_device_key_file,
         usb_timeout: Duration::from_secs(args.usb_timeout_seconds),
+        demo_touch: Duration::from_millis(args.demo_key_touch_ms),
         device_name: "desktop app".into(),
     };
     let prefill = Prefill {

@@ -100,60 +100,81 @@ pub struct Desktop {
     driver: Child,
     keyring: Keyring,
     xvfb: Xvfb,
-    profile_dir: tempfile::TempDir,
+    _profile_dir: tempfile::TempDir,
     pub profile_dir_path: PathBuf,
+}
+
+/// Starts tauri-driver for the app with this environment, and a session on it.
+fn start_app(
+    xvfb: &Xvfb,
+    keyring: &Keyring,
+    profile_dir: &Path,
+    launch: &Launch<'_>,
+) -> (Child, WebDriver) {
+    let app = env!("CARGO_BIN_EXE_countersign-desktop");
+    let (port, native_port) = (free_port(), free_port());
+    let mut command = Command::new(tauri_driver());
+    command
+        .args(["--port", &port.to_string()])
+        .args(["--native-port", &native_port.to_string()])
+        .args(["--native-driver", "/usr/bin/WebKitWebDriver"])
+        .env("DISPLAY", &xvfb.display)
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .env("NO_AT_BRIDGE", "1")
+        .env("GTK_A11Y", "none")
+        .env("COUNTERSIGN_PROFILE", profile_dir.join("profile.json"))
+        .env_remove("COUNTERSIGN_SERVER")
+        .env_remove("COUNTERSIGN_ENROLL_CODE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in keyring.env() {
+        command.env(k, v);
+    }
+    if let Some(server) = launch.server {
+        command.env("COUNTERSIGN_SERVER", server);
+    }
+    if let Some(code) = launch.code {
+        command.env("COUNTERSIGN_ENROLL_CODE", code);
+    }
+    for (k, v) in &launch.env {
+        command.env(k, v);
+    }
+    let driver = command.spawn().unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; install it with `cargo install tauri-driver --locked` (scripts/setup.sh does)",
+            tauri_driver().display()
+        )
+    });
+    let ui = WebDriver::start(&format!("http://127.0.0.1:{port}"), app);
+    (driver, ui)
 }
 
 impl Desktop {
     /// Starts the app and a WebDriver session on it.
     pub fn launch(launch: Launch<'_>) -> Desktop {
-        let app = env!("CARGO_BIN_EXE_countersign-desktop");
         let xvfb = Xvfb::start();
         let keyring = Keyring::start();
         let profile_dir = tempfile::tempdir().unwrap();
         let profile_dir_path = launch.profile_dir.unwrap_or(profile_dir.path()).to_owned();
-        let (port, native_port) = (free_port(), free_port());
-        let mut command = Command::new(tauri_driver());
-        command
-            .args(["--port", &port.to_string()])
-            .args(["--native-port", &native_port.to_string()])
-            .args(["--native-driver", "/usr/bin/WebKitWebDriver"])
-            .env("DISPLAY", &xvfb.display)
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("NO_AT_BRIDGE", "1")
-            .env("GTK_A11Y", "none")
-            .env("COUNTERSIGN_PROFILE", profile_dir_path.join("profile.json"))
-            .env_remove("COUNTERSIGN_SERVER")
-            .env_remove("COUNTERSIGN_ENROLL_CODE")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for (k, v) in keyring.env() {
-            command.env(k, v);
-        }
-        if let Some(server) = launch.server {
-            command.env("COUNTERSIGN_SERVER", server);
-        }
-        if let Some(code) = launch.code {
-            command.env("COUNTERSIGN_ENROLL_CODE", code);
-        }
-        for (k, v) in &launch.env {
-            command.env(k, v);
-        }
-        let driver = command.spawn().unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; install it with `cargo install tauri-driver --locked` (scripts/setup.sh does)",
-                tauri_driver().display()
-            )
-        });
-        let ui = WebDriver::start(&format!("http://127.0.0.1:{port}"), app);
+        let (driver, ui) = start_app(&xvfb, &keyring, &profile_dir_path, &launch);
         Desktop {
             ui,
             driver,
             keyring,
             xvfb,
-            profile_dir,
+            _profile_dir: profile_dir,
             profile_dir_path,
         }
+    }
+
+    /// Quits the app and starts it again on the same profile, keyring and display.
+    pub fn relaunch(&mut self, launch: Launch<'_>) {
+        self.ui.quit();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let (driver, ui) = start_app(&self.xvfb, &self.keyring, &self.profile_dir_path, &launch);
+        self.driver = driver;
+        self.ui = ui;
     }
 
     /// Saves a screenshot as `docs/screenshots/NAME.png` (the README links them).

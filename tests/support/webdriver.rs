@@ -191,6 +191,12 @@ impl WebDriver {
         self.post("/execute/sync", json!({"script": script, "args": []}))
     }
 
+    /// Runs `script` as an async script (its last argument is the callback) and returns
+    /// what it passed to the callback.
+    pub fn execute_async(&self, script: &str) -> Value {
+        self.post("/execute/async", json!({"script": script, "args": []}))
+    }
+
     /// Everything the page shows, for failure messages.
     pub fn page_text(&self) -> String {
         self.execute("return document.body ? document.body.innerText : ''")

@@ -298,3 +298,43 @@ fn a_usb_signer_without_a_key_ends_with_an_error_not_a_hang() {
     // Generous bound: the point is that it returns at all.
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+#[test]
+fn a_simulated_touch_waits_and_a_cancel_at_the_touch_signs_nothing() {
+    let key = soft_key(SoftAlgorithm::ES256, None, ScriptedPerson::typing(&[]))
+        .with_touch_delay(std::time::Duration::from_millis(300));
+    let (id, public_key) = register(&key, false);
+    let started = std::time::Instant::now();
+    let (count, _) = sign_and_verify(&key, &id, &public_key, 0, false).unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+
+    // The same credential on a key whose touch never comes in time: cancel at the touch.
+    let person = ScriptedPerson::typing(&[]);
+    let slow = Arc::new(
+        SoftSigner::in_memory(key.state().unwrap(), person.clone())
+            .unwrap()
+            .with_touch_delay(std::time::Duration::from_secs(30)),
+    );
+    let signing = {
+        let (slow, id) = (slow.clone(), id.clone());
+        std::thread::spawn(move || {
+            let client_data = ClientData::get(&[3; 32], ORIGIN).to_json();
+            slow.get_assertion(RP_ID, client_data.as_bytes(), &id, false)
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let cancelled_at = std::time::Instant::now();
+    slow.cancel();
+    assert_eq!(signing.join().unwrap().unwrap_err(), SignerError::Cancelled);
+    assert!(
+        cancelled_at.elapsed() < std::time::Duration::from_secs(20),
+        "the cancel ended the wait for the touch, not its 30 s delay"
+    );
+    // The crate's silent pre-flight (no presence) may count once; no presence-signed
+    // assertion was made.
+    assert!(slow.state().unwrap().credentials[0].sign_count <= count + 1);
+    assert!(
+        person.seen().contains(&KeyEvent::TouchKey),
+        "the key asked for the touch first"
+    );
+}

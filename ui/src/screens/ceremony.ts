@@ -11,7 +11,7 @@ const stageTitle: Record<string, string> = {
   touch: "Touch your security key",
   select_key: "Several keys found",
   pin: "Enter your security key's PIN",
-  wrong_pin: "Wrong PIN",
+  wrong_pin: "Wrong PIN: enter it again",
   pin_auth_blocked: "Too many wrong PINs",
   pin_blocked: "PIN blocked",
   pin_not_set: "This key has no PIN",
@@ -78,9 +78,9 @@ export class CeremonyOverlay {
         { id: "ceremony-title", class: blocked ? "stage bad" : "stage", "data-stage": u.stage },
         stageTitle[u.stage] ?? "Security key",
       ),
-      h("p", { class: "stage-message", "data-testid": "ceremony-message" }, sentence(u.message)),
+      u.retries_left === null ? h("p", { class: "stage-message", "data-testid": "ceremony-message" }, sentence(u.message)) : null,
       u.retries_left !== null ? h("p", { class: "retries", "data-testid": "retries" }, `${u.retries_left} tries left before the PIN is blocked`) : null,
-      demoKey ? h("p", { class: "demo-note" }, "Demo software key: it signs without a touch. A real security key waits for yours.") : null,
+      demoKey ? h("p", { class: "demo-note" }, "Demo software key: its touch is simulated after a moment. A real security key waits for yours.") : null,
       u.stage === "touch" || u.stage === "waiting_for_key" ? h("div", { class: "key-pulse", "aria-hidden": "true" }) : null,
     );
     if (asksPin) {

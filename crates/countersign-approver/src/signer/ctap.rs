@@ -239,7 +239,11 @@ fn handle_status(prompt: &dyn KeyPrompt, update: StatusUpdate) {
 fn signer_error(error: AuthenticatorError) -> SignerError {
     match error {
         AuthenticatorError::CancelledByUser
-        | AuthenticatorError::U2FToken(U2FTokenError::NotAllowed) => SignerError::Cancelled,
+        | AuthenticatorError::U2FToken(U2FTokenError::NotAllowed)
+        | AuthenticatorError::HIDError(HIDError::Command(CommandError::StatusCode(
+            StatusCode::KeepaliveCancel | StatusCode::UserActionTimeout,
+            _,
+        ))) => SignerError::Cancelled,
         AuthenticatorError::PinError(PinError::PinBlocked) => SignerError::PinBlocked,
         AuthenticatorError::PinError(PinError::PinAuthBlocked) => SignerError::PinAuthBlocked,
         AuthenticatorError::PinError(PinError::PinNotSet) => SignerError::PinNotSet,

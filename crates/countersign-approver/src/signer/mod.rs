@@ -14,7 +14,7 @@ mod usb;
 
 pub use ctap::{KeyEvent, KeyPrompt};
 pub use soft::SoftSigner;
-pub use soft_key::SoftKeyDevice;
+pub use soft_key::{SimulatedTouch, SoftKeyDevice};
 pub use soft_key_file::{
     SoftAlgorithm, SoftCredential, SoftKeyFileError, SoftKeyState, PIN_RETRIES, SOFT_KEY_AAGUID,
 };

@@ -2,7 +2,7 @@
 //! `authenticator` crate's own CTAP2 `register` and `sign` functions.
 
 use super::ctap::{self, KeyPrompt};
-use super::soft_key::SoftKeyDevice;
+use super::soft_key::{SimulatedTouch, SoftKeyDevice};
 use super::soft_key_file::{SoftAlgorithm, SoftKeyFileError, SoftKeyState};
 use super::{Assertion, Registration, Signer, SignerError};
 use authenticator::FidoDevice;
@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 pub struct SoftSigner {
     device: Mutex<SoftKeyDevice>,
     prompt: Arc<dyn KeyPrompt>,
+    touch: SimulatedTouch,
 }
 
 impl SoftSigner {
@@ -64,7 +65,23 @@ impl SoftSigner {
         Ok(SoftSigner {
             device: Mutex::new(device),
             prompt,
+            touch: SimulatedTouch::default(),
         })
+    }
+
+    /// Makes the key wait `delay` for its simulated touch (demos show the "touch" step).
+    pub fn with_touch_delay(mut self, delay: std::time::Duration) -> Self {
+        self.touch = SimulatedTouch::after(delay);
+        if let Ok(device) = self.device.get_mut() {
+            device.set_touch(self.touch.clone());
+        }
+        self
+    }
+
+    /// Stops the operation in progress at its touch (a UI's cancel button); it ends with
+    /// [`SignerError::Cancelled`].
+    pub fn cancel(&self) {
+        self.touch.cancel();
     }
 
     /// The key's state now: credentials, counters, PIN tries left.
@@ -83,6 +100,7 @@ impl SoftSigner {
         let path = device.path().map(Path::to_owned);
         *device =
             SoftKeyDevice::new(state, path).map_err(|e| SignerError::Device(e.to_string()))?;
+        device.set_touch(self.touch.clone());
         Ok(())
     }
 
@@ -101,6 +119,7 @@ impl SoftSigner {
             authenticator::statecallback::StateCallback<authenticator::Result<T>>,
         ),
     ) -> Result<T, SignerError> {
+        self.touch.reset();
         let mut device = self.lock()?;
         if !device.initialized() {
             device

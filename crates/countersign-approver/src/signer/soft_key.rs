@@ -65,6 +65,53 @@ pub struct SoftKeyDevice {
     session: Mutex<Session>,
     info: Option<AuthenticatorInfo>,
     shared_secret: Option<SharedSecret>,
+    touch: SimulatedTouch,
+}
+
+/// How the software key's "person" touches it: after `delay` (none by default), unless the
+/// touch is cancelled first, which ends the operation as a real key's cancel does. It lets a
+/// demo show the "touch your key" step and a test cancel at it.
+#[derive(Clone, Debug, Default)]
+pub struct SimulatedTouch {
+    delay: std::time::Duration,
+    cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SimulatedTouch {
+    /// A touch that comes `delay` after the key asks for it.
+    pub fn after(delay: std::time::Duration) -> Self {
+        SimulatedTouch {
+            delay,
+            cancelled: Default::default(),
+        }
+    }
+
+    /// Cancels the touch being waited for (and the next one, until [`SimulatedTouch::reset`]).
+    pub fn cancel(&self) {
+        self.cancelled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Clears a cancel, before a new operation.
+    pub fn reset(&self) {
+        self.cancelled
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits for the touch; a cancel answers as CTAP2's KEEPALIVE_CANCEL.
+    fn wait(&self) -> Result<(), HIDError> {
+        let until = std::time::Instant::now() + self.delay;
+        loop {
+            if self.cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(status(StatusCode::KeepaliveCancel));
+            }
+            let now = std::time::Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            std::thread::sleep((until - now).min(std::time::Duration::from_millis(20)));
+        }
+    }
 }
 
 impl std::fmt::Debug for SoftKeyDevice {
@@ -104,7 +151,13 @@ impl SoftKeyDevice {
             }),
             info: None,
             shared_secret: None,
+            touch: SimulatedTouch::default(),
         })
+    }
+
+    /// Sets how the key is touched (see [`SimulatedTouch`]).
+    pub fn set_touch(&mut self, touch: SimulatedTouch) {
+        self.touch = touch;
     }
 
     /// The file this key saves to, if any.
@@ -316,6 +369,9 @@ impl VirtualFidoDevice for SoftKeyDevice {
             &req.client_data_hash.0,
         )?;
         let up = req.options.user_presence.unwrap_or(true);
+        if up {
+            self.touch.wait()?;
+        }
         let mut state = self.lock_state()?;
         let credential = state
             .credentials
@@ -383,6 +439,7 @@ impl VirtualFidoDevice for SoftKeyDevice {
             req.options.user_verification,
             &req.client_data_hash.0,
         )?;
+        self.touch.wait()?;
         let mut state = self.lock_state()?;
         if state.pin_hash.is_some() && !uv {
             // CTAP 2.0: with a PIN set, making a credential needs the PIN.
