@@ -33,7 +33,8 @@ fi
 
 # tauri-driver bridges WebDriver to the desktop app's WebKitWebDriver (tests only; ~1 min to
 # build once, from crates.io).
-if ! command -v tauri-driver >/dev/null 2>&1 && ! [ -x "$HOME/.cargo/bin/tauri-driver" ]; then
+if [ -z "${COUNTERSIGN_SETUP_NO_TEST_TOOLS:-}" ] && ! command -v tauri-driver >/dev/null 2>&1 \
+  && ! [ -x "$HOME/.cargo/bin/tauri-driver" ]; then
   cargo install tauri-driver --locked --version "^2"
 fi
 

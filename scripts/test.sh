@@ -18,7 +18,9 @@ echo "== cargo test"
 cargo test --workspace --all-targets --locked
 echo "== doc tests"
 cargo test --workspace --doc --locked
-echo "== the README demo (walkthrough only)"
+echo "== the README demo: server, enrolled demo profile, sample requests (headless, stops after)"
+COUNTERSIGN_DEMO_NO_BUILD=1 COUNTERSIGN_DEMO_EXIT=1 COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18711 bash scripts/demo.sh
+echo "== the protocol walkthrough and the server-only demo"
 cargo run -q --locked -p countersign-core --example walkthrough
 COUNTERSIGN_DEMO_EXIT=1 COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18710 cargo run -q --locked -p countersign-server --example demo
 echo "== independent verification of the golden vectors (Python + openssl)"
