@@ -9,7 +9,7 @@
 #
 # Environment: COUNTERSIGN_DEMO_LISTEN (default 127.0.0.1:8710); COUNTERSIGN_DEMO_EXIT=1 stops
 # after the sample requests (used by the tests); COUNTERSIGN_DEMO_NO_BUILD=1 uses the binaries
-# already in target/debug.
+# already built; COUNTERSIGN_DEMO_RELEASE=1 builds and runs release binaries (benchmarks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,12 +18,17 @@ LISTEN=${COUNTERSIGN_DEMO_LISTEN:-127.0.0.1:8710}
 BASE="http://$LISTEN"
 DATA="$ROOT/countersign-demo"
 BIN="$ROOT/target/debug"
+PROFILE_FLAG=()
+if [ -n "${COUNTERSIGN_DEMO_RELEASE:-}" ]; then
+  BIN="$ROOT/target/release"
+  PROFILE_FLAG=(--release)
+fi
 
 if [ -z "${COUNTERSIGN_DEMO_NO_BUILD:-}" ]; then
   COUNTERSIGN_SETUP_NO_TEST_TOOLS=1 bash scripts/setup.sh
   echo "== building the UI and the binaries (the first build takes several minutes)"
   (cd ui && npm ci --no-audit --no-fund --silent && npm run --silent build)
-  cargo build --locked -p countersign-server -p countersign-cli -p countersign-desktop
+  cargo build --locked "${PROFILE_FLAG[@]}" -p countersign-server -p countersign-cli -p countersign-desktop
 fi
 
 if curl -fs "$BASE/health" >/dev/null 2>&1; then
@@ -115,6 +120,6 @@ if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   exit 0
 fi
 
-echo "== opening the desktop app (close it to stop the demo)"
+echo "== opening the desktop app (close it to stop the demo); launched at $(date +%s%3N) ms"
 COUNTERSIGN_PROFILE="$PROFILE" COUNTERSIGN_DEMO_KEY="$DATA/desktop/demo-soft-key.json" \
   "$BIN/countersign-desktop" || echo "the desktop app stopped with an error (see above)" >&2

@@ -367,7 +367,14 @@ fn a_pin_protected_demo_key_shows_tries_left_and_cancel_works_at_every_step() {
     ui.click_css("#ceremony-cancel");
     ui.wait_text("[data-testid=ceremony-result]", "Cancelled", 30);
     desk.screenshot("ceremony-cancelled");
+    let renders = ui.attribute("#main", "data-renders").unwrap();
     ui.click_css("#ceremony-done");
+    // "Back to the request" reloads it: wait for the fresh screen before pressing approve.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ui.attribute("#main", "data-renders").as_deref() == Some(renders.as_str()) {
+        assert!(std::time::Instant::now() < deadline, "the request screen was not reloaded");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     ui.click_css("#approve");
     ui.wait("#pin", 30);
     ui.type_into("#pin", "4821");

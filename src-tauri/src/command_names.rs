@@ -12,4 +12,5 @@ pub const COMMAND_NAMES: &[&str] = &[
     "history",
     "settings",
     "unenroll",
+    "painted",
 ];

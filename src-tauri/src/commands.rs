@@ -101,4 +101,30 @@ pub async fn unenroll(desk: Shell<'_>) -> Result<(), ShellError> {
     desk.unenroll()
 }
 
+/// When the process started, and whether the first paint was reported.
+pub struct Startup {
+    /// Process start (as early in `main` as possible).
+    pub started: std::time::Instant,
+    /// Set once the first paint is logged.
+    pub reported: std::sync::atomic::AtomicBool,
+}
+
+/// The UI painted its first screen: logs the time since start once (docs/benchmarks.md).
+#[tauri::command]
+pub async fn painted(startup: State<'_, Startup>) -> Result<(), ShellError> {
+    if !startup
+        .reported
+        .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        let epoch_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        eprintln!(
+            "countersign-desktop: first paint {} ms after main, at {epoch_ms} ms",
+            startup.started.elapsed().as_millis()
+        );
+    }
+    Ok(())
+}
+
 include!("command_names.rs");

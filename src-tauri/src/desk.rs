@@ -719,12 +719,13 @@ impl Desk {
             .as_ref()
             .ok_or(ShellError::NotEnrolled)?
             .profile;
+        let details = profile.key_details.as_ref();
         let key = match profile.key.strip_prefix("soft:") {
             None => KeyInfo {
                 kind: "usb",
                 file: None,
-                algorithm: None,
-                aaguid: None,
+                algorithm: details.map(|d| d.algorithm.clone()),
+                aaguid: details.map(|d| d.aaguid.clone()),
                 pin_set: None,
             },
             Some(path) => {
@@ -735,9 +736,11 @@ impl Desk {
                 KeyInfo {
                     kind: "demo_software",
                     file: Some(path.to_owned()),
-                    algorithm: credential.map(|c| format!("{:?}", c.algorithm)),
+                    algorithm: details
+                        .map(|d| d.algorithm.clone())
+                        .or_else(|| credential.map(|c| format!("{:?}", c.algorithm))),
                     aaguid: Some(format!(
-                        "{} (\"{}\")",
+                        "{} (\"{}\", the demo software key)",
                         SOFT_KEY_AAGUID
                             .iter()
                             .map(|b| format!("{b:02x}"))

@@ -51,7 +51,11 @@ pub enum RunError {
 }
 
 /// Runs the app until it quits.
-pub fn run(config: DeskConfig, prefill: commands::Prefill) -> Result<(), RunError> {
+pub fn run(
+    config: DeskConfig,
+    prefill: commands::Prefill,
+    started: std::time::Instant,
+) -> Result<(), RunError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -61,6 +65,10 @@ pub fn run(config: DeskConfig, prefill: commands::Prefill) -> Result<(), RunErro
     tauri::async_runtime::set(handle.clone());
     tauri::Builder::default()
         .manage(prefill)
+        .manage(commands::Startup {
+            started,
+            reported: Default::default(),
+        })
         .setup(move |app| {
             let ui = Arc::new(WindowUi {
                 app: app.handle().clone(),
@@ -82,6 +90,7 @@ pub fn run(config: DeskConfig, prefill: commands::Prefill) -> Result<(), RunErro
             commands::history,
             commands::settings,
             commands::unenroll,
+            commands::painted,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))?;
     drop(runtime);

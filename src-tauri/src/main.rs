@@ -40,6 +40,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
+    let started = std::time::Instant::now();
     let args = Args::parse();
     let profile_path = args.profile.unwrap_or_else(Profile::default_path);
     let demo_key_path = args
@@ -57,7 +58,7 @@ fn main() -> std::process::ExitCode {
         server: args.server,
         code: args.enroll_code,
     };
-    match countersign_desktop::run(config, prefill) {
+    match countersign_desktop::run(config, prefill, started) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("countersign-desktop: {error}");

@@ -199,6 +199,39 @@ fn identify_shows_the_server_the_code_names_and_saves_nothing() {
 }
 
 #[test]
+fn a_usb_key_that_is_not_there_ends_the_ceremony_and_saves_nothing() {
+    let server = Server::start();
+    let shell = shell_with(true);
+    let code = code_for(&server);
+    // The real USB path through `authenticator`; no key is plugged in here.
+    let outcome = shell
+        .rt
+        .block_on(shell.desk.enroll(&server.base, &code, KeyChoice::Usb));
+    assert!(
+        matches!(
+            outcome,
+            Err(ShellError::TimedOut | ShellError::NoKeyFound { .. })
+        ),
+        "{outcome:?}"
+    );
+    next_stage(&shell, Stage::WaitingForKey);
+    assert!(!shell.dir.path().join("profile.json").exists());
+    assert!(
+        !shell.dir.path().join("device.key").exists(),
+        "placeholder removed"
+    );
+    // The code is unspent.
+    shell
+        .rt
+        .block_on(
+            shell
+                .desk
+                .enroll(&server.base, &code, KeyChoice::DemoSoftware { pin: None }),
+        )
+        .unwrap();
+}
+
+#[test]
 fn without_a_keyring_enrollment_stops_before_the_code_is_spent() {
     let server = Server::start();
     // No Secret Service on this bus address: the keyring cannot work.
@@ -318,6 +351,13 @@ fn the_inbox_follows_the_server_and_decisions_sign_only_what_was_shown() {
     assert_eq!(history[0].reason.as_deref(), Some("not asked for"));
     let settings = shell.desk.settings().unwrap();
     assert_eq!(settings.key.kind, "demo_software");
+    assert_eq!(settings.key.algorithm.as_deref(), Some("ES256"));
+    assert!(settings
+        .key
+        .aaguid
+        .as_deref()
+        .unwrap()
+        .contains("countersign-soft"));
     assert_eq!(settings.device_key, "insecure_file");
     assert_eq!(settings.server_key_ids.len(), 1);
 }

@@ -6,7 +6,7 @@ import iconUrl from "../../icons/icon.svg";
 import { asShellError, ipc } from "./ipc";
 import type { Context, Route } from "./context";
 import type { Prefill, Snapshot } from "./types";
-import { CeremonyOverlay } from "./screens/ceremony";
+import { CeremonyOverlay, setInert } from "./screens/ceremony";
 import { EnrollScreen } from "./screens/enroll";
 import { renderInbox } from "./screens/inbox";
 import { RequestScreen } from "./screens/request";
@@ -44,6 +44,8 @@ export class App implements Context {
     } catch (e) {
       this.fatal(asShellError(e).message);
     }
+    // Two frames later the first screen is on glass: tell the shell (it logs start-up time).
+    requestAnimationFrame(() => requestAnimationFrame(() => void ipc.painted().catch(() => {})));
     setInterval(() => this.tick(), 1000);
     document.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && this.ceremony.isOpen) void ipc.cancelCeremony();
@@ -186,7 +188,10 @@ export class App implements Context {
   }
 
   private confirmUnenroll(): void {
-    const close = () => layer.remove();
+    const close = () => {
+      layer.remove();
+      setInert(false);
+    };
     const layer = h(
       "div",
       { class: "backdrop confirm" },
@@ -204,6 +209,7 @@ export class App implements Context {
       ),
     );
     document.body.append(layer);
+    setInert(true);
     layer.querySelector<HTMLButtonElement>("#unenroll-cancel")?.focus();
   }
 

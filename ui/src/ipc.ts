@@ -31,6 +31,7 @@ export const ipc = {
   history: () => invoke<HistoryEntry[]>("history"),
   settings: () => invoke<SettingsView>("settings"),
   unenroll: () => invoke<void>("unenroll"),
+  painted: () => invoke<void>("painted"),
   onSnapshot: (f: (s: Snapshot) => void): Promise<UnlistenFn> =>
     listen<Snapshot>("snapshot", (e) => f(e.payload)),
   onCeremony: (f: (u: CeremonyUpdate) => void): Promise<UnlistenFn> =>

@@ -56,6 +56,8 @@ pub struct Enrolled {
     pub approver_id: String,
     /// The enrolled credential's id.
     pub credential_id: Vec<u8>,
+    /// The enrolled key's model and algorithm.
+    pub key_details: crate::profile::KeyDetails,
 }
 
 impl Enrolled {
@@ -83,6 +85,7 @@ impl Enrolled {
             server_keys: c.pinned.to_jwks(),
             key: key.to_owned(),
             device_key,
+            key_details: Some(self.key_details.clone()),
         }
     }
 
@@ -227,6 +230,19 @@ impl ServerClient {
         }
         .to_json();
         let registration = signer.make_credential(&rp_id, client_data.as_bytes(), true)?;
+        // Check the key's answer here too (as the server will), and learn its model and
+        // algorithm for the profile.
+        let made = countersign_core::webauthn::attestation::verify_registration(
+            &countersign_core::webauthn::attestation::RegistrationPolicy {
+                rp_id: &rp_id,
+                origin: &origin,
+                challenge: &challenge,
+                require_user_verification: false,
+            },
+            &registration.attestation_object,
+            client_data.as_bytes(),
+        )
+        .map_err(|e| ClientError::Unexpected(format!("the security key's registration: {e}")))?;
         let body = serde_json::json!({
             "code": code.secret, "device_name": device_name, "device_key": device_pub,
             "attestation_object": b64::encode(&registration.attestation_object),
@@ -246,6 +262,13 @@ impl ServerClient {
         }
         Ok(Enrolled {
             approver_id: text(&enrolled, "approver_id")?,
+            key_details: crate::profile::KeyDetails {
+                aaguid: made.aaguid.iter().map(|b| format!("{b:02x}")).collect(),
+                algorithm: match made.public_key.algorithm() {
+                    countersign_core::webauthn::CoseAlgorithm::Es256 => "ES256".into(),
+                    countersign_core::webauthn::CoseAlgorithm::EdDsa => "EdDSA".into(),
+                },
+            },
             credential_id: registration.credential_id,
             client: ServerClient {
                 http,

@@ -94,6 +94,20 @@ pub struct Profile {
     pub key: String,
     /// Where the device key is.
     pub device_key: DeviceKeyLocation,
+    /// The enrolled key's model and algorithm, as it registered (absent in profiles written
+    /// before this was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_details: Option<KeyDetails>,
+}
+
+/// What the security key said about itself at enrollment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDetails {
+    /// AAGUID (the authenticator model), lowercase hex.
+    pub aaguid: String,
+    /// `ES256` or `EdDSA`.
+    pub algorithm: String,
 }
 
 impl Profile {

@@ -47,6 +47,7 @@ export class CeremonyOverlay {
     this.box = h("div", { class: "dialog ceremony", role: "dialog", "aria-modal": "true", "aria-labelledby": "ceremony-title" });
     this.layer.append(h("div", { class: "backdrop" }, this.box));
     this.layer.hidden = false;
+    setInert(true);
     this.render(
       { stage: "waiting_for_key", message: "looking for your security key: insert it if it is not plugged in", retries_left: null },
       what,
@@ -160,7 +161,16 @@ export class CeremonyOverlay {
     this.box = null;
     clear(this.layer);
     this.layer.hidden = true;
+    setInert(false);
   }
+}
+
+/// While a dialog is open, the window behind it takes no focus or clicks.
+export function setInert(on: boolean): void {
+  const body = document.querySelector<HTMLElement>(".body");
+  if (body) body.inert = on;
+  const top = document.querySelector<HTMLElement>("header.top");
+  if (top) top.inert = on;
 }
 
 /// "touch your security key" → "Touch your security key."

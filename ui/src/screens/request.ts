@@ -5,6 +5,7 @@
 import { h, clear, put } from "../dom";
 import { asShellError, ipc } from "../ipc";
 import { errorText, timeLeft } from "../format";
+import { setInert } from "./ceremony";
 import type { Context } from "../context";
 import type { Choice, DecisionOutcome, RequestView, ShellError } from "../types";
 
@@ -67,8 +68,12 @@ export class RequestScreen {
     if (left <= 0 && this.view && !this.root.querySelector(".expired-banner")) this.render();
   }
 
+  private renders = 0;
+
   render(): void {
     clear(this.root);
+    // A render counter, so automation can tell a fresh screen from the one it clicked.
+    this.root.dataset.renders = String(++this.renders);
     const back = h("button", { type: "button", class: "link back", onclick: () => this.ctx.navigate({ name: "inbox" }) }, "← Inbox");
     if (this.error) {
       const t = errorText(this.error);
@@ -208,7 +213,10 @@ export class RequestScreen {
     if (!v) return;
     const reason = h("textarea", { id: "reason", rows: "3", maxlength: "500", "aria-required": kind === "report" ? "true" : undefined, "aria-describedby": "reason-help" });
     const error = h("p", { class: "field-error", role: "alert" });
-    const close = () => layer.remove();
+    const close = () => {
+      layer.remove();
+      setInert(false);
+    };
     const layer = h(
       "div",
       { class: "backdrop confirm" },
@@ -252,6 +260,7 @@ export class RequestScreen {
       ),
     );
     document.body.append(layer);
+    setInert(true);
     reason.focus();
   }
 

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Measures the release desktop app (docs/benchmarks.md): cold start to first paint, and the
+# memory (PSS, from /proc/PID/smaps_rollup) of all the app's processes with the window open,
+# then after IDLE_SECONDS (default 300) idle. Runs the demo (server, five requests, the app)
+# on a private Xvfb display and D-Bus session. Needs what scripts/demo.sh needs.
+#
+#   bash scripts/bench_desktop.sh [RUNS]      # RUNS cold starts (default 3), then the idle run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+IDLE_SECONDS=${IDLE_SECONDS:-300}
+LOG=$(mktemp)
+(cd ui && npm ci --no-audit --no-fund --silent && npm run --silent build)
+cargo build --locked --release -p countersign-server -p countersign-cli -p countersign-desktop
+
+Xvfb :77 -screen 0 1280x900x24 -nolisten tcp >/dev/null 2>&1 &
+XVFB=$!
+trap 'kill $XVFB 2>/dev/null || true' EXIT
+sleep 1
+
+# PSS in kB of a process and all its descendants.
+tree_pss() {
+  local pids=("$1") i=0
+  while [ $i -lt ${#pids[@]} ]; do
+    for child in $(cat /proc/"${pids[$i]}"/task/*/children 2>/dev/null); do pids+=("$child"); done
+    i=$((i + 1))
+  done
+  local total=0 names=""
+  for pid in "${pids[@]}"; do
+    local pss
+    pss=$(awk '/^Pss:/ {print $2}' /proc/"$pid"/smaps_rollup 2>/dev/null || echo 0)
+    total=$((total + ${pss:-0}))
+    names="$names $(cat /proc/"$pid"/comm 2>/dev/null)=${pss:-0}kB"
+  done
+  echo "$total kB PSS in ${#pids[@]} processes:$names"
+}
+
+run_demo() {
+  : >"$LOG"
+  DISPLAY=:77 COUNTERSIGN_DEMO_NO_BUILD=1 COUNTERSIGN_DEMO_RELEASE=1 COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18790 \
+    WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1 \
+    dbus-run-session -- bash scripts/demo.sh >"$LOG" 2>&1 &
+  DEMO=$!
+  for _ in $(seq 1 600); do grep -q "first paint" "$LOG" && break; sleep 0.1; done
+  local launched painted
+  launched=$(sed -n 's/.*launched at \([0-9]*\) ms.*/\1/p' "$LOG")
+  painted=$(sed -n 's/.*first paint .* at \([0-9]*\) ms.*/\1/p' "$LOG")
+  echo "cold start to first paint: $((painted - launched)) ms ($(grep -o 'first paint [0-9]* ms after main' "$LOG"))"
+}
+
+stop_demo() {
+  pkill -f "target/release/countersign-desktop" 2>/dev/null || true
+  wait "$DEMO" 2>/dev/null || true
+}
+
+for run in $(seq 1 "$RUNS"); do
+  echo "== run $run"
+  run_demo
+  stop_demo
+done
+echo "== memory: window open, then idle ${IDLE_SECONDS} s"
+run_demo
+sleep 10
+APP=$(pgrep -f "target/release/countersign-desktop" | head -1)
+echo "window open: $(tree_pss "$APP")"
+sleep "$IDLE_SECONDS"
+echo "after ${IDLE_SECONDS} s idle: $(tree_pss "$APP")"
+stop_demo
+rm -f "$LOG"
