@@ -7,6 +7,8 @@
 
 #[path = "support/desktop.rs"]
 mod desktop;
+#[path = "support/notifications.rs"]
+mod notifications;
 mod support;
 #[path = "support/webdriver.rs"]
 mod webdriver;
@@ -138,6 +140,8 @@ fn enroll_approve_deny_report_history_and_settings_through_the_window() {
         ui.wait(&format!(".inbox-item[data-id='{id}']"), 20);
     }
     assert_eq!(ui.text_of("#inbox-count"), "3");
+    // No notification server on this bus: the window says so instead of failing silently.
+    ui.wait_text("#notifications", "Notifications unavailable", 20);
     desk.screenshot("inbox");
 
     // The exact request: what the server's transaction says, and its fingerprint.
@@ -372,7 +376,10 @@ fn a_pin_protected_demo_key_shows_tries_left_and_cancel_works_at_every_step() {
     // "Back to the request" reloads it: wait for the fresh screen before pressing approve.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while ui.attribute("#main", "data-renders").as_deref() == Some(renders.as_str()) {
-        assert!(std::time::Instant::now() < deadline, "the request screen was not reloaded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request screen was not reloaded"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     ui.click_css("#approve");
@@ -490,5 +497,90 @@ fn expiry_a_server_restart_and_an_unverifiable_push() {
     assert_eq!(
         shown, "not_pending",
         "an unverified request cannot be answered"
+    );
+}
+
+#[test]
+fn a_new_request_notifies_once_review_opens_it_and_decided_or_paused_ones_do_not() {
+    let _one_at_a_time = serial();
+    let mut server = Server::start();
+    let app_key = server.api_key("payouts", "payouts-service");
+    let code = support::approver_code(&server, DANA, GROUPS);
+    let desk = Desktop::launch(Launch {
+        server: Some(&server.base),
+        code: Some(&code),
+        ..Launch::default()
+    });
+    let ui = &desk.ui;
+    let bus = notifications::Notifications::start(&desk.bus_address());
+    enroll_with_demo_key(&desk, &server, &code, None);
+
+    let created = create(&server, &app_key, agent_call("notify-1"));
+    let id = created["id"].as_str().unwrap();
+    let n = bus.wait_for("copilot-7", 20);
+    assert_eq!(n.app_name, "Countersign");
+    assert_eq!(n.summary, "AI agent tool call: tool:refund.issue");
+    assert!(
+        n.body.starts_with(
+            "Let copilot-7 call tool:refund.issue once\nAsked by copilot-7 (AI agent) · "
+        ),
+        "{}",
+        n.body
+    );
+    assert!(n.body.ends_with("min left"), "{}", n.body);
+    assert_eq!(n.actions, ["default", "Review", "review", "Review"]);
+    assert_eq!(n.urgency, Some(1), "normal urgency with ten minutes left");
+
+    // "Review" opens that request's screen; it approves nothing by itself.
+    ui.click_css("#nav-history");
+    bus.invoke(n.id, "review");
+    ui.wait_text("#f-object", "tool:refund.issue", 20);
+    assert_eq!(
+        ui.text_of("#fingerprint"),
+        Digest::from_base64url(created["digest"].as_str().unwrap())
+            .unwrap()
+            .fingerprint()
+    );
+    assert_eq!(request_state(&server, &app_key, id), "pending");
+
+    // A reconnect resynchronises the list: nothing is notified twice.
+    server.kill();
+    ui.wait("#connection[data-state=reconnecting]", 30);
+    server.crash_and_restart_same_port();
+    ui.wait("#connection[data-state=connected]", 60);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(bus.received().len(), 1, "{:?}", bus.received());
+
+    // Decided: its notification is withdrawn.
+    ui.click_css("#approve");
+    ui.wait_text("[data-testid=ceremony-result]", "Approved", 30);
+    bus.wait_closed(n.id, 20);
+    ui.click_css("#ceremony-done");
+
+    // Paused: a new request is in the inbox but not notified, not even after resuming.
+    ui.click_css("#nav-settings");
+    ui.click_css("#pause-hour");
+    ui.wait_text("#notifications", "Notifications paused until", 20);
+    desk.screenshot("settings-paused");
+    let quiet = create(&server, &app_key, agent_call("notify-paused"));
+    ui.click_css("#nav-inbox");
+    ui.wait(
+        &format!(".inbox-item[data-id='{}']", quiet["id"].as_str().unwrap()),
+        20,
+    );
+    ui.click_css("#nav-settings");
+    ui.click_css("#pause-resume");
+    ui.wait_gone("#notifications", 20);
+    create(
+        &server,
+        &app_key,
+        privilege_grant("notify-resumed", "alice@example.com"),
+    );
+    bus.wait_for("mallory", 20);
+    let summaries: Vec<String> = bus.received().into_iter().map(|n| n.summary).collect();
+    assert_eq!(summaries.len(), 2, "{summaries:?}");
+    assert!(
+        summaries[1].starts_with("Grant a privilege"),
+        "{summaries:?}"
     );
 }

@@ -13,4 +13,6 @@ pub const COMMAND_NAMES: &[&str] = &[
     "settings",
     "unenroll",
     "painted",
+    "notification_status",
+    "pause_notifications",
 ];

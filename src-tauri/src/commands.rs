@@ -127,4 +127,35 @@ pub async fn painted(startup: State<'_, Startup>) -> Result<(), ShellError> {
     Ok(())
 }
 
+/// Whether notifications are shown, paused or unavailable.
+#[tauri::command]
+pub async fn notification_status(
+    shell: State<'_, Arc<crate::Shell>>,
+) -> Result<crate::notify::NotificationStatus, ShellError> {
+    let notifier = shell.notifier().ok_or(ShellError::Internal {
+        message: "notifications are not set up".into(),
+    })?;
+    Ok(notifier.status(crate::desk::now()))
+}
+
+/// Pauses notifications until `until` (Unix seconds, at most two days ahead; the window
+/// computes "in an hour" and "tomorrow morning" in local time), or resumes them with `null`.
+#[tauri::command]
+pub async fn pause_notifications(
+    shell: State<'_, Arc<crate::Shell>>,
+    until: Option<i64>,
+) -> Result<crate::notify::NotificationStatus, ShellError> {
+    let now = crate::desk::now();
+    if until.is_some_and(|u| u <= now || u > now + 2 * 86_400) {
+        return Err(ShellError::Invalid {
+            message: "a pause ends in the future and within two days".into(),
+        });
+    }
+    let notifier = shell.notifier().ok_or(ShellError::Internal {
+        message: "notifications are not set up".into(),
+    })?;
+    notifier.pause(until, now);
+    Ok(notifier.status(now))
+}
+
 include!("command_names.rs");

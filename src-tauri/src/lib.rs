@@ -4,6 +4,7 @@
 //! - [`stream`]: the task that follows the server's event stream into the desk;
 //! - [`ceremony`]: one security-key operation at a time, its progress, PIN and cancel;
 //! - [`commands`]: the IPC commands, thin wrappers over the desk;
+//! - [`notify`]: desktop notifications for new requests (notify-rust on the session bus);
 //! - [`views`]: what the UI receives; [`history`]: this device's decisions;
 //! - [`error`]: the one typed error that crosses the IPC boundary.
 #![forbid(unsafe_code)]
@@ -13,29 +14,58 @@ pub mod commands;
 pub mod desk;
 pub mod error;
 pub mod history;
+pub mod notify;
 pub mod stream;
 pub mod views;
 
 use ceremony::{CeremonySink, CeremonyUpdate};
 use desk::{Desk, DeskConfig, Ui};
+use notify::{NotificationStatus, Notifier, NotifierHost};
 use std::sync::Arc;
 use tauri::{Emitter, Manager};
 use views::Snapshot;
 
-/// The window's side of [`Ui`]: events the UI listens to.
-struct WindowUi {
+/// The app's side of the desk and the notifier: events the window listens to, notifications,
+/// and opening a request's screen from a notification.
+pub struct Shell {
     app: tauri::AppHandle,
+    notifier: std::sync::OnceLock<Arc<Notifier>>,
 }
 
-impl CeremonySink for WindowUi {
+impl Shell {
+    /// The notifier (set once at start-up).
+    pub fn notifier(&self) -> Option<&Arc<Notifier>> {
+        self.notifier.get()
+    }
+}
+
+impl CeremonySink for Shell {
     fn ceremony(&self, update: &CeremonyUpdate) {
         let _ = self.app.emit("ceremony", update);
     }
 }
 
-impl Ui for WindowUi {
+impl Ui for Shell {
     fn changed(&self, snapshot: &Snapshot) {
         let _ = self.app.emit("snapshot", snapshot);
+        if let Some(notifier) = self.notifier.get() {
+            notifier.sync(&snapshot.inbox, snapshot.now);
+        }
+    }
+}
+
+impl NotifierHost for Shell {
+    fn open_request(&self, id: &str) {
+        if let Some(window) = self.app.get_webview_window("main") {
+            let _ = window.unminimize();
+            let _ = window.show();
+            let _ = window.set_focus();
+        }
+        let _ = self.app.emit("open-request", id);
+    }
+
+    fn status_changed(&self, status: &NotificationStatus) {
+        let _ = self.app.emit("notifications", status);
     }
 }
 
@@ -70,12 +100,16 @@ pub fn run(
             reported: Default::default(),
         })
         .setup(move |app| {
-            let ui = Arc::new(WindowUi {
+            let shell = Arc::new(Shell {
                 app: app.handle().clone(),
+                notifier: std::sync::OnceLock::new(),
             });
-            let desk = Desk::open(config, ui, handle);
+            let host: std::sync::Weak<dyn NotifierHost> = Arc::downgrade(&shell) as _;
+            let _ = shell.notifier.set(Notifier::new(handle.clone(), host));
+            let desk = Desk::open(config, shell.clone(), handle);
             desk.start();
             app.manage(desk);
+            app.manage(shell);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -91,6 +125,8 @@ pub fn run(
             commands::settings,
             commands::unenroll,
             commands::painted,
+            commands::notification_status,
+            commands::pause_notifications,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))?;
     drop(runtime);

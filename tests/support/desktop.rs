@@ -177,6 +177,16 @@ impl Desktop {
         self.ui = ui;
     }
 
+    /// The private session bus the app is on (for a notification server of the test's).
+    pub fn bus_address(&self) -> String {
+        self.keyring
+            .env()
+            .into_iter()
+            .find(|(k, _)| k == "DBUS_SESSION_BUS_ADDRESS")
+            .map(|(_, v)| v)
+            .unwrap()
+    }
+
     /// Saves a screenshot as `docs/screenshots/NAME.png` (the README links them).
     pub fn screenshot(&self, name: &str) {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");

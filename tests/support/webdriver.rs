@@ -143,10 +143,19 @@ impl WebDriver {
         self.post(&format!("/element/{}/click", element.id), json!({}));
     }
 
-    /// Waits for `css` and clicks it.
+    /// Waits for `css` and clicks it; if the page redrew it between the find and the click
+    /// (a pushed update), finds it again.
     pub fn click_css(&self, css: &str) {
-        let e = self.wait(css, 20);
-        self.click(&e);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let e = self.wait(css, 20);
+            let answer = self.post(&format!("/element/{}/click", e.id), json!({}));
+            match answer["error"].as_str() {
+                None => return,
+                Some("stale element reference") if Instant::now() < deadline => continue,
+                Some(error) => panic!("clicking {css:?}: {error}: {answer}"),
+            }
+        }
     }
 
     /// Types `text` into `css` (after clearing it).

@@ -1,17 +1,24 @@
 // The window: header (who, where, connection), navigation, the current screen, and the key
 // ceremony layer. The pending list lives in the Rust shell; this only renders its snapshots.
 import { h, clear, put } from "./dom";
-import { connectionLabel, errorText, timeLeft } from "./format";
+import { clock, connectionLabel, errorText, timeLeft } from "./format";
 import iconUrl from "../../icons/icon.svg";
 import { asShellError, ipc } from "./ipc";
 import type { Context, Route } from "./context";
-import type { Prefill, Snapshot } from "./types";
+import type { NotificationStatus, Prefill, Snapshot } from "./types";
 import { CeremonyOverlay, setInert } from "./screens/ceremony";
 import { EnrollScreen } from "./screens/enroll";
 import { renderInbox } from "./screens/inbox";
 import { RequestScreen } from "./screens/request";
 import { renderHistory } from "./screens/history";
 import { renderSettings } from "./screens/settings";
+
+/// The header's note when notifications are not reaching the person.
+function notificationPill(n: NotificationStatus): HTMLElement | null {
+  if (n.state === "paused") return h("span", { class: "pill warn", id: "notifications" }, `Notifications paused until ${clock(n.until).slice(0, 5)}`);
+  if (n.state === "unavailable") return h("span", { class: "pill bad", id: "notifications", title: n.message }, "Notifications unavailable");
+  return null;
+}
 
 export class App implements Context {
   private snap: Snapshot | null = null;
@@ -23,6 +30,7 @@ export class App implements Context {
   private requestScreen: RequestScreen | null = null;
   private enrollScreen: EnrollScreen | null = null;
   private prefillValues: Prefill = { server: null, code: null };
+  private notifications: NotificationStatus = { state: "on" };
   readonly ceremony: CeremonyOverlay;
 
   constructor(root: HTMLElement) {
@@ -38,6 +46,15 @@ export class App implements Context {
   async start(): Promise<void> {
     await ipc.onSnapshot((s) => this.apply(s));
     await ipc.onCeremony((u) => this.ceremony.update(u));
+    await ipc.onNotifications((n) => {
+      this.notifications = n;
+      this.renderHeader();
+    });
+    // A notification's "Review": that request's screen (approving still needs the key).
+    await ipc.onOpenRequest((id) => {
+      if (!this.ceremony.isOpen) this.navigate({ name: "request", id });
+    });
+    this.notifications = (await ipc.notificationStatus().catch(() => null)) ?? this.notifications;
     this.prefillValues = await ipc.prefill().catch(() => this.prefillValues);
     try {
       this.apply(await ipc.snapshot());
@@ -113,23 +130,50 @@ export class App implements Context {
             s.enrolled.soft_key ? h("span", { class: "pill demo", id: "demo-badge", title: "This device signs with the demo software key, not a hardware key" }, "DEMO KEY") : null,
           )
         : h("div", { class: "who" }),
+      notificationPill(this.notifications),
       h("div", { class: `conn ${label.tone}`, id: "connection", role: "status", "data-state": s?.connection.state ?? "starting" }, h("span", { class: "dot", "aria-hidden": "true" }), label.text),
     );
   }
 
+  /// The navigation is built once and updated in place, so a pushed snapshot never takes
+  /// the keyboard focus away from it.
   private renderNav(): void {
-    clear(this.nav);
     const s = this.snap;
-    if (!s?.enrolled) return;
-    const count = s.inbox.filter((i) => i.approve_by > this.now()).length;
-    const link = (route: Route, text: string, id: string, badge?: number) =>
-      h(
-        "button",
-        { type: "button", id, class: this.route.name === route.name || (route.name === "inbox" && this.route.name === "request") ? "nav current" : "nav", "aria-current": this.route.name === route.name ? "page" : undefined, onclick: () => this.navigate(route) },
-        text,
-        badge ? h("span", { class: "count", id: "inbox-count" }, String(badge)) : null,
+    if (!s?.enrolled) {
+      clear(this.nav);
+      return;
+    }
+    if (!this.nav.firstChild) {
+      const link = (route: Route, text: string, id: string) =>
+        h("button", { type: "button", id, class: "nav", "data-route": route.name, onclick: () => this.navigate(route) }, text);
+      put(
+        this.nav,
+        link({ name: "inbox" }, "Inbox", "nav-inbox"),
+        link({ name: "history" }, "History", "nav-history"),
+        link({ name: "settings" }, "Settings", "nav-settings"),
       );
-    put(this.nav, link({ name: "inbox" }, "Inbox", "nav-inbox", count), link({ name: "history" }, "History", "nav-history"), link({ name: "settings" }, "Settings", "nav-settings"));
+    }
+    const current = this.route.name === "request" ? "inbox" : this.route.name;
+    for (const button of this.nav.querySelectorAll<HTMLButtonElement>("button.nav")) {
+      const on = button.dataset.route === current;
+      button.classList.toggle("current", on);
+      if (on) button.setAttribute("aria-current", "page");
+      else button.removeAttribute("aria-current");
+    }
+    const count = s.inbox.filter((i) => i.approve_by > this.now()).length;
+    const inbox = this.nav.querySelector<HTMLButtonElement>("#nav-inbox");
+    let badge = this.nav.querySelector<HTMLElement>("#inbox-count");
+    if (count > 0 && inbox) {
+      if (!badge) {
+        badge = h("span", { class: "count", id: "inbox-count" });
+        inbox.append(badge);
+      }
+      badge.textContent = String(count);
+      inbox.setAttribute("aria-label", `Inbox, ${count} waiting`);
+    } else {
+      badge?.remove();
+      inbox?.setAttribute("aria-label", "Inbox");
+    }
   }
 
   private renderMain(): void {
@@ -149,10 +193,14 @@ export class App implements Context {
       return;
     }
     switch (this.route.name) {
-      case "inbox":
+      case "inbox": {
+        // Keep the keyboard focus on the same request when the list is redrawn.
+        const focused = (document.activeElement as HTMLElement | null)?.dataset?.id;
         clear(this.main);
         renderInbox(this, this.main, s);
+        if (focused) this.main.querySelector<HTMLElement>(`.inbox-item[data-id="${CSS.escape(focused)}"]`)?.focus();
         return;
+      }
       case "request":
         if (!this.requestScreen || this.requestScreen.id !== this.route.id) {
           clear(this.main);
@@ -178,7 +226,16 @@ export class App implements Context {
           (view) => {
             if (this.route.name === "settings") {
               clear(this.main);
-              renderSettings(this.main, view, () => this.confirmUnenroll());
+              renderSettings(this.main, view, () => this.confirmUnenroll(), this.notifications, (until) =>
+                ipc.pauseNotifications(until).then(
+                  (n) => {
+                    this.notifications = n;
+                    this.renderHeader();
+                    this.renderMain();
+                  },
+                  (e) => this.showError(asShellError(e).message),
+                ),
+              );
             }
           },
           (e) => this.showError(asShellError(e).message),

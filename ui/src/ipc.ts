@@ -9,6 +9,7 @@ import type {
   EnrolledView,
   HistoryEntry,
   KeyChoice,
+  NotificationStatus,
   Prefill,
   RequestView,
   ServerIdentity,
@@ -32,6 +33,11 @@ export const ipc = {
   settings: () => invoke<SettingsView>("settings"),
   unenroll: () => invoke<void>("unenroll"),
   painted: () => invoke<void>("painted"),
+  notificationStatus: () => invoke<NotificationStatus>("notification_status"),
+  pauseNotifications: (until: number | null) => invoke<NotificationStatus>("pause_notifications", { until }),
+  onNotifications: (f: (s: NotificationStatus) => void): Promise<UnlistenFn> =>
+    listen<NotificationStatus>("notifications", (e) => f(e.payload)),
+  onOpenRequest: (f: (id: string) => void): Promise<UnlistenFn> => listen<string>("open-request", (e) => f(e.payload)),
   onSnapshot: (f: (s: Snapshot) => void): Promise<UnlistenFn> =>
     listen<Snapshot>("snapshot", (e) => f(e.payload)),
   onCeremony: (f: (u: CeremonyUpdate) => void): Promise<UnlistenFn> =>

@@ -153,3 +153,8 @@ export interface Prefill {
   server: string | null;
   code: string | null;
 }
+
+export type NotificationStatus =
+  | { state: "on" }
+  | { state: "paused"; until: number }
+  | { state: "unavailable"; message: string };

@@ -1,8 +1,22 @@
 // Settings: the server and its pinned key, the enrolled key, unenroll.
 import { h, put } from "../dom";
-import type { SettingsView } from "../types";
+import type { NotificationStatus, SettingsView } from "../types";
 
-export function renderSettings(root: HTMLElement, s: SettingsView, unenroll: () => void): void {
+/// Unix seconds of the next local 08:00 after now.
+export function tomorrowMorning(nowMs: number): number {
+  const d = new Date(nowMs);
+  d.setDate(d.getDate() + 1);
+  d.setHours(8, 0, 0, 0);
+  return Math.floor(d.getTime() / 1000);
+}
+
+export function renderSettings(
+  root: HTMLElement,
+  s: SettingsView,
+  unenroll: () => void,
+  notifications: NotificationStatus = { state: "on" },
+  pause: (until: number | null) => void = () => {},
+): void {
   const row = (label: string, value: Node | string, id?: string) => h("div", { class: "field" }, h("dt", {}, label), h("dd", id ? { id } : {}, value));
   const key = s.key;
   put(root, 
@@ -45,6 +59,27 @@ export function renderSettings(root: HTMLElement, s: SettingsView, unenroll: () 
         row("Algorithm", key.algorithm ?? "not recorded (enrolled before this version)"),
         row("AAGUID (key model)", key.aaguid ? h("code", {}, key.aaguid) : "not recorded (enrolled before this version)", "s-aaguid"),
         key.pin_set !== null ? row("PIN", key.pin_set ? "set" : "not set") : null,
+      ),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", {}, "Notifications"),
+      h(
+        "p",
+        { id: "s-notifications" },
+        notifications.state === "on"
+          ? "A notification announces each new request. It only opens the request: approving always needs your key."
+          : notifications.state === "paused"
+            ? `Paused until ${new Date(notifications.until * 1000).toLocaleString()}. Requests that arrive meanwhile are in the inbox, not notified later.`
+            : `Unavailable: ${notifications.message}. Requests still arrive in the inbox.`,
+      ),
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "button", id: "pause-hour", onclick: () => pause(Math.floor(Date.now() / 1000) + 3600) }, "Pause for 1 hour"),
+        h("button", { type: "button", id: "pause-tomorrow", onclick: () => pause(tomorrowMorning(Date.now())) }, "Pause until tomorrow 08:00"),
+        notifications.state === "paused" ? h("button", { type: "button", class: "primary", id: "pause-resume", onclick: () => pause(null) }, "Resume") : null,
       ),
     ),
     h(
