@@ -290,7 +290,11 @@ mod tests {
         let mut state = State::default();
         let _ = state.plan(&[item("a", 1000), item("b", 1000)], 0);
         let _ = state.plan(&[item("b", 1000)], 1);
-        assert_eq!(state.seen.len(), 1, "a day of requests leaves nothing behind");
+        assert_eq!(
+            state.seen.len(),
+            1,
+            "a day of requests leaves nothing behind"
+        );
         assert!(state.seen.contains("b"));
     }
 
