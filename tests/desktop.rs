@@ -104,6 +104,20 @@ fn enroll_with_demo_key(desk: &Desktop, server: &Server, code: &str, pin: Option
     assert!(ui.text_of("#demo-badge").contains("DEMO KEY"));
 }
 
+/// The app with its enrollment screen filled in for Dana on `server`; returns it with the
+/// payouts application's API key and Dana's one-time code.
+fn open_app(server: &Server, env: Vec<(&'static str, String)>) -> (Desktop, String, String) {
+    let app_key = server.api_key("payouts", "payouts-service");
+    let code = support::approver_code(server, DANA, GROUPS);
+    let desk = Desktop::launch(Launch {
+        server: Some(&server.base),
+        code: Some(&code),
+        env,
+        ..Launch::default()
+    });
+    (desk, app_key, code)
+}
+
 fn request_state(server: &Server, app_key: &str, id: &str) -> String {
     let (_, r) = server.get(app_key, &format!("/v1/requests/{id}"));
     r["state"].as_str().unwrap_or_default().to_owned()
@@ -113,13 +127,7 @@ fn request_state(server: &Server, app_key: &str, id: &str) -> String {
 fn enroll_approve_deny_report_history_and_settings_through_the_window() {
     let _one_at_a_time = serial();
     let server = Server::start();
-    let app_key = server.api_key("payouts", "payouts-service");
-    let code = support::approver_code(&server, DANA, GROUPS);
-    let desk = Desktop::launch(Launch {
-        server: Some(&server.base),
-        code: Some(&code),
-        ..Launch::default()
-    });
+    let (desk, app_key, code) = open_app(&server, Vec::new());
     let ui = &desk.ui;
     enroll_with_demo_key(&desk, &server, &code, None);
     ui.wait("[data-testid=empty]", 20);
@@ -242,8 +250,7 @@ fn enroll_approve_deny_report_history_and_settings_through_the_window() {
             "{history}"
         );
     }
-    let rows = ui.find_all("#history tbody tr");
-    assert_eq!(rows.len(), 3);
+    let rows = ui.wait_count("#history tbody tr", 3, 20);
     assert!(ui.text(&rows[0]).contains("Reported"));
     desk.screenshot("history");
 
@@ -287,11 +294,12 @@ fn enroll_approve_deny_report_history_and_settings_through_the_window() {
     assert_eq!(ui.text_of("#f-amount"), "25,000.00 EUR");
     desk.screenshot("dark-request");
     ui.click_css("#nav-history");
-    assert_eq!(
-        ui.find_all("#history tbody tr").len(),
-        3,
-        "history kept across restarts"
-    );
+    // History kept across restarts.
+    ui.wait_count("#history tbody tr", 3, 20);
+    desk.screenshot("dark-history");
+    ui.click_css("#nav-settings");
+    ui.wait("#s-server", 20);
+    desk.screenshot("dark-settings");
 }
 
 /// Evaluates the shell's `decide` command directly (as a tampered UI could) and returns the
@@ -312,15 +320,11 @@ fn decide_directly(ui: &webdriver::WebDriver, id: &str, digest: &str) -> String 
 fn a_pin_protected_demo_key_shows_tries_left_and_cancel_works_at_every_step() {
     let _one_at_a_time = serial();
     let server = Server::start();
-    let app_key = server.api_key("payouts", "payouts-service");
-    let code = support::approver_code(&server, DANA, GROUPS);
-    let desk = Desktop::launch(Launch {
-        server: Some(&server.base),
-        code: Some(&code),
-        // A slow simulated touch, so the touch step can be seen and cancelled.
-        env: vec![("COUNTERSIGN_DEMO_KEY_TOUCH_MS", "4000".into())],
-        ..Launch::default()
-    });
+    // A slow simulated touch, so the touch step can be seen and cancelled.
+    let (desk, app_key, code) = open_app(
+        &server,
+        vec![("COUNTERSIGN_DEMO_KEY_TOUCH_MS", "4000".into())],
+    );
     let ui = &desk.ui;
     enroll_with_demo_key(&desk, &server, &code, Some("4821"));
 
@@ -427,13 +431,7 @@ fn expiry_a_server_restart_and_an_unverifiable_push() {
     )
     .unwrap();
     let mut server = Server::start_in(dir);
-    let app_key = server.api_key("payouts", "payouts-service");
-    let code = support::approver_code(&server, DANA, GROUPS);
-    let desk = Desktop::launch(Launch {
-        server: Some(&server.base),
-        code: Some(&code),
-        ..Launch::default()
-    });
+    let (desk, app_key, code) = open_app(&server, Vec::new());
     let ui = &desk.ui;
     enroll_with_demo_key(&desk, &server, &code, None);
 
@@ -498,19 +496,21 @@ fn expiry_a_server_restart_and_an_unverifiable_push() {
         shown, "not_pending",
         "an unverified request cannot be answered"
     );
+
+    // The page can reach nothing but the shell: the CSP refuses a request to the server.
+    let health = format!("{}/health", server.base);
+    let fetched = ui.execute_async(&format!(
+        "const done = arguments[arguments.length - 1];\
+         fetch({health:?}).then(() => done('reached'), () => done('refused'));"
+    ));
+    assert_eq!(fetched, "refused");
 }
 
 #[test]
 fn a_new_request_notifies_once_review_opens_it_and_decided_or_paused_ones_do_not() {
     let _one_at_a_time = serial();
     let mut server = Server::start();
-    let app_key = server.api_key("payouts", "payouts-service");
-    let code = support::approver_code(&server, DANA, GROUPS);
-    let desk = Desktop::launch(Launch {
-        server: Some(&server.base),
-        code: Some(&code),
-        ..Launch::default()
-    });
+    let (desk, app_key, code) = open_app(&server, Vec::new());
     let ui = &desk.ui;
     let bus = notifications::Notifications::start(&desk.bus_address());
     enroll_with_demo_key(&desk, &server, &code, None);

@@ -177,6 +177,16 @@ struct Session {
     tasks: Vec<tokio::task::AbortHandle>,
 }
 
+impl Inner {
+    /// The enrolled approver's id (empty when not enrolled; asked only while enrolled).
+    fn approver_id(&self) -> String {
+        self.session
+            .as_ref()
+            .map(|s| s.profile.approver_id.clone())
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     session: Option<Session>,
@@ -371,11 +381,7 @@ impl Desk {
     pub(crate) fn on_request(&self, generation: u64, request: VerifiedRequest) {
         self.update(generation, |inner| {
             let id = request.request().transaction.id.clone();
-            let me = inner
-                .session
-                .as_ref()
-                .map(|s| s.profile.approver_id.clone())
-                .unwrap_or_default();
+            let me = inner.approver_id();
             if actionable(&request, &me, now()) {
                 inner.pending.insert(id, request);
             } else {
@@ -402,9 +408,12 @@ impl Desk {
             self.on_refused(generation, refused);
         }
         self.update(generation, |inner| {
+            let me = inner.approver_id();
+            let now = now();
             inner.pending = list
                 .verified
                 .into_iter()
+                .filter(|r| actionable(r, &me, now))
                 .map(|r| (r.request().transaction.id.clone(), r))
                 .collect();
         });

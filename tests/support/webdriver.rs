@@ -125,6 +125,24 @@ impl WebDriver {
         }
     }
 
+    /// Waits up to `secs` until exactly `n` elements match `css`; returns them.
+    pub fn wait_count(&self, css: &str, n: usize, secs: u64) -> Vec<Element> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let found = self.find_all(css);
+            if found.len() == n {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} elements match {css:?} after {secs} s, not {n}; the page says:\n{}",
+                found.len(),
+                self.page_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits up to `secs` until nothing matches `css`.
     pub fn wait_gone(&self, css: &str, secs: u64) {
         let deadline = Instant::now() + Duration::from_secs(secs);

@@ -6,7 +6,8 @@ import iconUrl from "../../icons/icon.svg";
 import { asShellError, ipc } from "./ipc";
 import type { Context, Route } from "./context";
 import type { NotificationStatus, Prefill, Snapshot } from "./types";
-import { CeremonyOverlay, setInert } from "./screens/ceremony";
+import { CeremonyOverlay } from "./screens/ceremony";
+import { openModal } from "./dialog";
 import { EnrollScreen } from "./screens/enroll";
 import { renderInbox } from "./screens/inbox";
 import { RequestScreen } from "./screens/request";
@@ -245,10 +246,7 @@ export class App implements Context {
   }
 
   private confirmUnenroll(): void {
-    const close = () => {
-      layer.remove();
-      setInert(false);
-    };
+    let close = () => {};
     const layer = h(
       "div",
       { class: "backdrop confirm" },
@@ -260,13 +258,12 @@ export class App implements Context {
         h(
           "div",
           { class: "dialog-actions" },
-          h("button", { type: "button", id: "unenroll-cancel", onclick: close }, "Keep enrolled"),
+          h("button", { type: "button", id: "unenroll-cancel", onclick: () => close() }, "Keep enrolled"),
           h("button", { type: "button", class: "danger", id: "unenroll-confirm", onclick: () => { close(); ipc.unenroll().then(() => this.navigate({ name: "inbox" }), (e) => this.showError(asShellError(e).message)); } }, "Unenroll"),
         ),
       ),
     );
-    document.body.append(layer);
-    setInert(true);
+    close = openModal(layer);
     layer.querySelector<HTMLButtonElement>("#unenroll-cancel")?.focus();
   }
 

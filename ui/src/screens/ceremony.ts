@@ -4,6 +4,7 @@
 import { h, clear, put } from "../dom";
 import { errorText } from "../format";
 import { ipc } from "../ipc";
+import { setInert } from "../dialog";
 import type { CeremonyUpdate, ShellError } from "../types";
 
 const stageTitle: Record<string, string> = {
@@ -163,14 +164,6 @@ export class CeremonyOverlay {
     this.layer.hidden = true;
     setInert(false);
   }
-}
-
-/// While a dialog is open, the window behind it takes no focus or clicks.
-export function setInert(on: boolean): void {
-  const body = document.querySelector<HTMLElement>(".body");
-  if (body) body.inert = on;
-  const top = document.querySelector<HTMLElement>("header.top");
-  if (top) top.inert = on;
 }
 
 /// "touch your security key" → "Touch your security key."

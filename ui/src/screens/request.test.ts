@@ -126,3 +126,25 @@ describe("the request screen", () => {
     expect(text(".banner.demo")).toContain("Demo software key");
   });
 });
+
+describe("the deny dialog", () => {
+  afterEach(() => clearMocks());
+
+  it("closes with Back and gives the window back its focus and clicks", async () => {
+    document.body.innerHTML = '<div class="body"><main id="main"></main></div><div id="layer" hidden></div>';
+    mockIPC((cmd) => (cmd === "request" ? requestView() : null));
+    const ctx: Context = {
+      snapshot: () => snapshot(),
+      now: () => NOW,
+      navigate: vi.fn(),
+      ceremony: new CeremonyOverlay(document.getElementById("layer")!),
+    };
+    const screen = new RequestScreen(ctx, document.getElementById("main")!, "req_1");
+    await screen.load();
+    (document.querySelector("#deny") as HTMLButtonElement).click();
+    expect((document.querySelector(".body") as HTMLElement).inert).toBe(true);
+    (document.querySelector("#confirm-cancel") as HTMLButtonElement).click();
+    expect(document.querySelector(".confirm")).toBeNull();
+    expect((document.querySelector(".body") as HTMLElement).inert).toBe(false);
+  });
+});

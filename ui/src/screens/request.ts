@@ -5,7 +5,7 @@
 import { h, clear, put } from "../dom";
 import { asShellError, ipc } from "../ipc";
 import { errorText, timeLeft } from "../format";
-import { setInert } from "./ceremony";
+import { openModal } from "../dialog";
 import type { Context } from "../context";
 import type { Choice, DecisionOutcome, RequestView, ShellError } from "../types";
 
@@ -213,10 +213,7 @@ export class RequestScreen {
     if (!v) return;
     const reason = h("textarea", { id: "reason", rows: "3", maxlength: "500", "aria-required": kind === "report" ? "true" : undefined, "aria-describedby": "reason-help" });
     const error = h("p", { class: "field-error", role: "alert" });
-    const close = () => {
-      layer.remove();
-      setInert(false);
-    };
+    let close = () => {};
     const layer = h(
       "div",
       { class: "backdrop confirm" },
@@ -254,13 +251,12 @@ export class RequestScreen {
         h(
           "div",
           { class: "dialog-actions" },
-          h("button", { type: "button", id: "confirm-cancel", onclick: close }, "Back"),
+          h("button", { type: "button", id: "confirm-cancel", onclick: () => close() }, "Back"),
           h("button", { type: "submit", class: kind === "report" ? "danger" : "primary", id: "confirm-submit" }, kind === "deny" ? "Deny with my key" : "Report with my key"),
         ),
       ),
     );
-    document.body.append(layer);
-    setInert(true);
+    close = openModal(layer);
     reason.focus();
   }
 
