@@ -66,6 +66,7 @@ describe("the window", () => {
       }),
     );
     expect(text("[data-testid=refused]")).toContain("failed verification and is not shown");
+    expect(text("[data-testid=empty] h2")).toBe("Nothing verified is waiting");
     expect(text("#demo-badge")).toBe("DEMO KEY");
   });
 

@@ -126,9 +126,10 @@ export class App implements Context {
         ? h(
             "div",
             { class: "who" },
+            // The demo badge first, so a long address never hides it.
+            s.enrolled.soft_key ? h("span", { class: "pill demo", id: "demo-badge", title: "This device signs with the demo software key, not a hardware key" }, "DEMO KEY") : null,
             h("span", { id: "approver" }, s.enrolled.approver_id),
             h("span", { class: "muted" }, ` on ${s.enrolled.server}`),
-            s.enrolled.soft_key ? h("span", { class: "pill demo", id: "demo-badge", title: "This device signs with the demo software key, not a hardware key" }, "DEMO KEY") : null,
           )
         : h("div", { class: "who" }),
       notificationPill(this.notifications),

@@ -25,9 +25,16 @@ export function renderInbox(ctx: Context, root: HTMLElement, s: Snapshot): void 
       h(
         "div",
         { class: "empty", "data-testid": "empty" },
-        h("div", { class: "empty-mark", "aria-hidden": "true" }, "✓"),
-        h("h2", {}, "All clear"),
-        h("p", { class: "muted" }, "Nothing is waiting for your approval. New requests appear here as soon as they are made."),
+        s.refused.length
+          ? h("h2", {}, "Nothing verified is waiting")
+          : [h("div", { class: "empty-mark", "aria-hidden": "true" }, "✓"), h("h2", {}, "All clear")],
+        h(
+          "p",
+          { class: "muted" },
+          s.refused.length
+            ? "Requests that fail verification are never shown, so none can be approved here."
+            : "Nothing is waiting for your approval. New requests appear here as soon as they are made.",
+        ),
       ),
     );
     return;
