@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Measures the release desktop app (docs/benchmarks.md): cold start to first paint, and the
 # memory (PSS, from /proc/PID/smaps_rollup) of all the app's processes with the window open,
-# then after IDLE_SECONDS (default 300) idle. Runs the demo (server, five requests, the app)
-# on a private Xvfb display and D-Bus session. Needs what scripts/demo.sh needs.
+# then after IDLE_SECONDS (default 300) idle; then in the tray without a window (started with
+# --hidden, as at login) at once, after TRAY_SECONDS (default 600), and after 200 requests were
+# created and withdrawn. Runs the demo (server, five requests, the app) on a private Xvfb
+# display and D-Bus session. Needs what scripts/demo.sh needs.
 #
-#   bash scripts/bench_desktop.sh [RUNS]      # RUNS cold starts (default 3), then the idle run
+#   bash scripts/bench_desktop.sh [RUNS]      # RUNS cold starts (default 3), then the idle runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
 IDLE_SECONDS=${IDLE_SECONDS:-300}
+TRAY_SECONDS=${TRAY_SECONDS:-600}
 LOG=$(mktemp)
 (cd ui && npm ci --no-audit --no-fund --silent && npm run --silent build)
 cargo build --locked --release -p countersign-server -p countersign-cli -p countersign-desktop
@@ -37,10 +40,14 @@ tree_pss() {
 
 run_demo() {
   : >"$LOG"
-  DISPLAY=:77 COUNTERSIGN_DEMO_NO_BUILD=1 COUNTERSIGN_DEMO_RELEASE=1 COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18790 \
+  DISPLAY=:77 COUNTERSIGN_DEMO_HIDDEN=${HIDDEN:-} COUNTERSIGN_DEMO_NO_BUILD=1 COUNTERSIGN_DEMO_RELEASE=1 COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18790 \
     WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1 \
     dbus-run-session -- bash scripts/demo.sh >"$LOG" 2>&1 &
   DEMO=$!
+  if [ -n "${HIDDEN:-}" ]; then
+    for _ in $(seq 1 600); do grep -q "launched at" "$LOG" && break; sleep 0.1; done
+    return
+  fi
   for _ in $(seq 1 600); do grep -q "first paint" "$LOG" && break; sleep 0.1; done
   local launched painted
   launched=$(sed -n 's/.*launched at \([0-9]*\) ms.*/\1/p' "$LOG")
@@ -65,5 +72,29 @@ APP=$(pgrep -f "target/release/countersign-desktop" | head -1)
 echo "window open: $(tree_pss "$APP")"
 sleep "$IDLE_SECONDS"
 echo "after ${IDLE_SECONDS} s idle: $(tree_pss "$APP")"
+stop_demo
+
+echo "== memory: in the tray without a window (--hidden), idle ${TRAY_SECONDS} s, then 200 requests"
+HIDDEN=1 run_demo
+sleep 10
+APP=$(pgrep -f "target/release/countersign-desktop" | head -1)
+echo "in the tray: $(tree_pss "$APP")"
+sleep "$TRAY_SECONDS"
+echo "after ${TRAY_SECONDS} s in the tray: $(tree_pss "$APP")"
+BASE=http://127.0.0.1:18790
+KEY=$(cat countersign-demo/api-key)
+SESSION=$(printf bench-session | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')
+for i in $(seq 1 200); do
+  ID=$(curl -fs "$BASE/v1/requests" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+    -d '{"idempotency_key":"bench-'"$i"'","action":"agent.tool.invoke","object":"tool:refund.issue",
+      "scope":"order:'"$i"'","requester":{"id":"copilot-7","kind":"agent"},
+      "session":"'"$SESSION"'",
+      "context":{"device_posture":"managed","privileges":["refunds"]}}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  sleep 0.2
+  curl -fs -X POST "$BASE/v1/requests/$ID/cancel" -H "authorization: Bearer $KEY" >/dev/null
+done
+sleep 30
+echo "after 200 requests came and went: $(tree_pss "$APP")"
 stop_demo
 rm -f "$LOG"

@@ -9,7 +9,8 @@
 #
 # Environment: COUNTERSIGN_DEMO_LISTEN (default 127.0.0.1:8710); COUNTERSIGN_DEMO_EXIT=1 stops
 # after the sample requests (used by the tests); COUNTERSIGN_DEMO_NO_BUILD=1 uses the binaries
-# already built; COUNTERSIGN_DEMO_RELEASE=1 builds and runs release binaries (benchmarks).
+# already built; COUNTERSIGN_DEMO_RELEASE=1 builds and runs release binaries (benchmarks);
+# COUNTERSIGN_DEMO_AUTOSTART=1 also turns on the app's start at login (off otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -42,6 +43,7 @@ S="$BIN/countersign-server --data-dir $DATA/server"
 
 echo "== server data, approvers and the payouts application's API key"
 API_KEY=$($S api-key create --name "demo payouts" --audience payouts-service 2>/dev/null)
+printf '%s\n' "$API_KEY" >"$DATA/api-key" # for scripts/bench_desktop.sh; the folder is 0700
 $S approver add --id you@example.com --name "You (demo)" \
   --group finance-approvers --group security-admins --group agent-owners >/dev/null
 $S approver add --id bob@example.com --name "Bob" --group finance-approvers --group security-admins >/dev/null
@@ -120,6 +122,13 @@ if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   exit 0
 fi
 
-echo "== opening the desktop app (close it to stop the demo); launched at $(date +%s%3N) ms"
+# Start at login stays off unless asked for (COUNTERSIGN_DEMO_AUTOSTART=1).
+APP_FLAGS=()
+if [ -n "${COUNTERSIGN_DEMO_AUTOSTART:-}" ]; then APP_FLAGS+=(--start-at-login); fi
+# COUNTERSIGN_DEMO_HIDDEN=1 starts the app in the tray without a window (as at login).
+if [ -n "${COUNTERSIGN_DEMO_HIDDEN:-}" ]; then APP_FLAGS+=(--hidden); fi
+echo "== opening the desktop app; launched at $(date +%s%3N) ms"
+echo "   Closing its window keeps it in the tray; quit from the tray menu or Settings → Quit"
+echo "   (or press Ctrl-C here) to stop the demo."
 COUNTERSIGN_PROFILE="$PROFILE" COUNTERSIGN_DEMO_KEY="$DATA/desktop/demo-soft-key.json" \
-  "$BIN/countersign-desktop" || echo "the desktop app stopped with an error (see above)" >&2
+  "$BIN/countersign-desktop" "${APP_FLAGS[@]}" || echo "the desktop app stopped with an error (see above)" >&2

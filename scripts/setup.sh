@@ -11,11 +11,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # plus gnome-keyring for the end-to-end tests' private keyring; python3 and openssl for the
 # independent by-hand verifier (docs/verify_by_hand.py). The desktop app (Tauri 2) needs
 # WebKitGTK, GTK, AppIndicator, librsvg, libsoup and xdo to build; its tests need Node.js and
-# npm for the UI, and Xvfb, xauth, dbus-x11 and WebKitWebDriver to drive the built app.
+# npm for the UI, and Xvfb, xauth, dbus-x11 and WebKitWebDriver to drive the built app, and
+# python3-xlib to close its window as a window manager would (tests/support/wm_close.py).
 packages=(build-essential pkg-config python3 openssl libudev-dev libdbus-1-dev dbus gnome-keyring
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev
   libjavascriptcoregtk-4.1-dev libxdo-dev
-  xvfb xauth dbus-x11 webkit2gtk-driver)
+  xvfb xauth dbus-x11 webkit2gtk-driver python3-xlib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

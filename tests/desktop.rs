@@ -10,6 +10,8 @@ mod desktop;
 #[path = "support/notifications.rs"]
 mod notifications;
 mod support;
+#[path = "support/tray.rs"]
+mod tray;
 #[path = "support/webdriver.rs"]
 mod webdriver;
 
@@ -583,4 +585,196 @@ fn a_new_request_notifies_once_review_opens_it_and_decided_or_paused_ones_do_not
         summaries[1].starts_with("Grant a privilege"),
         "{summaries:?}"
     );
+}
+
+/// The pixels of one of the app's tray icons, as committed in icons/.
+fn tray_icon(name: &str) -> Vec<u8> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../icons/{name}.png"));
+    tray::png_pixels(&std::fs::read(path).unwrap())
+}
+
+#[test]
+fn the_tray_shows_what_waits_closing_keeps_the_app_and_a_second_launch_or_link_opens_requests() {
+    let _one_at_a_time = serial();
+    let mut server = Server::start();
+    let home = tempfile::tempdir().unwrap();
+    let home_env = ("HOME", home.path().display().to_string());
+    let (desk, app_key, code) = open_app(&server, vec![home_env.clone()]);
+    let ui = &desk.ui;
+    let host = tray::TrayHost::start(&desk.bus_address());
+    enroll_with_demo_key(&desk, &server, &code, None);
+    let (idle, waiting, offline) = (
+        tray_icon("tray-idle"),
+        tray_icon("tray-waiting"),
+        tray_icon("tray-offline"),
+    );
+
+    let seen = host.wait("nothing waiting", 30, |s| {
+        s.entry("Nothing waiting").is_some() && s.entry("Connected").is_some()
+    });
+    assert!(seen.icon == idle, "the idle icon while nothing waits");
+    assert_eq!(seen.label, "");
+    assert_eq!(
+        seen.labels(),
+        [
+            "Open Countersign",
+            "Nothing waiting",
+            "Connected",
+            "Notifications on",
+            "Pause notifications for 1 hour",
+            "Pause until tomorrow 08:00",
+            "Resume notifications",
+            "Quit Countersign"
+        ]
+    );
+    assert!(!seen.entry("Nothing waiting").unwrap().enabled);
+    assert!(!seen.entry("Resume").unwrap().enabled);
+
+    // Two requests: counted, listed soonest first with amount or object and time left, badged.
+    let agent = create(&server, &app_key, agent_call("tray-1"));
+    let bank = create(&server, &app_key, bank_change("tray-2"));
+    // (A tray update changes entries one by one: wait for all of them.)
+    let seen = host.wait("two requests", 30, |s| {
+        s.entry("2 requests waiting").is_some()
+            && s.label == "2"
+            && s.labels()
+                .iter()
+                .filter(|l| l.ends_with("min left"))
+                .count()
+                == 2
+    });
+    assert!(seen.icon == waiting, "the badged icon while requests wait");
+    assert_eq!(seen.label, "2");
+    let labels = seen.labels();
+    let listed: Vec<&String> = labels.iter().filter(|l| l.ends_with("min left")).collect();
+    assert_eq!(listed.len(), 2, "{labels:?}");
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.starts_with("AI agent tool call · tool:refund.issue · ")),
+        "{labels:?}"
+    );
+    let bank_entry = seen
+        .menu
+        .iter()
+        .find(|e| e.label.ends_with("min left") && !e.label.starts_with("AI agent"))
+        .unwrap()
+        .clone();
+    assert!(bank_entry.enabled);
+    // This bus has no notification server: the first notification failed, and the tray says
+    // so (pausing what cannot be shown makes no sense).
+    let unavailable = host.wait("notifications unavailable", 20, |s| {
+        s.entry("Notifications unavailable").is_some()
+    });
+    assert!(!unavailable.entry("Pause notifications").unwrap().enabled);
+
+    // An entry opens that request's screen (it approves nothing).
+    host.click(bank_entry.id);
+    ui.wait_text("#f-object", "vendor:4711", 20);
+    assert_eq!(
+        request_state(&server, &app_key, bank["id"].as_str().unwrap()),
+        "pending"
+    );
+
+    // A second launch hands its link to the first and ends; the first shows the request.
+    let agent_id = agent["id"].as_str().unwrap();
+    let link = format!("countersign://request/{agent_id}");
+    let second = desk.launch_again(&[&link], std::slice::from_ref(&home_env));
+    assert!(second.status.success(), "{second:?}");
+    ui.wait_text("#f-object", "tool:refund.issue", 20);
+    // A crafted link is refused, and the window says why.
+    let second = desk.launch_again(
+        &["countersign://approve/everything"],
+        std::slice::from_ref(&home_env),
+    );
+    assert!(second.status.success(), "{second:?}");
+    ui.wait_text("#notice", "A link was refused: unknown link", 20);
+    desk.screenshot("link-refused");
+
+    // Start at login: off by default, on from the settings (an XDG autostart entry that
+    // starts the app in the tray).
+    ui.click_css("#nav-settings");
+    let autostart = home.path().join(".config/autostart/Countersign.desktop");
+    ui.wait("#start-at-login", 20);
+    assert_eq!(ui.attribute("#start-at-login", "checked"), None);
+    assert!(!autostart.exists());
+    ui.execute("document.getElementById('quit').scrollIntoView({block: 'end'})");
+    desk.screenshot("settings-background");
+    ui.click_css("#start-at-login");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !autostart.exists() {
+        assert!(std::time::Instant::now() < deadline, "no autostart entry");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let entry = std::fs::read_to_string(&autostart).unwrap();
+    assert!(entry.contains("--hidden"), "{entry}");
+    ui.click_css("#start-at-login");
+    while autostart.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the autostart entry stayed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // Closing the window keeps the app in the tray, still following the server.
+    desk.close_window();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !ui.window_handles().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the window did not close"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    create(
+        &server,
+        &app_key,
+        privilege_grant("tray-3", "alice@example.com"),
+    );
+    let seen = host.wait("three requests", 30, |s| {
+        s.entry("3 requests waiting").is_some() && s.label == "3"
+    });
+    assert_eq!(seen.label, "3");
+    // "Open" makes the window again, on the inbox.
+    host.click(seen.entry("Open Countersign").unwrap().id);
+    ui.wait_window(30);
+    ui.wait_count(".inbox-item", 3, 30);
+
+    // Offline: the warning icon and the connection in words.
+    server.kill();
+    let seen = host.wait("offline", 60, |s| {
+        s.entry("Offline since").is_some() && s.icon == offline
+    });
+    assert!(seen.icon == offline, "the warning icon while offline");
+    server.crash_and_restart_same_port();
+    host.wait("connected again", 60, |s| s.entry("Connected").is_some());
+
+    // Quit ends the app: its tray item leaves the bus.
+    let quit = host.seen().unwrap().entry("Quit Countersign").unwrap().id;
+    host.click(quit);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while host.seen().is_some() {
+        assert!(std::time::Instant::now() < deadline, "the app did not quit");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn without_a_session_bus_the_app_says_so_and_does_not_start() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_countersign-desktop"))
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/countersign-test-bus",
+        )
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("DISPLAY", ":12345")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no D-Bus session bus"), "{stderr}");
+    assert!(stderr.contains("dbus-run-session"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

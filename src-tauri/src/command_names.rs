@@ -15,4 +15,7 @@ pub const COMMAND_NAMES: &[&str] = &[
     "painted",
     "notification_status",
     "pause_notifications",
+    "take_pending",
+    "set_start_at_login",
+    "quit",
 ];

@@ -19,6 +19,26 @@ pub struct Prefill {
     pub code: Option<String>,
 }
 
+/// The enrollment values, changed by an enrollment link.
+pub struct PrefillSlot(std::sync::Mutex<Prefill>);
+
+impl PrefillSlot {
+    /// Holds `prefill`.
+    pub fn new(prefill: Prefill) -> Self {
+        PrefillSlot(std::sync::Mutex::new(prefill))
+    }
+
+    /// The values now.
+    pub fn get(&self) -> Prefill {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the values.
+    pub fn set(&self, prefill: Prefill) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = prefill;
+    }
+}
+
 type Shell<'a> = State<'a, Arc<Desk>>;
 
 /// The current state.
@@ -29,8 +49,8 @@ pub async fn snapshot(desk: Shell<'_>) -> Result<Snapshot, ShellError> {
 
 /// The command line's enrollment values.
 #[tauri::command]
-pub async fn prefill(prefill: State<'_, Prefill>) -> Result<Prefill, ShellError> {
-    Ok(prefill.inner().clone())
+pub async fn prefill(prefill: State<'_, PrefillSlot>) -> Result<Prefill, ShellError> {
+    Ok(prefill.get())
 }
 
 /// The server named by a code, before anything is spent or saved.
@@ -89,10 +109,34 @@ pub async fn history(desk: Shell<'_>) -> Result<Vec<HistoryEntry>, ShellError> {
     desk.history()
 }
 
-/// Settings.
+/// Settings, with whether the app starts at login.
 #[tauri::command]
-pub async fn settings(desk: Shell<'_>) -> Result<SettingsView, ShellError> {
-    desk.settings()
+pub async fn settings(app: tauri::AppHandle, desk: Shell<'_>) -> Result<SettingsView, ShellError> {
+    use tauri_plugin_autostart::ManagerExt;
+    let mut view = desk.settings()?;
+    view.start_at_login = app.autolaunch().is_enabled().ok();
+    Ok(view)
+}
+
+/// Turns start-at-login on or off (off unless the person turns it on).
+#[tauri::command]
+pub async fn set_start_at_login(app: tauri::AppHandle, on: bool) -> Result<bool, ShellError> {
+    crate::set_start_at_login(&app, on)?;
+    use tauri_plugin_autostart::ManagerExt;
+    app.autolaunch()
+        .is_enabled()
+        .map_err(|e| ShellError::Internal {
+            message: format!("cannot read start at login: {e}"),
+        })
+}
+
+/// What waits for the window: a request to open (from the tray, a notification, a link or a
+/// second launch), new enrollment values, a notice. Taken once.
+#[tauri::command]
+pub async fn take_pending(
+    pending: State<'_, crate::window::PendingSlot>,
+) -> Result<crate::window::Pending, ShellError> {
+    Ok(pending.take())
 }
 
 /// Forgets this device.
@@ -156,6 +200,14 @@ pub async fn pause_notifications(
     })?;
     notifier.pause(until, now);
     Ok(notifier.status(now))
+}
+
+/// Quits the app (the window's way to do what the tray's Quit does, for desktops without a
+/// tray host).
+#[tauri::command]
+pub async fn quit(app: tauri::AppHandle) -> Result<(), ShellError> {
+    app.exit(0);
+    Ok(())
 }
 
 include!("command_names.rs");

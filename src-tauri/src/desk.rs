@@ -168,6 +168,8 @@ pub struct SettingsView {
     pub key: KeyInfo,
     /// The profile file.
     pub profile_path: String,
+    /// Whether the app starts at login (`None` when it cannot be told; filled by the shell).
+    pub start_at_login: Option<bool>,
 }
 
 /// An enrolled device's live connection.
@@ -778,6 +780,7 @@ impl Desk {
             },
             key,
             profile_path: self.config.profile_path.display().to_string(),
+            start_at_login: None,
         })
     }
 

@@ -6,6 +6,7 @@ use clap::Parser;
 use countersign_approver::profile::Profile;
 use countersign_desktop::commands::Prefill;
 use countersign_desktop::desk::DeskConfig;
+use countersign_desktop::LaunchOptions;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,6 +38,18 @@ struct Args {
     /// step can be seen and cancelled).
     #[arg(long, env = "COUNTERSIGN_DEMO_KEY_TOUCH_MS", default_value_t = 1200)]
     demo_key_touch_ms: u64,
+    /// Start in the tray without opening the window (what start at login does).
+    #[arg(long)]
+    hidden: bool,
+    /// Turn on starting at login (off unless asked; also a setting in the window).
+    #[arg(long)]
+    start_at_login: bool,
+    /// Register this program as the handler of countersign:// links for this user, then quit.
+    #[arg(long)]
+    register_links: bool,
+    /// `countersign://enroll?code=…` or `countersign://request/ID` links to follow.
+    #[arg(value_name = "LINK")]
+    links: Vec<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,7 +71,13 @@ fn main() -> std::process::ExitCode {
         server: args.server,
         code: args.enroll_code,
     };
-    match countersign_desktop::run(config, prefill, started) {
+    let options = LaunchOptions {
+        hidden: args.hidden,
+        links: args.links,
+        start_at_login: args.start_at_login,
+        register_links: args.register_links,
+    };
+    match countersign_desktop::run(config, prefill, options, started) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("countersign-desktop: {error}");

@@ -57,11 +57,7 @@ impl Text {
     /// The text for `item` at `now`.
     pub fn of(item: &InboxItem, now: i64) -> Self {
         let left = (item.approve_by - now).max(0);
-        let time_left = if left >= 3600 {
-            format!("{} h {:02} min left", left / 3600, (left % 3600) / 60)
-        } else {
-            format!("{} min left", (left + 59) / 60)
-        };
+        let time_left = crate::views::time_left(left);
         Text {
             summary: match &item.amount {
                 Some(amount) => format!("{}: {amount}", item.title),

@@ -113,6 +113,16 @@ pub struct RequestView {
     pub soft_key: bool,
 }
 
+/// "14 min left", "1 h 05 min left": the time an approver has, rounded up to the minute.
+pub fn time_left(seconds: i64) -> String {
+    let left = seconds.max(0);
+    if left >= 3600 {
+        format!("{} h {:02} min left", left / 3600, (left % 3600) / 60)
+    } else {
+        format!("{} min left", (left + 59) / 60)
+    }
+}
+
 fn kind_label(kind: countersign_core::transaction::RequesterKind) -> &'static str {
     use countersign_core::transaction::RequesterKind;
     match kind {

@@ -39,6 +39,41 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `pid` and all its descendants, deepest last.
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    let mut i = 0;
+    while i < pids.len() {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", pids[i]));
+        for task in tasks.into_iter().flatten().flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            pids.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+        i += 1;
+    }
+    pids
+}
+
+/// Stops tauri-driver and everything it started (WebKitWebDriver, the app, its web
+/// processes): the app stays in the tray when its window closes, so ending the WebDriver
+/// session alone would leave it running.
+fn stop(ui: &WebDriver, driver: &mut Child) {
+    // Collected first: once the session ends, the app would be an orphan, out of the tree.
+    let pids = process_tree(driver.id());
+    ui.quit();
+    for pid in pids.into_iter().rev() {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let _ = driver.wait();
+}
+
 /// A private X display.
 struct Xvfb {
     child: Child,
@@ -169,12 +204,55 @@ impl Desktop {
 
     /// Quits the app and starts it again on the same profile, keyring and display.
     pub fn relaunch(&mut self, launch: Launch<'_>) {
-        self.ui.quit();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        stop(&self.ui, &mut self.driver);
         let (driver, ui) = start_app(&self.xvfb, &self.keyring, &self.profile_dir_path, &launch);
         self.driver = driver;
         self.ui = ui;
+    }
+
+    /// Runs the app once more with `args` and `env`, as a person launching it again or
+    /// opening a link would, on the same display, bus and profile; waits for it to end.
+    pub fn launch_again(&self, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_countersign-desktop"));
+        command
+            .args(args)
+            .env("DISPLAY", &self.xvfb.display)
+            .env("NO_AT_BRIDGE", "1")
+            .env(
+                "COUNTERSIGN_PROFILE",
+                self.profile_dir_path.join("profile.json"),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in self.keyring.env() {
+            command.env(k, v);
+        }
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("a second launch did not hand over and end within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// Closes the app's window as a window manager's close button would (a WM_DELETE_WINDOW
+    /// message; WebDriver's own "close window" ends the session and kills the app instead).
+    pub fn close_window(&self) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/wm_close.py");
+        let out = Command::new("/usr/bin/python3")
+            .arg(script)
+            .env("DISPLAY", &self.xvfb.display)
+            .output()
+            .expect("/usr/bin/python3 with python3-xlib (scripts/setup.sh installs it)");
+        assert!(out.status.success(), "closing the window: {out:?}");
     }
 
     /// The private session bus the app is on (for a notification server of the test's).
@@ -199,8 +277,6 @@ impl Desktop {
 
 impl Drop for Desktop {
     fn drop(&mut self) {
-        self.ui.quit();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        stop(&self.ui, &mut self.driver);
     }
 }

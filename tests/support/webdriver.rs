@@ -68,6 +68,37 @@ impl WebDriver {
         self.call(reqwest::Method::POST, path, Some(body))
     }
 
+    /// The open windows' handles.
+    pub fn window_handles(&self) -> Vec<String> {
+        let handles = self.call(reqwest::Method::GET, "/window/handles", None);
+        handles
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| h.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Closes the current window (as its close button does); returns what WebDriver answered.
+    pub fn close_window(&self) -> Value {
+        self.call(reqwest::Method::DELETE, "/window", None)
+    }
+
+    /// Waits up to `secs` for a window to exist and drives it from then on.
+    pub fn wait_window(&self, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(handle) = self.window_handles().into_iter().next() {
+                self.post("/window", json!({"handle": handle}));
+                return handle;
+            }
+            assert!(Instant::now() < deadline, "no window within {secs} s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// The first element matching `css`, if there is one now.
     pub fn try_find(&self, css: &str) -> Option<Element> {
         let found = self.post("/element", json!({"using": "css selector", "value": css}));

@@ -16,14 +16,16 @@ const item = (id: string, left: number) => ({
   fingerprint: "AAAA-BBBB-CCCC",
 });
 
-async function start(first: Snapshot) {
+type Handler = (cmd: string, args: unknown) => unknown;
+
+async function start(first: Snapshot, more: Handler = () => null) {
   document.body.innerHTML = '<div id="app"></div>';
   vi.spyOn(Date, "now").mockReturnValue(NOW * 1000);
   mockIPC(
-    (cmd) => {
+    (cmd, args) => {
       if (cmd === "snapshot") return first;
       if (cmd === "prefill") return { server: "https://approvals.example.com", code: null };
-      return null;
+      return more(cmd, args);
     },
     { shouldMockEvents: true },
   );
@@ -75,5 +77,50 @@ describe("the window", () => {
     expect((document.querySelector("#server") as HTMLInputElement).value).toBe("https://approvals.example.com");
     expect(document.querySelector("#key-usb")).not.toBeNull();
     expect(text("label.choice.demo")).toContain("Demo software key");
+  });
+
+  it("opens what the shell asks for: a request from the tray or a link, and a refused link's notice", async () => {
+    const calls: [string, unknown][] = [];
+    let pending = { request: null as string | null, prefill_changed: false, notice: null as string | null };
+    await start(snapshot({ inbox: [item("req_a", 600)] }), (cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "take_pending") {
+        const p = pending;
+        pending = { request: null, prefill_changed: false, notice: null };
+        return p;
+      }
+      return null;
+    });
+    expect(document.querySelector("[data-testid=empty]")).toBeNull();
+    pending = { request: "req_a", prefill_changed: false, notice: "A link was refused: the link's request id is malformed." };
+    await emit("pending", null);
+    await vi.waitFor(() => expect(text("#notice")).toContain("A link was refused: the link's request id is malformed."));
+    await vi.waitFor(() => expect(calls.some(([c, a]) => c === "request" && (a as { id: string }).id === "req_a")).toBe(true));
+    (document.querySelector("#notice button") as HTMLButtonElement).click();
+    expect(document.querySelector("#notice")).toBeNull();
+  });
+
+  it("turns start at login on from the settings (off by default)", async () => {
+    const calls: [string, unknown][] = [];
+    const view = {
+      server: "https://a.example", rp_id: "a.example", origin: "https://a.example", server_key_ids: ["k1"],
+      approver_id: "bob", device_id: "dev_1", device_key: "keyring",
+      key: { kind: "usb", file: null, algorithm: "ES256", aaguid: null, pin_set: null },
+      profile_path: "/p", start_at_login: false,
+    };
+    await start(snapshot(), (cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === "settings") return view;
+      if (cmd === "set_start_at_login") return true;
+      if (cmd === "take_pending") return { request: null, prefill_changed: false, notice: null };
+      return null;
+    });
+    (document.querySelector("#nav-settings") as HTMLButtonElement).click();
+    await vi.waitFor(() => expect(document.querySelector("#start-at-login")).not.toBeNull());
+    const box = document.querySelector("#start-at-login") as HTMLInputElement;
+    expect(box.checked).toBe(false);
+    box.checked = true;
+    box.dispatchEvent(new Event("change"));
+    await vi.waitFor(() => expect(calls).toContainEqual(["set_start_at_login", { on: true }]));
   });
 });

@@ -28,6 +28,7 @@ export class App implements Context {
   private header: HTMLElement;
   private nav: HTMLElement;
   private main: HTMLElement;
+  private notices: HTMLElement;
   private requestScreen: RequestScreen | null = null;
   private enrollScreen: EnrollScreen | null = null;
   private prefillValues: Prefill = { server: null, code: null };
@@ -38,10 +39,11 @@ export class App implements Context {
     this.header = h("header", { class: "top" });
     this.nav = h("nav", { class: "side", "aria-label": "Main" });
     this.main = h("main", { id: "main", tabindex: "-1" });
+    this.notices = h("div", { class: "notices" });
     const layer = h("div", { id: "layer", hidden: true });
     this.ceremony = new CeremonyOverlay(layer);
     clear(root);
-    root.append(this.header, h("div", { class: "body" }, this.nav, this.main), layer);
+    root.append(this.header, this.notices, h("div", { class: "body" }, this.nav, this.main), layer);
   }
 
   async start(): Promise<void> {
@@ -51,10 +53,8 @@ export class App implements Context {
       this.notifications = n;
       this.renderHeader();
     });
-    // A notification's "Review": that request's screen (approving still needs the key).
-    await ipc.onOpenRequest((id) => {
-      if (!this.ceremony.isOpen) this.navigate({ name: "request", id });
-    });
+    // The tray, a notification's "Review", a link or a second launch asked for something.
+    await ipc.onPending(() => void this.takePending());
     this.notifications = (await ipc.notificationStatus().catch(() => null)) ?? this.notifications;
     this.prefillValues = await ipc.prefill().catch(() => this.prefillValues);
     try {
@@ -62,12 +62,41 @@ export class App implements Context {
     } catch (e) {
       this.fatal(asShellError(e).message);
     }
+    await this.takePending();
     // Two frames later the first screen is on glass: tell the shell (it logs start-up time).
     requestAnimationFrame(() => requestAnimationFrame(() => void ipc.painted().catch(() => {})));
     setInterval(() => this.tick(), 1000);
     document.addEventListener("keydown", (e) => {
       if (e.key === "Escape" && this.ceremony.isOpen) void ipc.cancelCeremony();
     });
+  }
+
+  /// Opens the request that was asked for (approving still needs the key), reloads the
+  /// enrollment values a link changed, shows a notice.
+  private async takePending(): Promise<void> {
+    const p = await ipc.takePending().catch(() => null);
+    if (!p) return;
+    if (p.notice) this.showNotice(p.notice);
+    if (p.prefill_changed) {
+      this.prefillValues = await ipc.prefill().catch(() => this.prefillValues);
+      if (!this.snap?.enrolled) {
+        this.enrollScreen = null;
+        this.renderMain();
+      }
+    }
+    if (p.request && !this.ceremony.isOpen) this.navigate({ name: "request", id: p.request });
+  }
+
+  /// A dismissible note above the current screen.
+  private showNotice(text: string): void {
+    document.getElementById("notice")?.remove();
+    const notice = h(
+      "div",
+      { class: "banner warn notice", id: "notice", role: "alert" },
+      h("span", {}, text),
+      h("button", { type: "button", class: "link", onclick: () => notice.remove() }, "Dismiss"),
+    );
+    this.notices.append(notice);
   }
 
   snapshot(): Snapshot | null {
@@ -228,15 +257,31 @@ export class App implements Context {
           (view) => {
             if (this.route.name === "settings") {
               clear(this.main);
-              renderSettings(this.main, view, () => this.confirmUnenroll(), this.notifications, (until) =>
-                ipc.pauseNotifications(until).then(
-                  (n) => {
-                    this.notifications = n;
-                    this.renderHeader();
-                    this.renderMain();
-                  },
-                  (e) => this.showError(asShellError(e).message),
-                ),
+              renderSettings(
+                this.main,
+                view,
+                {
+                  unenroll: () => this.confirmUnenroll(),
+                  pause: (until) =>
+                    ipc.pauseNotifications(until).then(
+                      (n) => {
+                        this.notifications = n;
+                        this.renderHeader();
+                        this.renderMain();
+                      },
+                      (e) => this.showError(asShellError(e).message),
+                    ),
+                  quit: () => void ipc.quit(),
+                  setStartAtLogin: (on) =>
+                    ipc.setStartAtLogin(on).then(
+                      () => this.renderMain(),
+                      (e) => {
+                        this.showError(asShellError(e).message);
+                        this.renderMain();
+                      },
+                    ),
+                },
+                this.notifications,
               );
             }
           },

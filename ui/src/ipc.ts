@@ -10,6 +10,7 @@ import type {
   HistoryEntry,
   KeyChoice,
   NotificationStatus,
+  Pending,
   Prefill,
   RequestView,
   ServerIdentity,
@@ -37,7 +38,10 @@ export const ipc = {
   pauseNotifications: (until: number | null) => invoke<NotificationStatus>("pause_notifications", { until }),
   onNotifications: (f: (s: NotificationStatus) => void): Promise<UnlistenFn> =>
     listen<NotificationStatus>("notifications", (e) => f(e.payload)),
-  onOpenRequest: (f: (id: string) => void): Promise<UnlistenFn> => listen<string>("open-request", (e) => f(e.payload)),
+  takePending: () => invoke<Pending>("take_pending"),
+  setStartAtLogin: (on: boolean) => invoke<boolean>("set_start_at_login", { on }),
+  quit: () => invoke<void>("quit"),
+  onPending: (f: () => void): Promise<UnlistenFn> => listen<null>("pending", () => f()),
   onSnapshot: (f: (s: Snapshot) => void): Promise<UnlistenFn> =>
     listen<Snapshot>("snapshot", (e) => f(e.payload)),
   onCeremony: (f: (u: CeremonyUpdate) => void): Promise<UnlistenFn> =>

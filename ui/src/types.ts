@@ -147,6 +147,15 @@ export interface SettingsView {
     pin_set: boolean | null;
   };
   profile_path: string;
+  /// Whether the app starts at login; null when the system cannot tell.
+  start_at_login: boolean | null;
+}
+
+/// What waits for the window (from the tray, a notification, a link or a second launch).
+export interface Pending {
+  request: string | null;
+  prefill_changed: boolean;
+  notice: string | null;
 }
 
 export interface Prefill {

@@ -10,13 +10,21 @@ export function tomorrowMorning(nowMs: number): number {
   return Math.floor(d.getTime() / 1000);
 }
 
+/// What the settings screen's buttons do.
+export interface SettingsActions {
+  unenroll: () => void;
+  pause: (until: number | null) => void;
+  setStartAtLogin: (on: boolean) => void;
+  quit: () => void;
+}
+
 export function renderSettings(
   root: HTMLElement,
   s: SettingsView,
-  unenroll: () => void,
+  actions: Partial<SettingsActions> = {},
   notifications: NotificationStatus = { state: "on" },
-  pause: (until: number | null) => void = () => {},
 ): void {
+  const { unenroll = () => {}, pause = () => {}, setStartAtLogin = () => {}, quit = () => {} } = actions;
   const row = (label: string, value: Node | string, id?: string) => h("div", { class: "field" }, h("dt", {}, label), h("dd", id ? { id } : {}, value));
   const key = s.key;
   put(root, 
@@ -81,6 +89,30 @@ export function renderSettings(
         h("button", { type: "button", id: "pause-tomorrow", onclick: () => pause(tomorrowMorning(Date.now())) }, "Pause until tomorrow 08:00"),
         notifications.state === "paused" ? h("button", { type: "button", class: "primary", id: "pause-resume", onclick: () => pause(null) }, "Resume") : null,
       ),
+    ),
+    h(
+      "section",
+      { class: "card" },
+      h("h2", {}, "Running in the background"),
+      s.start_at_login === null
+        ? h("p", { class: "muted", id: "s-start-at-login" }, "This system cannot tell whether Countersign starts at login.")
+        : h(
+            "label",
+            { class: "check", id: "s-start-at-login" },
+            h("input", {
+              type: "checkbox",
+              id: "start-at-login",
+              checked: s.start_at_login,
+              onchange: (e: Event) => setStartAtLogin((e.target as HTMLInputElement).checked),
+            }),
+            " Start Countersign in the tray when I log in, so requests reach me without opening it",
+          ),
+      h(
+        "p",
+        { class: "muted" },
+        "Closing the window keeps Countersign running in the tray, where requests still arrive. To stop it, use Quit in the tray menu or here.",
+      ),
+      h("div", { class: "actions" }, h("button", { type: "button", id: "quit", onclick: quit }, "Quit Countersign")),
     ),
     h(
       "section",
