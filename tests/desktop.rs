@@ -778,3 +778,36 @@ fn without_a_session_bus_the_app_says_so_and_does_not_start() {
     assert!(stderr.contains("dbus-run-session"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn an_enrollment_link_fills_the_enrollment_screen_and_enrolling_still_needs_the_person() {
+    let _one_at_a_time = serial();
+    let server = Server::start();
+    let code = support::approver_code(&server, DANA, GROUPS);
+    let desk = Desktop::launch(Launch::default());
+    let ui = &desk.ui;
+    ui.wait("#check-server", 60);
+    assert_eq!(ui.attribute("#code", "value").as_deref(), Some(""));
+
+    let server_param: String =
+        url::form_urlencoded::byte_serialize(server.base.as_bytes()).collect();
+    let link = format!("countersign://enroll?code={code}&server={server_param}");
+    let second = desk.launch_again(&[&link], &[]);
+    assert!(second.status.success(), "{second:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ui.attribute("#code", "value").as_deref() != Some(code.as_str()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the link did not fill in the code"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Filled in, nothing more: no profile until the server is confirmed and the key touched.
+    assert!(!desk.profile_dir_path.join("profile.json").exists());
+    enroll_with_demo_key(&desk, &server, &code, None);
+
+    // Enrolled: another enrollment link is refused, and the window says why.
+    let second = desk.launch_again(&[&link], &[]);
+    assert!(second.status.success(), "{second:?}");
+    ui.wait_text("#notice", "this device is already enrolled", 20);
+}
