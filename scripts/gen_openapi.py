@@ -105,7 +105,7 @@ doc = {
     "EnrollBody": {"type": "object", "additionalProperties": False, "required": ["code", "device_name", "device_key", "attestation_object", "client_data_json"],
        "properties": {"code": {"type": "string", "description": "The secret part of a `CSE1.<secret>.<kid>` code"}, "device_name": {"type": "string"}, "device_key": {**b64, "description": "Ed25519 public key of the device"}, "attestation_object": b64, "client_data_json": b64}},
     "Enrolled": {"type": "object", "required": ["approver_id", "device_id", "rp_id", "origin", "server_key"], "properties": {"approver_id": {"type": "string"}, "device_id": {"type": "string"}, "rp_id": {"type": "string"}, "origin": {"type": "string"}, "server_key": {"type": "object"}}},
-    "SignedRequest": {"type": "object", "required": ["request", "kid", "signature"], "properties": {"request": {"type": "object", "required": ["transaction", "digest", "state", "approved_by"]}, "kid": {"type": "string"}, "signature": b64}},
+    "SignedRequest": {"type": "object", "required": ["request", "kid", "signature"], "properties": {"request": {"type": "object", "required": ["transaction", "digest", "state", "approvals"]}, "kid": {"type": "string"}, "signature": b64}},
     "Assertion": assertion,
     "DecisionProgress": {"type": "object", "required": ["counted", "role", "state", "progress"], "properties": {"counted": {"const": True}, "role": {"enum": ["requester", "approver"]}, "state": {"enum": ["pending", "approved", "denied"]}, "progress": {"type": "object"}}},
   }}}

@@ -350,6 +350,18 @@ fn four_eyes_quorum_of_two_through_two_cli_approvers() {
     assert_eq!(left.as_array().map(Vec::len), Some(0), "{left}");
     let (_, shown) = admins[1].json(&["show", id], "");
     assert_eq!(shown["progress"], "1 of 2 approvers from security-admins");
+    // Who approved, and when (the server's signed approval time).
+    let approvals = shown["approvals"].as_array().cloned().unwrap_or_default();
+    assert_eq!(approvals.len(), 1, "{shown}");
+    assert_eq!(approvals[0]["approver_id"], "frank@example.com");
+    assert!(
+        approvals[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(" approved just now")),
+        "{shown}"
+    );
+    let at = approvals[0]["at"].as_i64().unwrap();
+    assert!((support::server::unix_now() - at).abs() < 60, "{shown}");
     let (status, second) = admins[1].json(&["approve", id, "--yes"], "");
     assert_eq!(
         (status, &second["state"]),

@@ -226,7 +226,7 @@ fn actionable(request: &VerifiedRequest, approver_id: &str, now: i64) -> bool {
     let pushed = request.request();
     pushed.state == "pending"
         && pushed.transaction.approve_by.unix() > now
-        && !pushed.approved_by.iter().any(|a| a == approver_id)
+        && !pushed.approved_by(approver_id)
 }
 
 impl Desk {

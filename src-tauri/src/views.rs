@@ -99,7 +99,7 @@ pub struct RequestView {
     pub requester_id: String,
     /// The requester's kind on its own: `person`, `service` or `AI agent`.
     pub requester_kind: &'static str,
-    /// Who approved so far.
+    /// Who approved so far (the requester's own confirmation included).
     pub approved_by: Vec<String>,
     /// The transaction digest (base64url), which the approve/deny/report commands carry back.
     pub digest: String,
@@ -167,7 +167,11 @@ impl RequestView {
             model: DisplayModel::render(request, approver_id, now),
             requester_id: pushed.transaction.requester.id.clone(),
             requester_kind: kind_label(pushed.transaction.requester.kind),
-            approved_by: pushed.approved_by.clone(),
+            approved_by: pushed
+                .approvals
+                .iter()
+                .map(|a| a.approver_id.clone())
+                .collect(),
             digest: pushed.digest.to_base64url(),
             digest_hex: pushed
                 .digest

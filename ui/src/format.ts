@@ -11,6 +11,15 @@ export function timeLeft(seconds: number): string {
   return `${h} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
 }
 
+/// "just now", "3 min ago", "2 h ago", "3 days ago" (as the approver crate words it).
+export function ago(at: number, now: number): string {
+  const s = Math.max(0, Math.floor(now - at));
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} days ago`;
+}
+
 /// Local time of day with seconds, e.g. "14:03:27".
 export function clock(unix: number): string {
   const d = new Date(unix * 1000);

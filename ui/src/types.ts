@@ -59,6 +59,8 @@ export interface DisplayModel {
   session: string;
   reason: string;
   progress: string;
+  /// Approvals counted so far by others than the requester, oldest first.
+  approvals: { approver_id: string; at: number; text: string }[];
   user_verification: boolean;
   approve_by: string;
   seconds_left: number;

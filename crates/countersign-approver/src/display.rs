@@ -17,6 +17,28 @@ pub struct ChangeLine {
     pub after: String,
 }
 
+/// One counted approval by someone other than the requester.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ApprovalLine {
+    /// Who approved.
+    pub approver_id: String,
+    /// When the server counted it (Unix seconds).
+    pub at: i64,
+    /// "bob@example.com approved 3 min ago".
+    pub text: String,
+}
+
+/// "just now", "3 min ago", "2 h ago", "3 days ago": how long since `at`, at `now`.
+pub fn ago(at: i64, now: i64) -> String {
+    let seconds = (now - at).max(0);
+    match seconds {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", seconds / 60),
+        3600..86_400 => format!("{} h ago", seconds / 3600),
+        _ => format!("{} days ago", seconds / 86_400),
+    }
+}
+
 /// What the approver's screen shows for one request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DisplayModel {
@@ -46,6 +68,8 @@ pub struct DisplayModel {
     pub reason: String,
     /// "1 of 2 approvers", "your own confirmation", ...
     pub progress: String,
+    /// The approvals counted so far by others than the requester, oldest first.
+    pub approvals: Vec<ApprovalLine>,
     /// Whether the key must verify the user (PIN or biometrics).
     pub user_verification: bool,
     /// Approval deadline, RFC 3339 UTC.
@@ -103,14 +127,20 @@ impl DisplayModel {
             .replace("{scope}", tx.scope.as_deref().unwrap_or("(no scope)"))
             .replace("{requester}", &tx.requester.id);
         let req = &tx.requirements;
-        let others = pushed
-            .approved_by
+        let approvals: Vec<ApprovalLine> = pushed
+            .approvals
             .iter()
-            .filter(|a| **a != tx.requester.id)
-            .count();
+            .filter(|a| a.approver_id != tx.requester.id)
+            .map(|a| ApprovalLine {
+                approver_id: a.approver_id.clone(),
+                at: a.at.unix(),
+                text: format!("{} approved {}", a.approver_id, ago(a.at.unix(), now)),
+            })
+            .collect();
+        let others = approvals.len();
         let mut progress = Vec::new();
         if req.self_step_up {
-            let done = pushed.approved_by.contains(&tx.requester.id);
+            let done = pushed.approved_by(&tx.requester.id);
             let whose = if approver_id == tx.requester.id {
                 "your own confirmation".to_owned()
             } else {
@@ -155,6 +185,7 @@ impl DisplayModel {
             session: tx.session.fingerprint(),
             reason: req.reason.clone(),
             progress: progress.join("; "),
+            approvals,
             user_verification: req.user_verification,
             approve_by: tx.approve_by.to_string(),
             seconds_left: (tx.approve_by.unix() - now).max(0),
@@ -180,7 +211,7 @@ mod tests {
 
     fn verified(
         tx: Transaction,
-        approved_by: Vec<String>,
+        approved_by: Vec<(String, i64)>,
     ) -> (VerifiedRequest, KeySet, SigningKey) {
         let key = SigningKey::from_seed(&[5; 32]);
         let pinned = KeySet::new([key.verifying_key().clone()]);
@@ -188,7 +219,15 @@ mod tests {
             digest: tx.digest().unwrap(),
             transaction: tx,
             state: "pending".into(),
-            approved_by,
+            approvals: approved_by
+                .into_iter()
+                .map(
+                    |(approver_id, at)| countersign_core::push::CountedApproval {
+                        approver_id,
+                        at: countersign_core::Timestamp::from_unix(at).unwrap(),
+                    },
+                )
+                .collect(),
             display: ActionDisplay {
                 title: "Send a payout".into(),
                 template: "Pay {amount} to {object}".into(),
@@ -225,7 +264,11 @@ mod tests {
         let requester = tx.requester.id.clone();
         let approve_by = tx.approve_by.unix();
         let digest = tx.digest().unwrap();
-        let (v, _, _) = verified(tx, vec![requester.clone(), "bob".into()]);
+        let bob_at = approve_by - 90 - 180;
+        let (v, _, _) = verified(
+            tx,
+            vec![(requester.clone(), bob_at - 10), ("bob".into(), bob_at)],
+        );
         let model = DisplayModel::render(&v, "carol", approve_by - 90);
         assert_eq!(model.amount.as_deref(), Some("1,234,567.50 EUR"));
         assert_eq!(
@@ -236,6 +279,14 @@ mod tests {
         assert_eq!(
             model.progress,
             format!("{requester}'s own confirmation: done; 1 of 2 approvers from finance")
+        );
+        assert_eq!(
+            model.approvals,
+            vec![ApprovalLine {
+                approver_id: "bob".into(),
+                at: bob_at,
+                text: "bob approved 3 min ago".into()
+            }]
         );
         assert_eq!(model.seconds_left, 90);
         assert!(model.user_verification);
@@ -292,5 +343,16 @@ mod tests {
         assert_eq!(group_digits("1000", 0), "1,000");
         assert_eq!(group_digits("12.5", 2), "12.50");
         assert_eq!(group_digits("1234.567", 3), "1,234.567");
+    }
+
+    #[test]
+    fn ago_says_how_long_since() {
+        assert_eq!(ago(100, 100), "just now");
+        assert_eq!(ago(100, 159), "just now");
+        assert_eq!(ago(100, 160), "1 min ago");
+        assert_eq!(ago(0, 3599), "59 min ago");
+        assert_eq!(ago(0, 7200), "2 h ago");
+        assert_eq!(ago(0, 3 * 86_400), "3 days ago");
+        assert_eq!(ago(200, 100), "just now", "a clock behind the server's");
     }
 }

@@ -26,6 +26,9 @@ pub fn display(m: &DisplayModel) -> String {
     out.push(format!("  session     {}", m.session));
     out.push(format!("  why         {}", m.reason));
     out.push(format!("  progress    {}", m.progress));
+    for a in &m.approvals {
+        out.push(format!("              {}", a.text));
+    }
     out.push(format!(
         "  decide by   {} ({} s left){}",
         m.approve_by,

@@ -24,11 +24,28 @@ pub struct PushedRequest {
     pub digest: Digest,
     /// `pending`, `approved`, `denied`, ...
     pub state: String,
-    /// Ids of approvers whose approval has been counted so far.
-    pub approved_by: Vec<String>,
+    /// The approvals counted so far, oldest first: who, and when.
+    pub approvals: Vec<CountedApproval>,
     /// How the catalog describes the action. Signed with the rest, but not part of what the
     /// security key signs: an approver shows the transaction's own fields next to it.
     pub display: ActionDisplay,
+}
+
+/// One counted approval, as the approver's screen shows it ("Bob approved 3 min ago").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountedApproval {
+    /// The approver (or the requester, for a self step-up).
+    pub approver_id: String,
+    /// When the server counted it.
+    pub at: crate::Timestamp,
+}
+
+impl PushedRequest {
+    /// Whether `approver_id`'s approval is counted.
+    pub fn approved_by(&self, approver_id: &str) -> bool {
+        self.approvals.iter().any(|a| a.approver_id == approver_id)
+    }
 }
 
 /// The catalog's wording for an action.
@@ -129,7 +146,7 @@ mod tests {
             digest: tx.digest().unwrap(),
             transaction: tx,
             state: "pending".into(),
-            approved_by: vec![],
+            approvals: vec![],
             display: ActionDisplay {
                 title: "Send a payout".into(),
                 template: "Pay {amount} to {object}".into(),

@@ -44,7 +44,7 @@ describe("the request screen", () => {
     expect(text("#f-audience")).toBe("payouts-service");
     expect(text("#f-session")).toBe("8409-7828-FC31");
     expect(text("#f-reason")).toBe("bank details change");
-    expect(text("#f-progress")).toBe("1 of 2 approvers from finance-approvers — approved so far: bob@example.com");
+    expect(text("#f-progress")).toBe("1 of 2 approvers from finance-approvers — bob@example.com approved 3 min ago");
     expect(text("#f-uv")).toContain("will ask for your PIN");
     expect(text("#fingerprint")).toBe("525C-119C-3E71");
     const row = document.querySelectorAll("#changes tbody tr")[0];
@@ -52,6 +52,14 @@ describe("the request screen", () => {
     expect(row.querySelector("ins")?.textContent).toBe("DE44500105175407324931");
     expect(text("#countdown")).toBe("10 min 00 s left to decide");
     expect(document.querySelector("#canonical")).toBeNull();
+  });
+
+  it("keeps the approvals' times current while the screen is open", async () => {
+    const { screen, advance } = setup(requestView());
+    await screen.load();
+    advance(125);
+    screen.tick();
+    expect(text("#f-progress")).toBe("1 of 2 approvers from finance-approvers — bob@example.com approved 5 min ago");
   });
 
   it("keeps requester text as text, never markup", async () => {

@@ -4,7 +4,7 @@
 // the key signs. Approve, deny and report carry back the digest that was shown.
 import { h, clear, put } from "../dom";
 import { asShellError, ipc } from "../ipc";
-import { errorText, timeLeft } from "../format";
+import { ago, errorText, timeLeft } from "../format";
 import { openModal } from "../dialog";
 import type { Context } from "../context";
 import type { Choice, DecisionOutcome, RequestView, ShellError } from "../types";
@@ -65,6 +65,10 @@ export class RequestScreen {
     const left = this.secondsLeft();
     const el = this.root.querySelector<HTMLElement>("#countdown");
     if (el) el.textContent = left > 0 ? `${timeLeft(left)} left to decide` : "Expired";
+    const now = this.ctx.now();
+    for (const a of this.root.querySelectorAll<HTMLElement>("[data-approved-at]")) {
+      a.textContent = `${a.dataset.who} approved ${ago(Number(a.dataset.approvedAt), now)}`;
+    }
     if (left <= 0 && this.view && !this.root.querySelector(".expired-banner")) this.render();
   }
 
@@ -132,7 +136,8 @@ export class RequestScreen {
           ),
         )
       : null;
-    const others = v.approved_by.filter((a) => a !== v.requester_id);
+    const now = this.ctx.now();
+    const approvals = m.approvals.map((a) => h("span", { class: "approval", "data-approved-at": String(a.at), "data-who": a.approver_id }, `${a.approver_id} approved ${ago(a.at, now)}`));
     return h(
       "div",
       {},
@@ -161,7 +166,7 @@ export class RequestScreen {
           "dl",
           { class: "fields" },
           row("Policy", m.reason, "f-reason"),
-          row("Approvals", h("span", {}, m.progress || "—", others.length ? h("span", { class: "muted" }, ` — approved so far: ${others.join(", ")}`) : null), "f-progress"),
+          row("Approvals", h("span", {}, m.progress || "—", approvals.length ? h("span", { class: "muted" }, " — ", ...approvals.flatMap((a, i) => (i ? [", ", a] : [a]))) : null), "f-progress"),
           row("Your key", m.user_verification ? "will ask for your PIN (user verification required)" : "needs a touch (no PIN required)", "f-uv"),
           row("Deadline", h("span", {}, m.approve_by.replace("T", " ").replace("Z", " UTC")), "f-deadline"),
         ),

@@ -17,12 +17,12 @@ use axum::Json;
 use countersign_core::audit::Event;
 use countersign_core::device_auth::{self, DeviceAuth};
 use countersign_core::jwk::VerifyingKey;
-use countersign_core::push::{ActionDisplay, PushedRequest, SignedRequest};
+use countersign_core::push::{ActionDisplay, CountedApproval, PushedRequest, SignedRequest};
 use countersign_core::webauthn::{
     verify_assertion, verify_registration, AssertionError, AssertionInput, AssertionPolicy,
     CredentialPublicKey, RegistrationPolicy,
 };
-use countersign_core::{b64, canonical, enrollment, ApprovalStatement, Decision};
+use countersign_core::{b64, canonical, enrollment, ApprovalStatement, Decision, Timestamp};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -331,11 +331,17 @@ fn sign(
         transaction: request.transaction.clone(),
         digest: request.digest,
         state: request.state.as_str().to_owned(),
-        approved_by: approvals
+        approvals: approvals
             .iter()
             .filter(|a| a.decision == "approve")
-            .map(|a| a.approver_id.clone())
-            .collect(),
+            .map(|a| {
+                Ok(CountedApproval {
+                    approver_id: a.approver_id.clone(),
+                    at: Timestamp::from_unix(a.created_at)
+                        .ok_or_else(|| internal("approval time out of range"))?,
+                })
+            })
+            .collect::<Result<_, Problem>>()?,
         display: display_for(&state.catalog, &request.transaction.action),
     };
     SignedRequest::sign(pushed, &state.keys.active).map_err(internal)
