@@ -742,6 +742,25 @@ fn the_tray_shows_what_waits_closing_keeps_the_app_and_a_second_launch_or_link_o
     ui.wait_window(30);
     ui.wait_count(".inbox-item", 3, 30);
 
+    // Closed again, a request's entry makes the window on that request.
+    desk.close_window();
+    while !ui.window_handles().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline + std::time::Duration::from_secs(60),
+            "the window did not close"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let seen = host.seen().unwrap();
+    let agent_entry = seen
+        .menu
+        .iter()
+        .find(|e| e.label.starts_with("AI agent tool call"))
+        .unwrap();
+    host.click(agent_entry.id);
+    ui.wait_window(30);
+    ui.wait_text("#f-object", "tool:refund.issue", 30);
+
     // Offline: the warning icon and the connection in words.
     server.kill();
     let seen = host.wait("offline", 60, |s| {
