@@ -362,6 +362,19 @@ fn the_inbox_follows_the_server_and_decisions_sign_only_what_was_shown() {
     assert_eq!(settings.server_key_ids.len(), 1);
 }
 
+/// Starts approving `id` (shown with `digest`) on the shell's runtime, so the test can answer
+/// the key's prompts meanwhile.
+fn spawn_approve(
+    shell: &Shell,
+    id: &str,
+    digest: &str,
+) -> tokio::task::JoinHandle<Result<countersign_desktop::desk::DecisionOutcome, ShellError>> {
+    let (desk, id, digest) = (shell.desk.clone(), id.to_owned(), digest.to_owned());
+    shell
+        .rt
+        .spawn(async move { desk.decide(&id, &digest, Choice::Approve).await })
+}
+
 #[test]
 fn the_pin_comes_from_the_window_once_and_cancel_and_busy_hold() {
     let server = Server::start();
@@ -396,12 +409,7 @@ fn the_pin_comes_from_the_window_once_and_cancel_and_busy_hold() {
     let id = created["id"].as_str().unwrap().to_owned();
     wait_for(&shell, "in the inbox", |s| s.inbox.len() == 1);
     let digest = shell.desk.request(&id).unwrap().digest;
-    let deciding = {
-        let (desk, id, digest) = (shell.desk.clone(), id.clone(), digest.clone());
-        shell
-            .rt
-            .spawn(async move { desk.decide(&id, &digest, Choice::Approve).await })
-    };
+    let deciding = spawn_approve(&shell, &id, &digest);
     next_stage(&shell, Stage::Pin);
     // One ceremony at a time.
     let busy = shell
@@ -430,12 +438,7 @@ fn the_pin_comes_from_the_window_once_and_cancel_and_busy_hold() {
     });
     let digest = shell.desk.request(&other_id).unwrap().digest;
     let audit = server.audit_len();
-    let deciding = {
-        let (desk, id) = (shell.desk.clone(), other_id.clone());
-        shell
-            .rt
-            .spawn(async move { desk.decide(&id, &digest, Choice::Approve).await })
-    };
+    let deciding = spawn_approve(&shell, &other_id, &digest);
     next_stage(&shell, Stage::Pin);
     assert!(shell.desk.cancel());
     let cancelled = shell.rt.block_on(deciding).unwrap();
