@@ -52,8 +52,20 @@ struct Args {
     links: Vec<String>,
 }
 
+/// GTK's own OpenGL is off unless the environment says otherwise: the app draws nothing with
+/// it (the web view composites in its web process), and merely initialising it maps a GL
+/// driver into the app process even while it sits in the tray without a window — under
+/// Mesa's software renderer that is libLLVM, about 26 MB (docs/benchmarks.md).
+fn gtk_gl_off_by_default() {
+    if std::env::var_os("GDK_GL").is_none() {
+        // Before any thread exists: nothing reads the environment concurrently.
+        std::env::set_var("GDK_GL", "disable");
+    }
+}
+
 fn main() -> std::process::ExitCode {
     let started = std::time::Instant::now();
+    gtk_gl_off_by_default();
     let args = Args::parse();
     let profile_path = args.profile.unwrap_or_else(Profile::default_path);
     let demo_key_path = args
