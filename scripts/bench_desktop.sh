@@ -84,13 +84,15 @@ echo "after ${TRAY_SECONDS} s in the tray: $(tree_pss "$APP")"
 BASE=http://127.0.0.1:18790
 KEY=$(cat countersign-demo/api-key)
 SESSION=$(printf bench-session | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')
+# One requester per request: the server allows one requester 30 step-ups a minute.
 for i in $(seq 1 200); do
-  ID=$(curl -fs "$BASE/v1/requests" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
+  ANSWER=$(curl -s "$BASE/v1/requests" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
     -d '{"idempotency_key":"bench-'"$i"'","action":"agent.tool.invoke","object":"tool:refund.issue",
-      "scope":"order:'"$i"'","requester":{"id":"copilot-7","kind":"agent"},
+      "scope":"order:'"$i"'","requester":{"id":"bench-agent-'"$i"'","kind":"agent"},
       "session":"'"$SESSION"'",
-      "context":{"device_posture":"managed","privileges":["refunds"]}}' \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+      "context":{"device_posture":"managed","privileges":["refunds"]}}')
+  ID=$(printf '%s' "$ANSWER" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') \
+    || { echo "creating request $i failed: $ANSWER" >&2; exit 1; }
   sleep 0.2
   curl -fs -X POST "$BASE/v1/requests/$ID/cancel" -H "authorization: Bearer $KEY" >/dev/null
 done
