@@ -33,7 +33,10 @@ describe("the key ceremony", () => {
     for (const [stage, message, title] of cases) {
       o.update({ stage, message, retries_left: null });
       expect(text("h2")).toBe(title);
-      expect(text("[data-testid=ceremony-message]")).toBe(sentence(message));
+      // The key's words under the title, unless they only repeat it: then a hint.
+      const expected = stage === "touch" ? "Touch the button or the metal contact on your key; many keys blink while they wait." : sentence(message);
+      expect(text("[data-testid=ceremony-message]")).toBe(expected);
+      expect(text("[data-testid=ceremony-message]")).not.toBe(`${title}.`);
       expect(document.querySelector("#pin")).toBeNull();
       expect(document.querySelector("#ceremony-cancel")).not.toBeNull();
     }

@@ -21,6 +21,20 @@ const stageTitle: Record<string, string> = {
   sending: "Sending",
 };
 
+/// What to say under a title the key's own message would only repeat.
+const stageHint: Record<string, string> = {
+  touch: "Touch the button or the metal contact on your key; many keys blink while they wait.",
+  waiting_for_key: "Insert your security key, or tap it if it is already in.",
+};
+
+/// The line under the title: the key's message, unless it only repeats the title.
+export function stageMessage(stage: string, message: string): string | null {
+  const plain = (t: string) => t.toLowerCase().replace(/[^a-z0-9]/g, "");
+  const title = stageTitle[stage] ?? "";
+  if (!message || plain(message) === plain(title)) return stageHint[stage] ?? null;
+  return sentence(message);
+}
+
 export interface Finish {
   title: string;
   lines: string[];
@@ -80,7 +94,7 @@ export class CeremonyOverlay {
         { id: "ceremony-title", class: blocked ? "stage bad" : "stage", "data-stage": u.stage },
         stageTitle[u.stage] ?? "Security key",
       ),
-      u.retries_left === null ? h("p", { class: "stage-message", "data-testid": "ceremony-message" }, sentence(u.message)) : null,
+      u.retries_left === null ? h("p", { class: "stage-message", "data-testid": "ceremony-message" }, stageMessage(u.stage, u.message)) : null,
       u.retries_left !== null ? h("p", { class: "retries", "data-testid": "retries" }, `${u.retries_left} tries left before the PIN is blocked`) : null,
       demoKey ? h("p", { class: "demo-note" }, "Demo software key: its touch is simulated after a moment. A real security key waits for yours.") : null,
       u.stage === "touch" || u.stage === "waiting_for_key" ? h("div", { class: "key-pulse", "aria-hidden": "true" }) : null,
