@@ -101,6 +101,37 @@ fn group_digits(value: &str, minor_units: usize) -> String {
     }
 }
 
+/// Fills `{name}` placeholders in one pass: a value is never scanned again, so an object
+/// named `{amount}` shows as those characters, not as the amount. Anything else in braces
+/// stays as written.
+pub fn fill_template(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v, close))
+        });
+        match value {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn kind(kind: RequesterKind) -> &'static str {
     match kind {
         RequesterKind::Human => "person",
@@ -119,13 +150,15 @@ impl DisplayModel {
             format!("{} {}", group_digits(&a.value, minor), a.currency)
         });
         let requester = format!("{} ({})", tx.requester.id, kind(tx.requester.kind));
-        let headline = pushed
-            .display
-            .template
-            .replace("{object}", &tx.object)
-            .replace("{amount}", amount.as_deref().unwrap_or("(no amount)"))
-            .replace("{scope}", tx.scope.as_deref().unwrap_or("(no scope)"))
-            .replace("{requester}", &tx.requester.id);
+        let headline = fill_template(
+            &pushed.display.template,
+            &[
+                ("object", &tx.object),
+                ("amount", amount.as_deref().unwrap_or("(no amount)")),
+                ("scope", tx.scope.as_deref().unwrap_or("(no scope)")),
+                ("requester", &tx.requester.id),
+            ],
+        );
         let req = &tx.requirements;
         let approvals: Vec<ApprovalLine> = pushed
             .approvals
@@ -354,5 +387,34 @@ mod tests {
         assert_eq!(ago(0, 7200), "2 h ago");
         assert_eq!(ago(0, 3 * 86_400), "3 days ago");
         assert_eq!(ago(200, 100), "just now", "a clock behind the server's");
+    }
+
+    #[test]
+    fn the_template_is_filled_once_so_a_value_cannot_expand_another() {
+        let values = [("object", "vendor:{amount}"), ("amount", "9,999.00 EUR")];
+        assert_eq!(
+            fill_template("Pay {amount} to {object}", &values),
+            "Pay 9,999.00 EUR to vendor:{amount}"
+        );
+        assert_eq!(
+            fill_template("{unknown} {object", &values),
+            "{unknown} {object"
+        );
+        assert_eq!(fill_template("{{object}}", &values), "{vendor:{amount}}");
+        assert_eq!(fill_template("", &values), "");
+        assert_eq!(fill_template("no placeholders", &[]), "no placeholders");
+    }
+
+    #[test]
+    fn an_object_named_like_a_placeholder_is_shown_as_written() {
+        let mut tx = sample();
+        tx.object = "vendor:{amount}".into();
+        tx.amount = Some(countersign_core::amount::Amount {
+            value: "10".into(),
+            currency: "EUR".into(),
+        });
+        let (v, _, _) = verified(tx, vec![]);
+        let model = DisplayModel::render(&v, "carol", 0);
+        assert_eq!(model.headline, "Pay 10.00 EUR to vendor:{amount}");
     }
 }

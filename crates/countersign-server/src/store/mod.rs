@@ -83,8 +83,9 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
 }
 
-/// A stored server signing key.
-#[derive(Clone, Debug)]
+/// A stored server signing key. Its `Debug` leaves the seed out, so a log line or a panic
+/// message never carries the key that signs decisions.
+#[derive(Clone)]
 pub struct SigningKeyRecord {
     /// Thumbprint.
     pub kid: String,
@@ -94,6 +95,17 @@ pub struct SigningKeyRecord {
     pub created_at: i64,
     /// When it stopped signing; retired keys stay published until removed.
     pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("seed", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
 }
 
 /// Where a request stands.
@@ -462,4 +474,29 @@ pub trait Store: Send + Sync {
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError>;
     /// The chain's head.
     async fn audit_head(&self) -> Result<Head, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SigningKeyRecord;
+
+    #[test]
+    fn a_signing_key_s_debug_never_shows_its_seed() {
+        let record = SigningKeyRecord {
+            kid: "kid-1".into(),
+            seed: [0xAB; 32],
+            created_at: 1,
+            retired_at: None,
+        };
+        let shown = format!("{record:?} {record:#?}");
+        assert!(
+            shown.contains("kid-1") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("171"),
+            "the seed's bytes (0xAB = 171) leaked: {shown}"
+        );
+        assert!(!shown.to_lowercase().contains("ab, "), "{shown}");
+    }
 }
