@@ -21,8 +21,9 @@ cargo test --workspace --doc --locked
 echo "== the README demo: server, enrolled demo profile, sample requests (headless, stops after)"
 COUNTERSIGN_DEMO_NO_BUILD=1 COUNTERSIGN_DEMO_EXIT=1 COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18711 bash scripts/demo.sh
 echo "== the protocol walkthrough and the server-only demo"
-# The examples were built by `cargo test --workspace --all-targets` above; `cargo run -p …`
+# Built for the whole workspace (seconds: `cargo test` compiled them already); `cargo run -p …`
 # would unify features for one package only and rebuild half the dependencies.
+cargo build -q --workspace --examples --locked
 target/debug/examples/walkthrough
 COUNTERSIGN_DEMO_EXIT=1 COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18710 target/debug/examples/demo
 echo "== independent verification of the golden vectors (Python + openssl)"
