@@ -3,14 +3,21 @@ client message to every top-level window titled "Countersign" on $DISPLAY (the t
 no window manager). Exit code 1 if there was no such window. Needs Debian's python3-xlib."""
 import sys
 
+import Xlib.error
 from Xlib import X, display, protocol
 
 TITLE = sys.argv[1] if len(sys.argv) > 1 else "Countersign"
 
 
 def windows(d, w):
+    """Every window under w; one that goes away while being walked (a popup, a tooltip) is
+    skipped."""
     yield w
-    for child in w.query_tree().children:
+    try:
+        children = w.query_tree().children
+    except Xlib.error.XError:
+        return
+    for child in children:
         yield from windows(d, child)
 
 
