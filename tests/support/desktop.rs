@@ -244,7 +244,8 @@ impl Desktop {
     }
 
     /// Closes the app's window as a window manager's close button would (a WM_DELETE_WINDOW
-    /// message; WebDriver's own "close window" ends the session and kills the app instead).
+    /// message; WebDriver's own "close window" ends the session and kills the app instead), and
+    /// waits until WebDriver sees no window.
     pub fn close_window(&self) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/wm_close.py");
         let out = Command::new("/usr/bin/python3")
@@ -253,6 +254,14 @@ impl Desktop {
             .output()
             .expect("/usr/bin/python3 with python3-xlib (scripts/setup.sh installs it)");
         assert!(out.status.success(), "closing the window: {out:?}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !self.ui.window_handles().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the window did not close"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The private session bus the app is on (for a notification server of the test's).
