@@ -528,3 +528,140 @@ fn parallel_approvals_from_distinct_approvers_reach_quorum_once() {
         "the token names the two approvals that made the quorum"
     );
 }
+
+/// One enrolled approver who reuses a device-call nonce on another request is refused alone:
+/// the refusal never rolls back what other apps write beside it, and it can be repeated
+/// without effect (issue 12, item 6).
+#[test]
+fn a_reused_nonce_is_refused_alone_and_never_undoes_other_apps_writes() {
+    let server = Server::start();
+    let victim = server.api_key("payouts", "payouts-service");
+    let minor = server.api_key("minor", "minor-app");
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &[], 1);
+    let mallory = Approver::add_and_enroll(&server, "mallory@example.com", &[], 7);
+
+    // The victim app's decisions, approved before the attack, redeemed during it.
+    let approved: Vec<String> = (0..8)
+        .map(|n| {
+            let (id, digest, _) = create(
+                &server,
+                &victim,
+                &format!("ok-{n}"),
+                "2500",
+                "alice@example.com",
+            );
+            let (status, body) = alice.decide(&server, &id, &digest, Decision::Approve);
+            assert_eq!(status, 200, "{body}");
+            id
+        })
+        .collect();
+
+    // Mallory approves her own request with nonce N, then replays N on a second request.
+    let (first, first_digest, _) = create(&server, &minor, "m-1", "2500", "mallory@example.com");
+    let (second, second_digest, _) = create(&server, &minor, "m-2", "2500", "mallory@example.com");
+    let nonce = countersign_core::b64::encode([0x5a; 16]);
+    let send_with_nonce = |id: &str, body: &serde_json::Value| {
+        let path = format!("/v1/approver/requests/{id}/approve");
+        let bytes = serde_json::to_vec(body).unwrap();
+        let header = mallory.auth_header_with_nonce("POST", &path, &bytes, &nonce);
+        mallory.send_with_header(&server, "POST", &path, bytes, &header)
+    };
+    let (status, body) = send_with_nonce(
+        &first,
+        &mallory.next_assertion(&first_digest, Decision::Approve),
+    );
+    assert_eq!(status, 200, "{body}");
+    // A valid assertion with a new counter: only the nonce is wrong.
+    let replay = mallory.next_assertion(&second_digest, Decision::Approve);
+
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (attacks, creates, redeems) = std::thread::scope(|s| {
+        let attackers: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut answers = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        answers.push(send_with_nonce(&second, &replay));
+                    }
+                    answers
+                })
+            })
+            .collect();
+        let creators: Vec<_> = (0..3)
+            .map(|t| {
+                let victim = &victim;
+                let server = &server;
+                s.spawn(move || {
+                    (0..20)
+                        .map(|n| {
+                            server.post(
+                                victim,
+                                "/v1/requests",
+                                &payout(
+                                    &format!("v-{t}-{n}"),
+                                    "2500",
+                                    &format!("user{t}-{n}@example.com"),
+                                ),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let redeemer = s.spawn(|| {
+            approved
+                .iter()
+                .map(|id| server.post(&victim, &format!("/v1/requests/{id}/redeem"), &json!({})))
+                .collect::<Vec<_>>()
+        });
+        let creates: Vec<(u16, serde_json::Value)> = creators
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        let redeems = redeemer.join().unwrap();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let attacks: Vec<(u16, serde_json::Value)> = attackers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        (attacks, creates, redeems)
+    });
+
+    for (status, body) in &creates {
+        assert_eq!(
+            *status, 201,
+            "a victim's create failed beside the attack: {body}"
+        );
+    }
+    for (status, body) in &redeems {
+        assert_eq!(
+            *status, 200,
+            "a victim's redemption failed beside the attack: {body}"
+        );
+    }
+    assert!(!attacks.is_empty());
+    for (status, body) in &attacks {
+        assert_eq!(*status, 401, "{body}");
+        assert_eq!(
+            body["detail"], "replayed request: nonce already used",
+            "{body}"
+        );
+    }
+    // Nothing of the replayed approval was kept, and the chain holds.
+    let (_, state) = server.get(&minor, &format!("/v1/requests/{second}"));
+    assert_eq!(state["state"], "pending", "{state}");
+    // (The export verifies the chain and refuses a broken one.)
+    let export = admin(&server.data_dir(), &["audit", "export"]);
+    assert_eq!(
+        export
+            .lines()
+            .filter(|l| l.contains("\"request.created\""))
+            .count(),
+        8 + 2 + 60
+    );
+    assert_eq!(
+        export.lines().filter(|l| l.contains(&second)).count(),
+        1,
+        "only the second request's creation is recorded"
+    );
+}

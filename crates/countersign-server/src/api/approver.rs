@@ -196,9 +196,6 @@ pub async fn enroll(
 /// The device and approver behind a signed request.
 struct Caller {
     approver: ApproverRecord,
-    /// For calls that carry an approval: the nonce, stored with the approval in one
-    /// transaction (or on its own if the call fails) instead of in a separate write first.
-    deferred_nonce: Option<NonceUse>,
 }
 
 /// Verifies a `Countersign-Device` signature over method, path, time, nonce and body.
@@ -208,7 +205,6 @@ async fn authenticate(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-    defer_nonce: bool,
 ) -> Result<Caller, Problem> {
     let unauthorized = |detail: &str| Problem::unauthorized(detail.to_owned());
     let header = headers
@@ -237,18 +233,15 @@ async fn authenticate(
         device_auth::signing_input(method.as_str(), path, auth.timestamp, &auth.nonce, body);
     key.verify(&signed, &auth.signature)
         .map_err(|_| refused())?;
-    // Checked after the signature, so nobody can burn another device's nonces.
+    // Checked after the signature, so nobody can burn another device's nonces, and stored on
+    // its own before the call writes anything: a replay is refused alone, and never inside a
+    // group commit beside other apps' writes, which its refusal would otherwise roll back.
     let nonce = NonceUse {
         device_id: device.id.clone(),
         nonce: auth.nonce.clone(),
         expires_at: auth.timestamp + 2 * MAX_SKEW_SECONDS,
     };
-    let deferred_nonce = if defer_nonce {
-        Some(nonce)
-    } else {
-        use_nonce(state, &nonce).await?;
-        None
-    };
+    use_nonce(state, &nonce).await?;
     let approver = state
         .store
         .approver(&device.approver_id)
@@ -257,10 +250,7 @@ async fn authenticate(
     let approver = approver
         .filter(|a| a.disabled_at.is_none())
         .ok_or_else(|| forbidden("approver_disabled", "this approver is disabled"))?;
-    Ok(Caller {
-        approver,
-        deferred_nonce,
-    })
+    Ok(Caller { approver })
 }
 
 /// Stores a nonce on its own; refuses a replay.
@@ -285,7 +275,7 @@ pub async fn pending(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<Vec<SignedRequest>>, Problem> {
-    let caller = authenticate(&state, &method, &uri, &headers, &body, false).await?;
+    let caller = authenticate(&state, &method, &uri, &headers, &body).await?;
     let now = clock::now().map_err(internal)?;
     let mut out = Vec::new();
     for request in state.store.pending_requests().await.map_err(internal)? {
@@ -430,16 +420,8 @@ async fn decide(
     raw: Bytes,
     verdict: Verdict,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let caller = authenticate(&state, &method, &uri, &headers, &raw, true).await?;
-    let answer = decide_as(&state, &id, &caller, &raw, verdict).await;
-    if answer.is_err() {
-        // Nothing was recorded, nonce included: store the nonce now, so this exact call
-        // cannot be replayed later (a replay racing it is refused here too).
-        if let Some(nonce) = &caller.deferred_nonce {
-            use_nonce(&state, nonce).await?;
-        }
-    }
-    answer
+    let caller = authenticate(&state, &method, &uri, &headers, &raw).await?;
+    decide_as(&state, &id, &caller, &raw, verdict).await
 }
 
 /// Checks and records one approver's answer; the caller is authenticated.
@@ -650,7 +632,6 @@ async fn decide_as(
             verified.sign_count,
             decide,
             event,
-            caller.deferred_nonce.as_ref(),
         )
         .await;
     let recorded = match outcome {
@@ -666,7 +647,6 @@ async fn decide_as(
             }
             d
         }
-        Err(StoreError::NonceReplayed) => return Err(replayed()),
         Err(StoreError::AlreadyDecided | StoreError::CounterRace) => {
             return Err(conflict(
                 "already_decided",
@@ -731,7 +711,7 @@ pub async fn stream(
     Problem,
 > {
     use futures_util::StreamExt;
-    let caller = authenticate(&state, &method, &uri, &headers, &body, false).await?;
+    let caller = authenticate(&state, &method, &uri, &headers, &body).await?;
     let last_seen: Option<u64> = match headers.get("last-event-id") {
         None => None,
         Some(v) => Some(

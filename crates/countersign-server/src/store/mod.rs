@@ -58,9 +58,6 @@ pub enum StoreError {
     /// The writer thread stopped (the server is shutting down).
     #[error("the database writer stopped")]
     WriterStopped,
-    /// The device call's nonce was already used: a replay.
-    #[error("nonce already used")]
-    NonceReplayed,
     /// Appending to the audit chain failed.
     #[error("audit: {0}")]
     Audit(#[from] countersign_core::audit::AuditError),
@@ -421,9 +418,9 @@ pub trait Store: Send + Sync {
     async fn request_by_id(&self, id: &str) -> Result<Option<RequestRecord>, StoreError>;
     /// The approvals recorded for a request.
     async fn approvals(&self, request_id: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
-    /// Records one approval (and the credential's new counter, and the device call's nonce),
-    /// then lets `decide` conclude the request, all in one transaction: a quorum is reached
-    /// exactly once, and a replayed call changes nothing. An approval refused because the
+    /// Records one approval (and the credential's new counter), then lets `decide` conclude
+    /// the request, all in one transaction: a quorum is reached exactly once. (The device
+    /// call's nonce is stored before, on its own: see [`Store::use_nonce`].) An approval refused because the
     /// request is no longer pending or the approver already decided may still leave the
     /// credential's new counter stored (the assertion was verified; WebAuthn keeps its count).
     async fn record_approval(
@@ -433,7 +430,6 @@ pub trait Store: Send + Sync {
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
-        nonce: Option<&NonceUse>,
     ) -> Result<Recorded, StoreError>;
     /// Redeems an approved decision once, atomically, before its `exp`.
     async fn redeem(

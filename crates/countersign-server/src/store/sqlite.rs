@@ -516,10 +516,8 @@ impl Store for SqliteStore {
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
-        nonce: Option<&NonceUse>,
     ) -> Result<Recorded, StoreError> {
         let approval = approval.clone();
-        let nonce = nonce.cloned();
         self.write(move |conn, chain| {
             Box::pin(async move {
                 record_approval_tx(
@@ -530,7 +528,6 @@ impl Store for SqliteStore {
                     new_sign_count,
                     &*decide,
                     audit,
-                    nonce.as_ref(),
                 )
                 .await
             })
@@ -981,14 +978,13 @@ async fn record_approval_tx(
     new_sign_count: u32,
     decide: &Decide<'_>,
     audit: Event,
-    nonce: Option<&NonceUse>,
 ) -> Result<Recorded, StoreError> {
     // No savepoint (each is a round trip to the connection's thread). Every refusal comes
     // before the approval is written; what may stay written by then is the credential's new
     // counter, which WebAuthn stores after any verified assertion (and a request that is not
     // pending, or an approver who already decided, never becomes eligible again, so a retry of
-    // this assertion is refused before its counter is compared). The caller stores the
-    // nonce of a refused call itself.
+    // this assertion is refused before its counter is compared). The device call's nonce
+    // was stored before, on its own: a replay never reaches this batch.
     let counted = sqlx::query("UPDATE credentials SET sign_count = ? WHERE id = ? AND sign_count = ? AND cloned_at IS NULL")
         .bind(i64::from(new_sign_count))
         .bind(&approval.credential_id)
@@ -1024,30 +1020,22 @@ async fn record_approval_tx(
         });
     }
     // The approval is written: from here on, any failure aborts the whole batch.
-    let recorded = conclude_approval(conn, chain, approval, decide, audit, nonce).await;
+    let recorded = conclude_approval(conn, chain, approval, decide, audit).await;
     if recorded.is_err() {
         chain.abort();
     }
     recorded
 }
 
-/// The rest of [`record_approval_tx`] once the approval is written: the call's nonce, the audit
-/// entry, and the decision if this approval completes the request.
+/// The rest of [`record_approval_tx`] once the approval is written: the audit entry, and the
+/// decision if this approval completes the request.
 async fn conclude_approval(
     conn: &mut SqliteConnection,
     chain: &mut AuditBatch,
     approval: &ApprovalRecord,
     decide: &Decide<'_>,
     audit: Event,
-    nonce: Option<&NonceUse>,
 ) -> Result<Recorded, StoreError> {
-    if let Some(n) = nonce {
-        // Only a copy of this very call racing it can have used the nonce; it recorded
-        // nothing (the approval above is the first), so refusing the whole batch is safe.
-        if !insert_nonce(conn, n).await? {
-            return Err(StoreError::NonceReplayed);
-        }
-    }
     let entry = chain.next(audit)?;
     chain.push(entry);
     let rows = sqlx::query(
@@ -1349,7 +1337,6 @@ mod tests {
                     previous + 1,
                     decide,
                     event(now, "approval.approve", Some(&approval.request_id)),
-                    Some(&nonce(i, now)),
                 )
                 .await
         }
@@ -1368,14 +1355,6 @@ mod tests {
         }
     }
 
-    fn nonce(i: u8, now: Timestamp) -> NonceUse {
-        NonceUse {
-            device_id: format!("dev{i}"),
-            nonce: format!("nonce{i}"),
-            expires_at: now.unix() + 120,
-        }
-    }
-
     /// Polls `future` once (so a store call hands its job to the writer); true if not done.
     fn polled_once<F: std::future::Future + Unpin>(future: &mut F) -> bool {
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -1386,13 +1365,12 @@ mod tests {
         std::sync::Arc::new(|_| Ok(None))
     }
 
-    /// What approver `i`'s approval left in the store: approvals of `req_<i>`, the
-    /// credential's counter, and whether the call's nonce is still unused.
-    async fn left_behind(store: &SqliteStore, i: u8, now: Timestamp) -> (usize, u32, bool) {
+    /// What approver `i`'s approval left in the store: approvals of `req_<i>` and the
+    /// credential's counter.
+    async fn left_behind(store: &SqliteStore, i: u8) -> (usize, u32) {
         let approvals = store.approvals(&format!("req_{i}")).await.unwrap().len();
         let counter = store.credential(&[i]).await.unwrap().unwrap().sign_count;
-        let nonce_was_free = store.use_nonce(&nonce(i, now), now.unix()).await.unwrap();
-        (approvals, counter, nonce_was_free)
+        (approvals, counter)
     }
 
     /// Jobs refused by their checks (here: the counter moved since the caller read it) leave
@@ -1408,16 +1386,16 @@ mod tests {
         });
         let results = futures_util::future::join_all(jobs).await;
         for (i, result) in (0..n).zip(&results) {
-            let (approvals, counter, nonce_was_free) = left_behind(&store, i, now).await;
+            let left = left_behind(&store, i).await;
             if i % 2 == 1 {
                 assert!(
                     matches!(result, Err(StoreError::CounterRace)),
                     "{i}: {result:?}"
                 );
-                assert_eq!((approvals, counter, nonce_was_free), (0, 0, true), "{i}");
+                assert_eq!(left, (0, 0), "{i}");
             } else {
                 assert!(result.is_ok(), "{i}: {result:?}");
-                assert_eq!((approvals, counter, nonce_was_free), (1, 1, false), "{i}");
+                assert_eq!(left, (1, 1), "{i}");
             }
         }
         let entries = store.audit_entries(before, 1000).await.unwrap();
@@ -1479,18 +1457,13 @@ mod tests {
                 matches!(result, Err(StoreError::CommitFailed(_))),
                 "{i}: {result:?}"
             );
-            assert_eq!(
-                left_behind(&store, i, now).await,
-                (0, 0, true),
-                "{i}: nothing left"
-            );
+            assert_eq!(left_behind(&store, i).await, (0, 0), "{i}: nothing left");
         }
         assert_eq!(
             store.audit_head().await.unwrap().seq,
             before,
             "no audit entry either"
         );
-        // `left_behind` used each nonce; the retries come with fresh ones, as a client's would.
         for i in (0..n).filter(|&i| i != 3) {
             let retried = store
                 .record_approval(
@@ -1499,7 +1472,6 @@ mod tests {
                     1,
                     undecided(),
                     event(now, "approval.approve", Some(&format!("req_{i}"))),
-                    None,
                 )
                 .await;
             assert!(retried.is_ok(), "{i}: {retried:?}");

@@ -353,6 +353,19 @@ impl Approver {
         let mut nonce_bytes = [0u8; 16];
         nonce_bytes[..8].copy_from_slice(&n.to_be_bytes());
         let nonce = countersign_core::b64::encode(nonce_bytes);
+        self.auth_header_with_nonce(method, path, body, &nonce)
+    }
+
+    /// The Countersign-Device header with a nonce of the caller's choosing, freshly signed
+    /// (what a device key holder who replays nonces can send).
+    pub fn auth_header_with_nonce(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        nonce: &str,
+    ) -> String {
+        let nonce = nonce.to_owned();
         let ts = unix_now();
         let signed = countersign_core::device_auth::signing_input(method, path, ts, &nonce, body);
         countersign_core::device_auth::DeviceAuth {
