@@ -134,3 +134,61 @@ fn approver_stream_sends_signed_snapshot_live_changes_keepalives_and_resumes() {
     let unsigned = reqwest::blocking::get(server.url("/v1/approver/stream")).unwrap();
     assert_eq!(unsigned.status().as_u16(), 401);
 }
+
+/// Disabling an approver ends their open event streams at once: an idle one within seconds,
+/// and a busy one before it sends anything more; reconnecting is refused (issue 12, item 8).
+#[test]
+fn a_disabled_approver_s_streams_end_at_once_and_carry_nothing_more() {
+    let server = Server::start_with_config("[limits]\nstream_keepalive_seconds = 1\n");
+    let app = server.api_key("payouts", "payouts-service");
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &[], 1);
+    let bob = Approver::add_and_enroll(&server, "bob@example.com", &[], 2);
+    let (status, _) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("p1", "2500", "alice@example.com"),
+    );
+    assert_eq!(status, 201);
+    let (_, busy) = EventStream::open(&server, &alice, None);
+    let busy = busy.unwrap();
+    let snapshot = busy.next_event(10).expect("the snapshot");
+    assert_eq!(
+        verify_pushed(&server, &snapshot.data)
+            .transaction
+            .requester
+            .id,
+        "alice@example.com"
+    );
+    let (_, idle) = EventStream::open(&server, &bob, None);
+    let idle = idle.unwrap();
+    assert!(idle.keepalive_within(5), "bob's stream is open");
+
+    // Nothing happens after bob is disabled; his stream ends all the same.
+    admin(
+        &server.data_dir(),
+        &["approver", "disable", "bob@example.com"],
+    );
+    let after = idle.events_until_closed(10).expect("the idle stream ends");
+    assert!(after.is_empty(), "{after:?}");
+
+    // A request created after alice's disable committed never reaches her stream.
+    admin(
+        &server.data_dir(),
+        &["approver", "disable", "alice@example.com"],
+    );
+    let (status, created) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("p2", "2600", "alice@example.com"),
+    );
+    assert_eq!(status, 201);
+    let after = busy.events_until_closed(10).expect("the busy stream ends");
+    let id = created["id"].as_str().unwrap();
+    assert!(after.iter().all(|e| !e.data.contains(id)), "{after:?}");
+
+    for who in [&alice, &bob] {
+        let (status, _) = EventStream::open(&server, who, None);
+        // (Disabling an approver disables their devices: the device signature is refused.)
+        assert_eq!(status, 401, "reconnecting is refused");
+    }
+}

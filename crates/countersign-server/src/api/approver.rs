@@ -196,6 +196,21 @@ pub async fn enroll(
 /// The device and approver behind a signed request.
 struct Caller {
     approver: ApproverRecord,
+    device_id: String,
+}
+
+/// How often an open event stream checks that its approver and device are still enabled, when
+/// no event makes it check sooner.
+const STREAM_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether the approver and the device a stream was opened with are both still enabled (a
+/// disable by the admin CLI is written to the database by another process). A failed read
+/// counts as disabled: the stream ends, and the client reconnects through authentication.
+async fn still_enabled(state: &AppState, approver_id: &str, device_id: &str) -> bool {
+    let device = state.store.device(device_id).await;
+    let approver = state.store.approver(approver_id).await;
+    matches!(device, Ok(Some(d)) if d.disabled_at.is_none())
+        && matches!(approver, Ok(Some(a)) if a.disabled_at.is_none())
 }
 
 /// Verifies a `Countersign-Device` signature over method, path, time, nonce and body.
@@ -250,7 +265,10 @@ async fn authenticate(
     let approver = approver
         .filter(|a| a.disabled_at.is_none())
         .ok_or_else(|| forbidden("approver_disabled", "this approver is disabled"))?;
-    Ok(Caller { approver })
+    Ok(Caller {
+        approver,
+        device_id: device.id,
+    })
 }
 
 /// Stores a nonce on its own; refuses a replay.
@@ -755,14 +773,29 @@ pub async fn stream(
             initial.push(Ok(event));
         }
     }
-    let approver = caller.approver;
     let keepalive_seconds = state.config.limits.stream_keepalive_seconds;
+    let mut recheck = tokio::time::interval(STREAM_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The stream ends as soon as its approver or device is disabled: checked before every
+    // event it sends and every STREAM_RECHECK while idle.
     let live = futures_util::stream::unfold(
-        (changes, state, approver),
-        |(mut changes, state, approver)| async move {
+        (changes, state, caller, recheck),
+        |(mut changes, state, caller, mut recheck)| async move {
             loop {
-                let event = match changes.recv().await {
-                    Ok(id) => match event_for(&state, &approver, &id).await {
+                let change = tokio::select! {
+                    change = changes.recv() => change,
+                    _ = recheck.tick() => {
+                        if still_enabled(&state, &caller.approver.id, &caller.device_id).await {
+                            continue;
+                        }
+                        return None;
+                    }
+                };
+                if !still_enabled(&state, &caller.approver.id, &caller.device_id).await {
+                    return None;
+                }
+                let event = match change {
+                    Ok(id) => match event_for(&state, &caller.approver, &id).await {
                         Ok(Some(event)) => event,
                         Ok(None) | Err(_) => continue,
                     },
@@ -774,7 +807,7 @@ pub async fn stream(
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 };
-                return Some((Ok(event), (changes, state, approver)));
+                return Some((Ok(event), (changes, state, caller, recheck)));
             }
         },
     );

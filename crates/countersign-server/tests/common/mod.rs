@@ -579,6 +579,22 @@ impl EventStream {
         }
     }
 
+    /// The events that arrive before the server ends the stream, if it ends within `secs`
+    /// seconds; `None` if it is still open then.
+    pub fn events_until_closed(&self, secs: u64) -> Option<Vec<SseEvent>> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let mut events = Vec::new();
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match self.items.recv_timeout(left) {
+                Ok(SseItem::Event(e)) => events.push(e),
+                Ok(SseItem::Comment) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Some(events),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return None,
+            }
+        }
+    }
+
     /// Whether a keep-alive comment arrives within `secs` seconds (events are skipped).
     pub fn keepalive_within(&self, secs: u64) -> bool {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
