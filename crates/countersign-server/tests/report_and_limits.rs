@@ -303,3 +303,77 @@ fn requesters_and_addresses_are_rate_limited() {
     let problem: serde_json::Value = resp.json().unwrap();
     assert_eq!(problem["code"].as_str(), Some("rate_limited"));
 }
+
+/// A report racing the approval that completes the request: whichever lands first, the report
+/// stands, the requester is frozen and nothing of theirs can be redeemed (issue 12, item 7).
+#[test]
+fn a_report_racing_the_last_approval_still_freezes_and_nothing_of_the_requester_runs() {
+    let server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &["finance-approvers"], 1);
+    let bob = Approver::add_and_enroll(&server, "bob@example.com", &["finance-approvers"], 2);
+    for round in 0..6u8 {
+        let requester = format!("mallory{round}@example.com");
+        let mallory = Approver::add_and_enroll(&server, &requester, &[], 10 + round);
+        let (status, created) = server.post(
+            &app,
+            "/v1/requests",
+            &payout(&format!("race-{round}"), "20000", &requester),
+        );
+        assert_eq!(status, 201, "{created}");
+        let (id, digest) = (
+            created["id"].as_str().unwrap().to_owned(),
+            created["digest"].as_str().unwrap().to_owned(),
+        );
+        let (status, body) = mallory.decide(&server, &id, &digest, Decision::Approve);
+        assert_eq!(status, 200, "the requester's own step-up: {body}");
+        let mut report = bob.next_assertion(&digest, Decision::Deny);
+        report["reason"] = "the vendor never asked for this".into();
+        let report_path = format!("/v1/approver/requests/{id}/report");
+        let send_report = || bob.send(&server, "POST", &report_path, Some(&report));
+        let (approval, reported) = if round == 0 {
+            // The approval lands first, the report right after it.
+            let approval = alice.decide(&server, &id, &digest, Decision::Approve);
+            assert_eq!(approval.1["state"], "approved", "{approval:?}");
+            (approval, send_report())
+        } else {
+            std::thread::scope(|s| {
+                let approval = s.spawn(|| alice.decide(&server, &id, &digest, Decision::Approve));
+                let reported = s.spawn(send_report);
+                (approval.join().unwrap(), reported.join().unwrap())
+            })
+        };
+        assert_eq!(
+            reported.0, 200,
+            "the report stands: {reported:?} (approval {approval:?})"
+        );
+        assert_eq!(reported.1["requester_frozen"], true);
+
+        let (status, problem) = server.post(
+            &app,
+            &format!("/v1/requests/{id}/redeem"),
+            &serde_json::json!({}),
+        );
+        assert_eq!(status, 409, "nothing to redeem: {problem}");
+        let (_, now) = server.get(&app, &format!("/v1/requests/{id}"));
+        let state = now["state"].as_str().unwrap();
+        if approval.0 == 200 && approval.1["state"] == "approved" {
+            assert_eq!(
+                state, "cancelled",
+                "the approved decision was cancelled: {now}"
+            );
+            assert_eq!(reported.1["state"], "cancelled");
+        } else {
+            assert_eq!(state, "denied", "{now} / {approval:?}");
+        }
+        let (status, problem) = server.post(
+            &app,
+            "/v1/requests",
+            &payout(&format!("race-{round}-again"), "2500", &requester),
+        );
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (403, Some("requester_frozen"))
+        );
+    }
+}

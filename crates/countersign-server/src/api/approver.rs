@@ -482,27 +482,11 @@ async fn decide_as(
             };
             forbidden(code, e.to_string())
         })?;
-    if request.state != RequestState::Pending {
-        return Err(conflict(
-            "not_pending",
-            format!("request is {}", request.state.as_str()),
-        ));
-    }
-    if now > tx.approve_by {
-        return Err(conflict(
-            "approval_expired",
-            format!("approvals closed at {}", tx.approve_by),
-        ));
-    }
-    let approvals = state.store.approvals(&tx.id).await.map_err(internal)?;
-    if approvals
-        .iter()
-        .any(|a| a.approver_id == caller.approver.id)
-    {
-        return Err(conflict(
-            "already_decided",
-            "your decision on this request is already recorded",
-        ));
+    // A report is taken in any state and after the approval window: an approval that won
+    // the race to the request, or the reporter's own earlier approval, must not keep the
+    // requester from being frozen (the freeze then cancels what it still can).
+    if verdict != Verdict::Report {
+        check_open_for(state, &request, &caller.approver.id, now).await?;
     }
 
     let credential_id = bytes_field("credential_id", &body.credential_id)?;
@@ -575,51 +559,6 @@ async fn decide_as(
         Err(e) => return Err(forbidden(e.code(), e.to_string())),
     };
 
-    // A verified report freezes the requester first: if the denial below then fails, the
-    // safer half has happened and a retry completes the rest.
-    if verdict == Verdict::Report {
-        let freeze = FreezeRecord {
-            requester_id: tx.requester.id.clone(),
-            frozen_at: now.unix(),
-            reported_by: caller.approver.id.clone(),
-            request_id: tx.id.clone(),
-            reason: body.reason.clone(),
-        };
-        let event = Event {
-            at: now,
-            kind: "requester.frozen".into(),
-            request_id: Some(tx.id.clone()),
-            actor: caller.approver.id.clone(),
-            data: serde_json::json!({"requester": tx.requester.id, "reason": body.reason}),
-        };
-        let cancelled = state
-            .store
-            .freeze_requester(&freeze, event)
-            .await
-            .map_err(internal)?;
-        for id in &cancelled {
-            state.changed(id);
-        }
-        crate::webhook::notify(
-            state.clone(),
-            tx.id.clone(),
-            serde_json::json!({
-                "event": "request.reported",
-                "request_id": tx.id,
-                "digest": request.digest,
-                "action": tx.action,
-                "object": tx.object,
-                "requester": tx.requester,
-                "audience": tx.audience,
-                "reported_by": caller.approver.id,
-                "reason": body.reason,
-                "at": now,
-                "requester_frozen": true,
-                "cancelled_requests": cancelled,
-            }),
-        );
-    }
-
     let approval = ApprovalRecord {
         request_id: tx.id.clone(),
         approver_id: caller.approver.id.clone(),
@@ -642,6 +581,19 @@ async fn decide_as(
     let decide = Arc::new(move |all: &[ApprovalRecord]| {
         lifecycle::decide(&decided, all, &signing_key, &issuer, now)
     });
+    if verdict == Verdict::Report {
+        let report = VerifiedReport {
+            request: &request,
+            reporter: &caller.approver.id,
+            reason: body.reason.clone(),
+            role,
+            denial: approval,
+            counters: (credential.sign_count, verified.sign_count),
+            audit: event,
+            now,
+        };
+        return record_report(state, report, decide).await;
+    }
     let outcome = state
         .store
         .record_approval(
@@ -657,8 +609,7 @@ async fn decide_as(
             state.changed(&tx.id);
             state.metrics.event(match verdict {
                 Verdict::Approve => "approval",
-                Verdict::Deny => "denial",
-                Verdict::Report => "report",
+                Verdict::Deny | Verdict::Report => "denial",
             });
             if let Some(decision) = &d.decision {
                 state.metrics.event(decision.state.as_str());
@@ -682,6 +633,137 @@ async fn decide_as(
         "role": match role { Role::Requester => "requester", Role::Approver => "approver" },
         "state": recorded.decision.as_ref().map_or("pending", |d| d.state.as_str()),
         "progress": {"self_step_up_done": progress.self_done, "approvers": progress.approvers, "approvers_required": tx.requirements.approvers},
+    })))
+}
+
+/// Refuses an approval or denial of a request that is no longer pending, past its approval
+/// window, or already decided by this approver (checked again inside the transaction).
+async fn check_open_for(
+    state: &AppState,
+    request: &crate::store::RequestRecord,
+    approver_id: &str,
+    now: Timestamp,
+) -> Result<(), Problem> {
+    let tx = &request.transaction;
+    if request.state != RequestState::Pending {
+        return Err(conflict(
+            "not_pending",
+            format!("request is {}", request.state.as_str()),
+        ));
+    }
+    if now > tx.approve_by {
+        return Err(conflict(
+            "approval_expired",
+            format!("approvals closed at {}", tx.approve_by),
+        ));
+    }
+    let approvals = state.store.approvals(&tx.id).await.map_err(internal)?;
+    if approvals.iter().any(|a| a.approver_id == approver_id) {
+        return Err(conflict(
+            "already_decided",
+            "your decision on this request is already recorded",
+        ));
+    }
+    Ok(())
+}
+
+/// A report whose assertion verified, ready to record.
+struct VerifiedReport<'a> {
+    request: &'a crate::store::RequestRecord,
+    reporter: &'a str,
+    reason: Option<String>,
+    role: Role,
+    denial: ApprovalRecord,
+    /// The credential's counter as read, and the assertion's.
+    counters: (u32, u32),
+    audit: Event,
+    now: Timestamp,
+}
+
+/// Records a verified report in one transaction (the reporter's denial while the request is
+/// pending, the freeze, the cancellation of everything of the requester's that could still
+/// run), then calls the security team's webhook.
+async fn record_report(
+    state: &Arc<AppState>,
+    report: VerifiedReport<'_>,
+    decide: Arc<crate::store::Decide<'static>>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let tx = &report.request.transaction;
+    let freeze = FreezeRecord {
+        requester_id: tx.requester.id.clone(),
+        frozen_at: report.now.unix(),
+        reported_by: report.reporter.to_owned(),
+        request_id: tx.id.clone(),
+        reason: report.reason.clone(),
+    };
+    let freeze_audit = Event {
+        at: report.now,
+        kind: "requester.frozen".into(),
+        request_id: Some(tx.id.clone()),
+        actor: report.reporter.to_owned(),
+        data: serde_json::json!({"requester": tx.requester.id, "reason": report.reason}),
+    };
+    let (previous, new) = report.counters;
+    let outcome = state
+        .store
+        .record_report(
+            &report.denial,
+            previous,
+            new,
+            decide,
+            report.audit,
+            &freeze,
+            freeze_audit,
+        )
+        .await;
+    let reported = match outcome {
+        Ok(reported) => reported,
+        Err(StoreError::CounterRace) => {
+            return Err(conflict(
+                "already_decided",
+                "your decision on this request is already recorded",
+            ))
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    state.metrics.event("report");
+    state.changed(&tx.id);
+    for id in &reported.cancelled {
+        state.changed(id);
+    }
+    let decision = reported.denial.as_ref().and_then(|d| d.decision.as_ref());
+    if let Some(decision) = decision {
+        state.metrics.event(decision.state.as_str());
+    }
+    let now_state = match decision {
+        Some(d) => d.state.as_str(),
+        None if reported.cancelled.contains(&tx.id) => RequestState::Cancelled.as_str(),
+        None => report.request.state.as_str(),
+    };
+    crate::webhook::notify(
+        state.clone(),
+        tx.id.clone(),
+        serde_json::json!({
+            "event": "request.reported",
+            "request_id": tx.id,
+            "digest": report.request.digest,
+            "action": tx.action,
+            "object": tx.object,
+            "requester": tx.requester,
+            "audience": tx.audience,
+            "reported_by": report.reporter,
+            "reason": report.reason,
+            "at": report.now,
+            "requester_frozen": true,
+            "cancelled_requests": reported.cancelled,
+        }),
+    );
+    Ok(Json(serde_json::json!({
+        "counted": reported.denial.is_some(),
+        "role": match report.role { Role::Requester => "requester", Role::Approver => "approver" },
+        "state": now_state,
+        "requester_frozen": true,
+        "cancelled_requests": reported.cancelled,
     })))
 }
 

@@ -493,6 +493,11 @@ pub async fn redeem(
             "not_approved",
             format!("request is {}", s.as_str()),
         )),
+        Redeemed::RequesterFrozen => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "requester_frozen",
+            "the requester was reported and is frozen: this decision is not redeemed",
+        )),
     }
 }
 

@@ -306,6 +306,22 @@ pub enum Redeemed {
     WrongState(RequestState),
     /// The execution deadline passed.
     Expired,
+    /// The requester is frozen after a report: none of their decisions is redeemed until the
+    /// freeze is lifted (the refusal is audited).
+    RequesterFrozen,
+}
+
+/// What recording a report did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reported {
+    /// The reporter's denial and the decision it made, when the request was still pending and
+    /// the reporter had not decided it yet.
+    pub denial: Option<Recorded>,
+    /// Whether this report froze the requester (false: already frozen by an earlier one).
+    pub froze: bool,
+    /// The requester's other requests this report cancelled: pending ones, and approved ones
+    /// not redeemed yet (the reported one too, if an approval won the race to it).
+    pub cancelled: Vec<String>,
 }
 
 /// The result of creating a request under an idempotency key.
@@ -450,13 +466,23 @@ pub trait Store: Send + Sync {
         audit: Event,
     ) -> Result<Result<(), Option<RequestState>>, StoreError>;
 
-    /// Freezes a requester and cancels their other pending requests (each audited), in one
-    /// transaction; returns the ids of the cancelled requests. Freezing twice keeps the first.
-    async fn freeze_requester(
+    /// Records a report in one transaction: the credential's new counter; the reporter's
+    /// denial while the request is pending and the reporter has not decided it (concluded by
+    /// `decide`, like any approval); the requester's freeze (`freeze_audit`; freezing twice
+    /// keeps the first); and the cancellation of the requester's other pending requests and of
+    /// every approved one not redeemed yet, each audited. Nothing is written if any part fails.
+    // The approval's arguments plus the freeze and its audit entry.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_report(
         &self,
-        freeze: &FreezeRecord,
+        denial: &ApprovalRecord,
+        previous_sign_count: u32,
+        new_sign_count: u32,
+        decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
-    ) -> Result<Vec<String>, StoreError>;
+        freeze: &FreezeRecord,
+        freeze_audit: Event,
+    ) -> Result<Reported, StoreError>;
     /// The freeze on a requester, if any.
     async fn freeze(&self, requester_id: &str) -> Result<Option<FreezeRecord>, StoreError>;
     /// All frozen requesters.

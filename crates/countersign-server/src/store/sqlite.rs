@@ -8,8 +8,8 @@ use super::sqlite_writer::{
 };
 use super::{
     ApiKeyRecord, ApprovalRecord, ApproverRecord, Created, CredentialRecord, Decide, DeviceRecord,
-    FreezeRecord, NonceUse, Recorded, Redeemed, RequestRecord, RequestState, SigningKeyRecord,
-    Store, StoreError,
+    FreezeRecord, NonceUse, Recorded, Redeemed, Reported, RequestRecord, RequestState,
+    SigningKeyRecord, Store, StoreError,
 };
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
@@ -570,14 +570,30 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn freeze_requester(
+    async fn record_report(
         &self,
-        freeze: &FreezeRecord,
+        denial: &ApprovalRecord,
+        previous_sign_count: u32,
+        new_sign_count: u32,
+        decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
-    ) -> Result<Vec<String>, StoreError> {
+        freeze: &FreezeRecord,
+        freeze_audit: Event,
+    ) -> Result<Reported, StoreError> {
+        let denial = denial.clone();
         let freeze = freeze.clone();
         self.write(move |conn, chain| {
-            Box::pin(async move { freeze_requester_tx(conn, chain, &freeze, audit).await })
+            Box::pin(async move {
+                let report = Report {
+                    denial: &denial,
+                    counters: (previous_sign_count, new_sign_count),
+                    decide: &*decide,
+                    audit,
+                    freeze: &freeze,
+                    freeze_audit,
+                };
+                record_report_tx(conn, chain, report).await
+            })
         })
         .await
     }
@@ -967,36 +983,31 @@ async fn mark_cloned_tx(
     Ok(())
 }
 
-/// [`Store::record_approval`] on the writer thread.
-// The trait method's arguments plus the writer's connection and audit head.
-#[allow(clippy::too_many_arguments)]
-async fn record_approval_tx(
+/// Moves a credential's counter from `previous` to `new`; false if it moved since the caller
+/// read it, or the credential was flagged as cloned.
+async fn advance_counter(
     conn: &mut SqliteConnection,
-    chain: &mut AuditBatch,
-    approval: &ApprovalRecord,
-    previous_sign_count: u32,
-    new_sign_count: u32,
-    decide: &Decide<'_>,
-    audit: Event,
-) -> Result<Recorded, StoreError> {
-    // No savepoint (each is a round trip to the connection's thread). Every refusal comes
-    // before the approval is written; what may stay written by then is the credential's new
-    // counter, which WebAuthn stores after any verified assertion (and a request that is not
-    // pending, or an approver who already decided, never becomes eligible again, so a retry of
-    // this assertion is refused before its counter is compared). The device call's nonce
-    // was stored before, on its own: a replay never reaches this batch.
+    credential_id: &[u8],
+    previous: u32,
+    new: u32,
+) -> Result<bool, StoreError> {
     let counted = sqlx::query("UPDATE credentials SET sign_count = ? WHERE id = ? AND sign_count = ? AND cloned_at IS NULL")
-        .bind(i64::from(new_sign_count))
-        .bind(&approval.credential_id)
-        .bind(i64::from(previous_sign_count))
+        .bind(i64::from(new))
+        .bind(credential_id)
+        .bind(i64::from(previous))
         .execute(&mut *conn)
         .await?
         .rows_affected();
-    if counted == 0 {
-        return Err(StoreError::CounterRace);
-    }
-    // Recorded only while the request is pending, and once per approver. The request itself
-    // is not read again: the caller read it, and its transaction never changes.
+    Ok(counted == 1)
+}
+
+/// Inserts an approval while its request is pending and the approver has not decided it yet;
+/// false if it was not inserted. The request itself is not read again: the caller read it, and
+/// its transaction never changes.
+async fn insert_approval(
+    conn: &mut SqliteConnection,
+    approval: &ApprovalRecord,
+) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, created_at)
          SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE id = ? AND state = 'pending') ON CONFLICT DO NOTHING",
@@ -1012,7 +1023,61 @@ async fn record_approval_tx(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if inserted == 0 {
+    Ok(inserted == 1)
+}
+
+/// The approvals of a request, oldest first.
+async fn approvals_in(
+    conn: &mut SqliteConnection,
+    request_id: &str,
+) -> Result<Vec<ApprovalRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, approver_id",
+    )
+    .bind(request_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(approval_from_row).collect()
+}
+
+/// Concludes a pending request with the decision its latest approval made.
+async fn write_decision(
+    conn: &mut SqliteConnection,
+    decision: &super::DecisionWrite,
+    approval: &ApprovalRecord,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE requests SET state = ?, decision_token = ?, decision_exp = ?, updated_at = ? WHERE id = ? AND state = 'pending'")
+        .bind(decision.state.as_str())
+        .bind(&decision.token)
+        .bind(decision.exp)
+        .bind(approval.created_at)
+        .bind(&approval.request_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// [`Store::record_approval`] on the writer thread.
+async fn record_approval_tx(
+    conn: &mut SqliteConnection,
+    chain: &mut AuditBatch,
+    approval: &ApprovalRecord,
+    previous_sign_count: u32,
+    new_sign_count: u32,
+    decide: &Decide<'_>,
+    audit: Event,
+) -> Result<Recorded, StoreError> {
+    // No savepoint (each is a round trip to the connection's thread). Every refusal comes
+    // before the approval is written; what may stay written by then is the credential's new
+    // counter, which WebAuthn stores after any verified assertion (and a request that is not
+    // pending, or an approver who already decided, never becomes eligible again, so a retry of
+    // this assertion is refused before its counter is compared). The device call's nonce
+    // was stored before, on its own: a replay never reaches this batch.
+    let counter = (previous_sign_count, new_sign_count);
+    if !advance_counter(conn, &approval.credential_id, counter.0, counter.1).await? {
+        return Err(StoreError::CounterRace);
+    }
+    if !insert_approval(conn, approval).await? {
         return Err(match request_in(conn, &approval.request_id, None).await? {
             None => StoreError::NotPending("missing"),
             Some(r) if r.state != RequestState::Pending => StoreError::NotPending(r.state.as_str()),
@@ -1038,26 +1103,10 @@ async fn conclude_approval(
 ) -> Result<Recorded, StoreError> {
     let entry = chain.next(audit)?;
     chain.push(entry);
-    let rows = sqlx::query(
-        "SELECT * FROM approvals WHERE request_id = ? ORDER BY created_at, approver_id",
-    )
-    .bind(&approval.request_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let approvals = rows
-        .iter()
-        .map(approval_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+    let approvals = approvals_in(conn, &approval.request_id).await?;
     let decision = decide(&approvals).map_err(StoreError::Decision)?;
     if let Some(d) = &decision {
-        sqlx::query("UPDATE requests SET state = ?, decision_token = ?, decision_exp = ?, updated_at = ? WHERE id = ? AND state = 'pending'")
-            .bind(d.state.as_str())
-            .bind(&d.token)
-            .bind(d.exp)
-            .bind(approval.created_at)
-            .bind(&approval.request_id)
-            .execute(&mut *conn)
-            .await?;
+        write_decision(conn, d, approval).await?;
         let entry = chain.next(d.audit.clone())?;
         chain.push(entry);
     }
@@ -1065,6 +1114,105 @@ async fn conclude_approval(
         decision,
         approvals,
     })
+}
+
+/// What [`Store::record_report`] records.
+struct Report<'a> {
+    denial: &'a ApprovalRecord,
+    /// The credential's counter: as the caller read it, and the assertion's.
+    counters: (u32, u32),
+    decide: &'a Decide<'a>,
+    audit: Event,
+    freeze: &'a FreezeRecord,
+    freeze_audit: Event,
+}
+
+/// [`Store::record_report`] on the writer thread, in one savepoint: a report is refused whole
+/// or recorded whole, and never aborts the batch around it.
+async fn record_report_tx(
+    conn: &mut SqliteConnection,
+    chain: &mut AuditBatch,
+    report: Report<'_>,
+) -> Result<Reported, StoreError> {
+    let mut tx = AuditedTx::begin(conn, chain).await?;
+    let (previous, new) = report.counters;
+    if !advance_counter(&mut tx, &report.denial.credential_id, previous, new).await? {
+        return Err(StoreError::CounterRace);
+    }
+    let denial = if insert_approval(&mut tx, report.denial).await? {
+        tx.append(report.audit)?;
+        let approvals = approvals_in(&mut tx, &report.denial.request_id).await?;
+        let decision = (report.decide)(&approvals).map_err(StoreError::Decision)?;
+        if let Some(d) = &decision {
+            write_decision(&mut tx, d, report.denial).await?;
+            tx.append(d.audit.clone())?;
+        }
+        Some(Recorded {
+            decision,
+            approvals,
+        })
+    } else {
+        None
+    };
+    let freeze = report.freeze;
+    let froze = sqlx::query(
+        "INSERT INTO requester_freezes (requester_id, frozen_at, reported_by, request_id, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(&freeze.requester_id)
+    .bind(freeze.frozen_at)
+    .bind(&freeze.reported_by)
+    .bind(&freeze.request_id)
+    .bind(&freeze.reason)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if froze {
+        tx.append(report.freeze_audit.clone())?;
+    }
+    // Everything of the requester's that could still run: pending requests, and approved
+    // decisions not redeemed yet (the reported request's too, if an approval won the race).
+    let open: Vec<(String, String)> = sqlx::query_as(
+        "SELECT id, state FROM requests WHERE requester_id = ? AND state IN ('pending', 'approved') ORDER BY created_at, id",
+    )
+    .bind(&freeze.requester_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut cancelled = Vec::with_capacity(open.len());
+    for (id, was) in open {
+        sqlx::query(
+            "UPDATE requests SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = ?",
+        )
+        .bind(freeze.frozen_at)
+        .bind(&id)
+        .bind(&was)
+        .execute(&mut *tx)
+        .await?;
+        tx.append(Event {
+            at: report.freeze_audit.at,
+            kind: "request.cancelled".into(),
+            request_id: Some(id.clone()),
+            actor: report.freeze_audit.actor.clone(),
+            data: serde_json::json!({"reason": "requester_frozen", "was": was}),
+        })?;
+        cancelled.push(id);
+    }
+    tx.commit().await?;
+    Ok(Reported {
+        denial,
+        froze,
+        cancelled,
+    })
+}
+
+/// Whether a requester is frozen.
+async fn frozen_in(conn: &mut SqliteConnection, requester_id: &str) -> Result<bool, StoreError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM requester_freezes WHERE requester_id = ?")
+            .bind(requester_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(found.is_some())
 }
 
 /// [`Store::redeem`] on the writer thread.
@@ -1077,11 +1225,14 @@ async fn redeem_tx(
     audit: Event,
 ) -> Result<Redeemed, StoreError> {
     // Made before the update, so nothing can fail after it.
-    let entry = chain.next(audit)?;
+    let entry = chain.next(audit.clone())?;
     // The common case in one statement, atomic on its own (so no savepoint): consume an
     // approved, unexpired decision.
+    // A frozen requester's decisions are never redeemed (a report froze them after the
+    // approval; their open requests were cancelled then, this is the rule's second half).
     let redeemed: Option<String> = sqlx::query_scalar(
-        "UPDATE requests SET state = 'redeemed', updated_at = ? WHERE id = ? AND audience = ? AND state = 'approved' AND decision_exp > ? AND decision_token IS NOT NULL RETURNING decision_token",
+        "UPDATE requests SET state = 'redeemed', updated_at = ? WHERE id = ? AND audience = ? AND state = 'approved' AND decision_exp > ? AND decision_token IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM requester_freezes f WHERE f.requester_id = requests.requester_id) RETURNING decision_token",
     )
     .bind(now)
     .bind(id)
@@ -1097,6 +1248,15 @@ async fn redeem_tx(
     Ok(match request_in(conn, id, Some(audience)).await? {
         None => Redeemed::NotFound,
         Some(r) if r.state != RequestState::Approved => Redeemed::WrongState(r.state),
+        Some(r) if frozen_in(conn, &r.transaction.requester.id).await? => {
+            let refused = chain.next(Event {
+                kind: "decision.refused".into(),
+                data: serde_json::json!({"reason": "requester_frozen"}),
+                ..audit
+            })?;
+            chain.push(refused);
+            Redeemed::RequesterFrozen
+        }
         Some(r) if r.decision_exp.is_some_and(|exp| exp > now) => {
             return Err(StoreError::Corrupt("approved request without token".into()))
         }
@@ -1134,55 +1294,6 @@ async fn transition_tx(
     tx.append(audit)?;
     tx.commit().await?;
     Ok(Ok(()))
-}
-
-/// [`Store::freeze_requester`] on the writer thread.
-async fn freeze_requester_tx(
-    conn: &mut SqliteConnection,
-    chain: &mut AuditBatch,
-    freeze: &FreezeRecord,
-    audit: Event,
-) -> Result<Vec<String>, StoreError> {
-    let mut tx = AuditedTx::begin(conn, chain).await?;
-    let inserted = sqlx::query(
-        "INSERT INTO requester_freezes (requester_id, frozen_at, reported_by, request_id, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    )
-    .bind(&freeze.requester_id)
-    .bind(freeze.frozen_at)
-    .bind(&freeze.reported_by)
-    .bind(&freeze.request_id)
-    .bind(&freeze.reason)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        // Already frozen: the first report stands, and nothing was pending since then.
-        return Ok(Vec::new());
-    }
-    tx.append(audit.clone())?;
-    let cancelled: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM requests WHERE requester_id = ? AND state = 'pending' AND id <> ? ORDER BY created_at, id",
-    )
-    .bind(&freeze.requester_id)
-    .bind(&freeze.request_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    for id in &cancelled {
-        sqlx::query("UPDATE requests SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = 'pending'")
-            .bind(freeze.frozen_at)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.append(Event {
-            at: audit.at,
-            kind: "request.cancelled".into(),
-            request_id: Some(id.clone()),
-            actor: audit.actor.clone(),
-            data: serde_json::json!({"reason": "requester_frozen"}),
-        })?;
-    }
-    tx.commit().await?;
-    Ok(cancelled)
 }
 
 /// [`Store::unfreeze`] on the writer thread.
@@ -1371,6 +1482,61 @@ mod tests {
         let approvals = store.approvals(&format!("req_{i}")).await.unwrap().len();
         let counter = store.credential(&[i]).await.unwrap().unwrap().sign_count;
         (approvals, counter)
+    }
+
+    /// A frozen requester's approved decision is not redeemed and the refusal is audited;
+    /// once the freeze is lifted it is redeemed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_frozen_requester_s_decision_is_not_redeemed() {
+        let (_dir, store, now) = store_with_pending_requests(1).await;
+        let approves: std::sync::Arc<Decide<'static>> = std::sync::Arc::new(move |_| {
+            Ok(Some(super::super::DecisionWrite {
+                state: RequestState::Approved,
+                token: "the-token".into(),
+                exp: now.unix() + 300,
+                audit: event(now, "decision.approved", Some("req_0")),
+            }))
+        });
+        approve(&store, 0, now, 0, approves).await.unwrap();
+        let tx = store
+            .request_by_id("req_0")
+            .await
+            .unwrap()
+            .unwrap()
+            .transaction;
+        // A freeze on its own, without a report's cancellations.
+        let requester = tx.requester.id.clone();
+        store
+            .write(move |conn, _| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO requester_freezes (requester_id, frozen_at, reported_by, request_id, reason) VALUES (?, 0, 'test', 'other', NULL)")
+                        .bind(&requester)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        let before = store.audit_head().await.unwrap().seq;
+        let redeem = || {
+            store.redeem(
+                &tx.audience,
+                "req_0",
+                now.unix(),
+                event(now, "decision.redeemed", Some("req_0")),
+            )
+        };
+        assert_eq!(redeem().await.unwrap(), Redeemed::RequesterFrozen);
+        let entries = store.audit_entries(before, 10).await.unwrap();
+        let kinds: Vec<&str> = entries.iter().map(|e| e.event.kind.as_str()).collect();
+        assert_eq!(kinds, ["decision.refused"]);
+        assert_eq!(entries[0].event.data["reason"], "requester_frozen");
+        assert!(store
+            .unfreeze(&tx.requester.id, event(now, "requester.unfrozen", None))
+            .await
+            .unwrap());
+        assert_eq!(redeem().await.unwrap(), Redeemed::Now("the-token".into()));
     }
 
     /// Jobs refused by their checks (here: the counter moved since the caller read it) leave
