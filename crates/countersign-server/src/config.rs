@@ -141,6 +141,9 @@ pub struct Limits {
     pub max_pending_per_requester: u32,
     /// Seconds between keep-alive comments on approver event streams.
     pub stream_keepalive_seconds: u64,
+    /// Most pending requests one approver's pending list or stream snapshot carries (soonest
+    /// deadline first), so a flood cannot make every connection load every row.
+    pub max_pending_listed: u32,
     /// Requests per minute from one client IP address, on every endpoint (bursts up to this).
     pub requests_per_minute_per_ip: u32,
     /// Step-up requests per minute one requester may cause (bursts up to this).
@@ -153,6 +156,7 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             max_pending_per_requester: 5,
             stream_keepalive_seconds: 15,
+            max_pending_listed: 1000,
             requests_per_minute_per_ip: 6000,
             requests_per_minute_per_requester: 30,
         }

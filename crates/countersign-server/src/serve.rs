@@ -80,6 +80,7 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     std::io::stdout().flush()?;
     tracing::info!(%addr, scheme, "listening");
     spawn_limit_cleanup(state.clone());
+    spawn_expiry_sweep(state.clone());
     let app = api::router(state)
         .layer(ip_limits)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -133,6 +134,38 @@ fn spawn_limit_cleanup(state: Arc<AppState>) {
         loop {
             tick.tick().await;
             state.limits.forget_idle();
+        }
+    });
+}
+
+/// How often pending requests past their approval window are moved to `expired`.
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(5);
+/// Requests expired per transaction (a backlog is worked off in several).
+const EXPIRY_BATCH: u32 = 500;
+
+/// Expires pending requests whose approval window closed, so they leave every approver's list
+/// and stream, and the audit chain says when; failures are logged and retried next time.
+fn spawn_expiry_sweep(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+        loop {
+            tick.tick().await;
+            while let Ok(now) = crate::clock::now() {
+                match state.store.expire_pending(now.unix(), EXPIRY_BATCH).await {
+                    Ok(ids) => {
+                        for id in &ids {
+                            state.changed(id);
+                        }
+                        if ids.len() < EXPIRY_BATCH as usize {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "expiring pending requests failed");
+                        break;
+                    }
+                }
+            }
         }
     });
 }

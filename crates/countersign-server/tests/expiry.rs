@@ -45,6 +45,8 @@ fn late_approvals_and_late_redemptions_are_refused() {
     };
     let (late_id, late_digest) = create("late");
     let (quick_id, quick_digest) = create("quick");
+    let (_, stream) = EventStream::open(&server, &alice, None);
+    let stream = stream.unwrap();
     let (status, _) = alice.decide(&server, &quick_id, &quick_digest, Decision::Approve);
     assert_eq!(status, 200);
     let (status, decision) = server.get(&app, &format!("/v1/requests/{quick_id}/decision"));
@@ -75,6 +77,30 @@ fn late_approvals_and_late_redemptions_are_refused() {
     std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
     let (_, now) = server.get(&app, &format!("/v1/requests/{late_id}"));
     assert_eq!(now["state"].as_str(), Some("expired"));
+
+    // The server's sweep expires it once, audited, and tells the approver's stream.
+    let swept_by = Instant::now() + Duration::from_secs(20);
+    let expired = loop {
+        let export = admin(&server.data_dir(), &["audit", "export"]);
+        let expired: Vec<String> = export
+            .lines()
+            .filter(|l| l.contains("\"request.expired\""))
+            .map(str::to_owned)
+            .collect();
+        if !expired.is_empty() {
+            break expired;
+        }
+        assert!(Instant::now() < swept_by, "no request.expired entry");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert!(expired[0].contains(&late_id), "{expired:?}");
+    assert!(expired[0].contains("\"actor\":\"server\""), "{expired:?}");
+    let pushed = std::iter::from_fn(|| stream.next_event(10))
+        .map(|e| verify_pushed(&server, &e.data))
+        .find(|p| p.transaction.id == late_id && p.state == "expired");
+    assert!(pushed.is_some(), "the stream says it expired");
+
     let entries = server.audit_len();
     let (status, problem) = alice.decide(&server, &late_id, &late_digest, Decision::Approve);
     assert_eq!(

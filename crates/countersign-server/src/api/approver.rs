@@ -296,7 +296,13 @@ pub async fn pending(
     let caller = authenticate(&state, &method, &uri, &headers, &body).await?;
     let now = clock::now().map_err(internal)?;
     let mut out = Vec::new();
-    for request in state.store.pending_requests().await.map_err(internal)? {
+    let listed = state.config.limits.max_pending_listed;
+    for request in state
+        .store
+        .pending_requests(now.unix(), listed)
+        .await
+        .map_err(internal)?
+    {
         let tx = &request.transaction;
         if now > tx.approve_by
             || lifecycle::role_for(tx, &caller.approver.id, &caller.approver.groups).is_err()
@@ -645,16 +651,16 @@ async fn check_open_for(
     now: Timestamp,
 ) -> Result<(), Problem> {
     let tx = &request.transaction;
+    if now > tx.approve_by || request.state == RequestState::Expired {
+        return Err(conflict(
+            "approval_expired",
+            format!("approvals closed at {}", tx.approve_by),
+        ));
+    }
     if request.state != RequestState::Pending {
         return Err(conflict(
             "not_pending",
             format!("request is {}", request.state.as_str()),
-        ));
-    }
-    if now > tx.approve_by {
-        return Err(conflict(
-            "approval_expired",
-            format!("approvals closed at {}", tx.approve_by),
         ));
     }
     let approvals = state.store.approvals(&tx.id).await.map_err(internal)?;
@@ -827,9 +833,10 @@ pub async fn stream(
         ),
     };
     let changes = state.changes.subscribe();
+    let now = clock::now().map_err(internal)?.unix();
     let mut ids: Vec<String> = state
         .store
-        .pending_requests()
+        .pending_requests(now, state.config.limits.max_pending_listed)
         .await
         .map_err(internal)?
         .into_iter()

@@ -122,9 +122,11 @@ pub enum RequestState {
     Executed,
     /// The application reported failure.
     Failed,
+    /// Its approval window closed before a decision (set by the server's expiry sweep).
+    Expired,
 }
 
-const STATES: [(RequestState, &str); 7] = [
+const STATES: [(RequestState, &str); 8] = [
     (RequestState::Pending, "pending"),
     (RequestState::Approved, "approved"),
     (RequestState::Denied, "denied"),
@@ -132,6 +134,7 @@ const STATES: [(RequestState, &str); 7] = [
     (RequestState::Redeemed, "redeemed"),
     (RequestState::Executed, "executed"),
     (RequestState::Failed, "failed"),
+    (RequestState::Expired, "expired"),
 ];
 
 impl RequestState {
@@ -428,8 +431,17 @@ pub trait Store: Send + Sync {
     async fn credential(&self, id: &[u8]) -> Result<Option<CredentialRecord>, StoreError>;
     /// Flags a credential as cloned after a counter regression.
     async fn mark_cloned(&self, id: &[u8], at: i64, audit: Event) -> Result<(), StoreError>;
-    /// All pending requests, oldest first.
-    async fn pending_requests(&self) -> Result<Vec<RequestRecord>, StoreError>;
+    /// Pending requests still open for approval at `now`, soonest deadline first, at most
+    /// `limit` of them.
+    async fn pending_requests(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<RequestRecord>, StoreError>;
+    /// Moves up to `limit` pending requests whose approval window closed before `now` to
+    /// `expired`, each with a `request.expired` audit entry (actor `server`), in one
+    /// transaction; returns their ids.
+    async fn expire_pending(&self, now: i64, limit: u32) -> Result<Vec<String>, StoreError>;
     /// A request by id, whatever its audience.
     async fn request_by_id(&self, id: &str) -> Result<Option<RequestRecord>, StoreError>;
     /// The approvals recorded for a request.

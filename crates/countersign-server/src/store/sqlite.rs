@@ -483,12 +483,26 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn pending_requests(&self) -> Result<Vec<RequestRecord>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM requests WHERE state = 'pending' ORDER BY created_at, id")
-                .fetch_all(&mut *self.readers.get().await)
-                .await?;
+    async fn pending_requests(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<RequestRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM requests WHERE state = 'pending' AND approve_by >= ? ORDER BY approve_by, id LIMIT ?",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.readers.get().await)
+        .await?;
         rows.iter().map(request_from_row).collect()
+    }
+
+    async fn expire_pending(&self, now: i64, limit: u32) -> Result<Vec<String>, StoreError> {
+        self.write(move |conn, chain| {
+            Box::pin(async move { expire_pending_tx(conn, chain, now, limit).await })
+        })
+        .await
     }
 
     async fn request_by_id(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
@@ -1294,6 +1308,41 @@ async fn transition_tx(
     tx.append(audit)?;
     tx.commit().await?;
     Ok(Ok(()))
+}
+
+/// [`Store::expire_pending`] on the writer thread.
+async fn expire_pending_tx(
+    conn: &mut SqliteConnection,
+    chain: &mut AuditBatch,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<String>, StoreError> {
+    let mut tx = AuditedTx::begin(conn, chain).await?;
+    let ids: Vec<String> = sqlx::query_scalar(
+        "UPDATE requests SET state = 'expired', updated_at = ?1 WHERE id IN
+           (SELECT id FROM requests WHERE state = 'pending' AND approve_by < ?1 ORDER BY approve_by, id LIMIT ?2)
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    let at = countersign_core::Timestamp::from_unix(now)
+        .ok_or_else(|| StoreError::Corrupt("expiry time out of range".into()))?;
+    let mut ids = ids;
+    // One order for the audit chain, whatever order SQLite returned the rows in.
+    ids.sort();
+    for id in &ids {
+        tx.append(Event {
+            at,
+            kind: "request.expired".into(),
+            request_id: Some(id.clone()),
+            actor: "server".into(),
+            data: serde_json::json!({}),
+        })?;
+    }
+    tx.commit().await?;
+    Ok(ids)
 }
 
 /// [`Store::unfreeze`] on the writer thread.
