@@ -6,9 +6,8 @@
 //! # async fn payout() -> Result<(), countersign_sdk::SdkError> {
 //! use countersign_sdk::{Client, Created, StepUp};
 //! let client = Client::connect("https://approvals.example.com", "cs_…", "payouts-service").await?;
-//! let ask = StepUp::new("payout-4711", "payout.send", "vendor:4711", "alice@example.com")
-//!     .amount("2500.00", "EUR")
-//!     .session_id("the user's session id");
+//! let ask = StepUp::new("payout-4711", "payout.send", "vendor:4711", "alice@example.com", "the user's session id")
+//!     .amount("2500.00", "EUR");
 //! if let Created::StepUp(pending) = client.request(&ask).await? {
 //!     client.wait(&pending, std::time::Duration::from_secs(600)).await?;
 //!     let decision = client.verified_decision(&pending).await?; // refuses anything else

@@ -21,6 +21,11 @@ pub struct Context {
     pub privileges: Vec<String>,
 }
 
+/// The SHA-256 of a session id, as the transaction carries it.
+fn session_digest(session_id: &str) -> Digest {
+    countersign_core::canonical::domain_digest(b"", session_id.as_bytes())
+}
+
 /// A request for a step-up before one action (`POST /v1/requests`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StepUp {
@@ -48,8 +53,16 @@ pub struct StepUp {
 }
 
 impl StepUp {
-    /// A step-up for a human requester; add the amount, session and context with the builders.
-    pub fn new(idempotency_key: &str, action: &str, object: &str, requester: &str) -> Self {
+    /// A step-up for a human requester, bound to the session the action comes from (only the
+    /// session id's SHA-256 leaves the application); add the amount and context with the
+    /// builders. The session is required: an approval then counts for that session only.
+    pub fn new(
+        idempotency_key: &str,
+        action: &str,
+        object: &str,
+        requester: &str,
+        session_id: &str,
+    ) -> Self {
         StepUp {
             idempotency_key: idempotency_key.into(),
             action: action.into(),
@@ -61,7 +74,7 @@ impl StepUp {
                 id: requester.into(),
                 kind: RequesterKind::Human,
             },
-            session: Digest::ZERO,
+            session: session_digest(session_id),
             context: Context::default(),
         }
     }
@@ -78,12 +91,6 @@ impl StepUp {
     /// The requester kind (human by default).
     pub fn requester_kind(mut self, kind: RequesterKind) -> Self {
         self.requester.kind = kind;
-        self
-    }
-
-    /// Binds the request to the originating session; only its SHA-256 leaves the application.
-    pub fn session_id(mut self, session_id: &str) -> Self {
-        self.session = countersign_core::canonical::domain_digest(b"", session_id.as_bytes());
         self
     }
 

@@ -523,3 +523,21 @@ fn oversized_bodies_on_approver_endpoints_get_a_problem_too() {
         (413, Some("body_too_large"))
     );
 }
+
+/// A request not bound to a session (the all-zero digest an application sends when it forgot)
+/// is refused before policy or storage sees it (issue 12).
+#[test]
+fn a_request_without_a_session_binding_is_refused() {
+    let server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    let mut body = payout("unbound", "2500", "alice@example.com");
+    body["session"] = countersign_core::Digest::ZERO.to_base64url().into();
+    let entries = server.audit_len();
+    let (status, problem) = server.post(&app, "/v1/requests", &body);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("unbound_session")),
+        "{problem}"
+    );
+    assert_eq!(server.audit_len(), entries, "nothing was recorded");
+}

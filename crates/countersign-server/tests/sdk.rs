@@ -18,9 +18,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn payout_step_up(key: &str, value: &str, requester: &str) -> StepUp {
-    StepUp::new(key, "payout.send", "vendor:4711", requester)
-        .amount(value, "EUR")
-        .session_id("session-1")
+    StepUp::new(key, "payout.send", "vendor:4711", requester, "session-1").amount(value, "EUR")
 }
 
 #[test]

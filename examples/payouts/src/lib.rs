@@ -129,9 +129,9 @@ fn step_up(payout: &Payout) -> StepUp {
         "payout.send",
         &format!("vendor:{}", payout.vendor),
         &payout.requester,
+        &payout.session_id,
     )
     .amount(&payout.amount, &payout.currency)
-    .session_id(&payout.session_id)
 }
 
 /// Follows a pending payout to its end: wait, verify, redeem, pay, report.

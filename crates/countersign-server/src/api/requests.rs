@@ -133,6 +133,15 @@ pub async fn create(
     let now = clock::now().map_err(internal)?;
     check_idempotency_key(&body.idempotency_key)?;
     check_context(&body.context)?;
+    // All zeros is what an application sends when it never bound the request to a session:
+    // an approval would then count for any session of the requester.
+    if body.session == countersign_core::Digest::ZERO {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unbound_session",
+            "session must be the SHA-256 of the session the action comes from, not all zeros",
+        ));
+    }
     let action = state.catalog.get(&body.action).ok_or_else(|| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
