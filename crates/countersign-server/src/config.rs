@@ -27,9 +27,13 @@ pub enum ConfigError {
     /// An AAGUID in the allow-list is not 32 hex digits.
     #[error("enrollment.allowed_aaguids: {0:?} is not 32 hex digits")]
     BadAaguid(String),
-    /// The webhook must be https (or http to a loopback host).
-    #[error("webhook url {0:?} must be https:// (http only to localhost or 127.0.0.1)")]
-    BadWebhook(String),
+    /// The webhook must be https (or http to a loopback host), without user info. The URL is
+    /// not repeated: it may carry a secret.
+    #[error(
+        "webhook url must be an https:// URL (http:// only to localhost, 127.0.0.1 or [::1]) \
+         without user name or password, and attempts at least 1"
+    )]
+    BadWebhook,
     /// A rate limit of zero would refuse everything.
     #[error("limits.{0} must be at least 1")]
     ZeroRateLimit(&'static str),
@@ -221,16 +225,8 @@ impl Config {
             }
         }
         if let Some(webhook) = &self.webhook {
-            let loopback_http = [
-                "http://localhost:",
-                "http://localhost/",
-                "http://127.0.0.1:",
-                "http://127.0.0.1/",
-            ]
-            .iter()
-            .any(|p| webhook.url.starts_with(p));
-            if !(webhook.url.starts_with("https://") || loopback_http) || webhook.attempts == 0 {
-                return Err(ConfigError::BadWebhook(webhook.url.clone()));
+            if !webhook_url_allowed(&webhook.url) || webhook.attempts == 0 {
+                return Err(ConfigError::BadWebhook);
             }
         }
         if self.limits.requests_per_minute_per_ip == 0 {
@@ -256,6 +252,29 @@ impl Config {
     /// The SQLite database file.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("countersign.sqlite3")
+    }
+}
+
+/// Whether a webhook URL parses, names a host, carries no user info, and is https — or http to
+/// a loopback host. Parsed, not prefix-matched: `http://localhost:@evil.example/` is a URL
+/// for `evil.example`.
+fn webhook_url_allowed(text: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(text) else {
+        return false;
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return false;
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return false,
+    };
+    match url.scheme() {
+        "https" => true,
+        "http" => loopback,
+        _ => false,
     }
 }
 
@@ -322,14 +341,22 @@ mod tests {
         assert!(
             parse("origin = \"https://approvals.example.com\"\nrp_id = \"example.com\"").is_ok()
         );
-        assert!(matches!(
-            parse("[webhook]\nurl = \"http://hooks.example.com/x\""),
-            Err(ConfigError::BadWebhook(_))
-        ));
-        assert!(matches!(
-            parse("[webhook]\nurl = \"http://localhost.evil.com/x\""),
-            Err(ConfigError::BadWebhook(_))
-        ));
+        for refused in [
+            "http://hooks.example.com/x",
+            "http://localhost.evil.com/x",
+            "http://localhost:@evil.example/x",
+            "http://127.0.0.1:@evil.example/x",
+            "https://user:secret-token@hooks.example.com/x",
+            "ftp://127.0.0.1/x",
+            "not a url",
+        ] {
+            let refusal = parse(&format!("[webhook]\nurl = {refused:?}"));
+            assert!(matches!(refusal, Err(ConfigError::BadWebhook)), "{refused}");
+            let text = refusal.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!text.contains("evil") && !text.contains("secret"), "{text}");
+        }
+        assert!(parse("[webhook]\nurl = \"http://[::1]:9/hook\"").is_ok());
+        assert!(parse("[webhook]\nurl = \"https://hooks.example.com/x?token=1\"").is_ok());
         assert!(parse("[webhook]\nurl = \"http://127.0.0.1:9/hook\"").is_ok());
         assert!(
             parse("listen = \"0.0.0.0:8710\"\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"").is_ok(),

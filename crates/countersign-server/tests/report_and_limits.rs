@@ -147,10 +147,24 @@ fn report_denies_freezes_the_requester_cancels_their_requests_and_calls_the_webh
         .expect("published key");
     let signature =
         countersign_core::b64::decode(header(&headers, "countersign-signature")).unwrap();
-    let mut signed = b"countersign/webhook/v1\n".to_vec();
-    signed.extend_from_slice(&body);
+    let timestamp: i64 = header(&headers, "countersign-timestamp").parse().unwrap();
+    assert!(
+        (unix_now() - timestamp).abs() < 60,
+        "sent just now: {timestamp}"
+    );
+    let signed_at = |ts: i64| {
+        let mut signed = format!("countersign/webhook/v2\n{ts}\n").into_bytes();
+        signed.extend_from_slice(&body);
+        signed
+    };
+    let signed = signed_at(timestamp);
     key.verify(&signed, &signature)
         .expect("webhook signature verifies");
+    assert!(
+        key.verify(&signed_at(timestamp - 3600), &signature)
+            .is_err(),
+        "the signature covers the time: an old capture cannot pass as new"
+    );
     let mut forged = signed.clone();
     *forged.last_mut().unwrap() ^= 1;
     assert!(key.verify(&forged, &signature).is_err());
@@ -376,4 +390,39 @@ fn a_report_racing_the_last_approval_still_freezes_and_nothing_of_the_requester_
             (403, Some("requester_frozen"))
         );
     }
+}
+
+/// A webhook that cannot be reached: the failure is audited without the URL, which may hold a
+/// secret (issue 12, smaller items).
+#[test]
+fn an_unreachable_webhook_s_failure_is_audited_without_its_url() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let server = Server::start_with_config(&format!(
+        "[webhook]\nurl = \"http://127.0.0.1:{port}/hooks/secret-token-4711\"\nattempts = 1\n"
+    ));
+    let app = server.api_key("payouts", "payouts-service");
+    let bob = Approver::add_and_enroll(&server, "bob@example.com", &["finance-approvers"], 2);
+    let (_, big) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("r1", "20000", "mallory@example.com"),
+    );
+    let mut report = bob.assertion(big["digest"].as_str().unwrap(), Decision::Deny, ORIGIN, 1);
+    report["reason"] = "phishing".into();
+    let path = format!(
+        "/v1/approver/requests/{}/report",
+        big["id"].as_str().unwrap()
+    );
+    let (status, _) = bob.send(&server, "POST", &path, Some(&report));
+    assert_eq!(status, 200);
+    let export = wait_for_audit(&server, "webhook.failed");
+    let failed = export
+        .lines()
+        .find(|l| l.contains("\"webhook.failed\""))
+        .unwrap();
+    assert!(failed.contains("\"error\""), "{failed}");
+    assert!(!export.contains("secret-token-4711"), "{failed}");
+    assert!(!export.contains(&format!(":{port}")), "{failed}");
 }
