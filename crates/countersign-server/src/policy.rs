@@ -105,6 +105,9 @@ pub enum Outcome {
     StepUp(StepUp),
 }
 
+/// What the application is told when a policy could not be evaluated (the detail is logged).
+pub const EVALUATION_FAILED: &str = "policy evaluation failed, refusing";
+
 /// Loaded, checked policies.
 pub struct PolicyEngine {
     policies: PolicySet,
@@ -178,8 +181,11 @@ impl PolicyEngine {
             .collect();
         let matched: Vec<PolicyId> = response.diagnostics().reason().cloned().collect();
         if !errors.is_empty() {
+            // Cedar's text names policies and attributes: it goes to the operator's log, the
+            // application gets the verdict only.
+            tracing::warn!(errors = %errors.join("; "), action = input.action, "policy evaluation failed, refusing");
             return Ok(Outcome::Forbidden {
-                reason: format!("policy evaluation failed, refusing: {}", errors.join("; ")),
+                reason: EVALUATION_FAILED.into(),
                 policies: Vec::new(),
             });
         }

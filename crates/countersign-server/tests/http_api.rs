@@ -541,3 +541,51 @@ fn a_request_without_a_session_binding_is_refused() {
     );
     assert_eq!(server.audit_len(), entries, "nothing was recorded");
 }
+
+/// What one application is told never carries what another application caused, nor Cedar's
+/// own error text: the pending cap says no count, a policy that cannot be evaluated says only
+/// that (issue 12, smaller items).
+#[test]
+fn refusals_tell_an_application_nothing_about_other_apps_or_policy_internals() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies.cedar");
+    // Reading `context.ip` without an IP in the context is an evaluation error.
+    std::fs::write(
+        &policies,
+        "@id(\"office-only\")\n@self_step_up(\"true\")\npermit(principal, action, resource) when { context.ip.isInRange(ip(\"10.0.0.0/8\")) };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[policy]\npolicies = {policies:?}\n[limits]\nmax_pending_per_requester = 2\n"),
+    )
+    .unwrap();
+    let server = Server::start_in(dir);
+    let big = server.api_key("payouts", "payouts-service");
+    let minor = server.api_key("minor", "minor-app");
+    let mut in_office = payout("a", "2500", "alice@example.com");
+    in_office["context"]["ip"] = "10.1.2.3".into();
+    for n in 0..2 {
+        in_office["idempotency_key"] = format!("minor-{n}").into();
+        let (status, body) = server.post(&minor, "/v1/requests", &in_office);
+        assert_eq!(status, 201, "{body}");
+    }
+    in_office["idempotency_key"] = "big-1".into();
+    let (status, problem) = server.post(&big, "/v1/requests", &in_office);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (429, Some("too_many_pending"))
+    );
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(!detail.chars().any(|c| c.is_ascii_digit()), "{detail}");
+
+    let mut no_ip = payout("b", "2500", "bob@example.com");
+    no_ip["context"].as_object_mut().unwrap().remove("ip");
+    let (status, problem) = server.post(&big, "/v1/requests", &no_ip);
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("policy_forbids")),
+        "{problem}"
+    );
+    assert_eq!(problem["detail"], "policy evaluation failed, refusing");
+}

@@ -111,7 +111,7 @@ fn frozen(requester: &str) -> Problem {
     Problem::new(
         StatusCode::FORBIDDEN,
         "requester_frozen",
-        format!("{requester} is frozen after a request was reported as suspicious; an operator must lift the freeze"),
+        format!("{requester} may not make requests until an operator lifts a freeze"),
     )
 }
 
@@ -220,11 +220,15 @@ pub async fn create(
         hour_utc: u8::try_from(tx.created_at.unix().rem_euclid(86_400) / 3600).unwrap_or(0),
     };
     let outcome = state.policy.evaluate(&input).map_err(|e| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "policy_input",
-            e.to_string(),
-        )
+        // The amount's range is the application's to fix; Cedar's own text stays in the log.
+        let detail = match e {
+            crate::policy::PolicyError::AmountRange => e.to_string(),
+            _ => {
+                tracing::warn!(error = %e, "the request cannot be put to policy");
+                "the request cannot be evaluated by policy".into()
+            }
+        };
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "policy_input", detail)
     })?;
     let actor = format!("api-key:{}", key.id);
     let event = |kind: &str, data: serde_json::Value| Event {
@@ -272,10 +276,12 @@ pub async fn create(
         .await
         .map_err(internal)?;
     if pending >= state.config.limits.max_pending_per_requester {
+        // The count may include other applications' requests: it is logged, not answered.
+        tracing::info!(requester = %tx.requester.id, pending, "pending cap reached");
         return Err(Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_pending",
-            format!("{} already has {pending} pending requests", tx.requester.id),
+            "this requester has as many pending requests as allowed; wait for them to be decided",
         ));
     }
 
