@@ -312,6 +312,11 @@ fn approval_attacks_are_refused_precisely() {
         (status, problem["code"].as_str()),
         (403, Some("counter_regression"))
     );
+    // It says what may have happened, and that nothing was approved.
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("went from 4 to 2"), "{detail}");
+    assert!(detail.contains("arrived out of order"), "{detail}");
+    assert!(detail.contains("Nothing was approved"), "{detail}");
     let body = bob.assertion(&digest2, Decision::Approve, ORIGIN, 100);
     let (status, problem) = bob.send(
         &server,

@@ -560,7 +560,10 @@ async fn decide_as(
                 .mark_cloned(&credential_id, now.unix(), event)
                 .await
                 .map_err(internal)?;
-            return Err(forbidden("counter_regression", format!("signature counter went from {stored} to {received}: the credential is flagged as cloned")));
+            return Err(forbidden(
+                "counter_regression",
+                counter_regression_detail(stored, received),
+            ));
         }
         Err(e) => return Err(forbidden(e.code(), e.to_string())),
     };
@@ -598,12 +601,13 @@ async fn decide_as(
             audit: event,
             now,
         };
-        return record_report(state, report, decide).await;
+        return record_report(state, report, &caller.device_id, decide).await;
     }
     let outcome = state
         .store
         .record_approval(
             &approval,
+            &caller.device_id,
             credential.sign_count,
             verified.sign_count,
             decide,
@@ -631,6 +635,13 @@ async fn decide_as(
         Err(StoreError::NotPending(s)) => {
             return Err(conflict("not_pending", format!("request is {s}")))
         }
+        Err(StoreError::ApprovalClosed) => {
+            return Err(conflict(
+                "approval_expired",
+                format!("approvals closed at {}", tx.approve_by),
+            ))
+        }
+        Err(StoreError::CallerDisabled) => return Err(caller_disabled()),
         Err(e) => return Err(internal(e)),
     };
     let progress = lifecycle::progress(tx, &recorded.approvals);
@@ -640,6 +651,27 @@ async fn decide_as(
         "state": recorded.decision.as_ref().map_or("pending", |d| d.state.as_str()),
         "progress": {"self_step_up_done": progress.self_done, "approvers": progress.approvers, "approvers_required": tx.requirements.approvers},
     })))
+}
+
+/// What an approver is told when a key's signature counter did not move forward. A cloned
+/// key does this, and so do two approvals signed by one key that reach the server in the
+/// opposite order (two requests answered at nearly the same moment): the server cannot tell
+/// them apart, so it fails closed either way (docs/security.md).
+fn counter_regression_detail(stored: u32, received: u32) -> String {
+    format!(
+        "this security key's signature counter went from {stored} to {received}: either the \
+         key was cloned, or two approvals signed with it arrived out of order. The server \
+         cannot tell which, so the credential is now refused. Nothing was approved; enroll the \
+         key again (or another one) after checking it, and answer one request at a time."
+    )
+}
+
+/// The answer when the approver or device was disabled while the call was under way.
+fn caller_disabled() -> Problem {
+    forbidden(
+        "approver_disabled",
+        "this approver or device was disabled; nothing was recorded",
+    )
 }
 
 /// Refuses an approval or denial of a request that is no longer pending, past its approval
@@ -692,6 +724,7 @@ struct VerifiedReport<'a> {
 async fn record_report(
     state: &Arc<AppState>,
     report: VerifiedReport<'_>,
+    device_id: &str,
     decide: Arc<crate::store::Decide<'static>>,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let tx = &report.request.transaction;
@@ -714,6 +747,7 @@ async fn record_report(
         .store
         .record_report(
             &report.denial,
+            device_id,
             previous,
             new,
             decide,
@@ -730,6 +764,7 @@ async fn record_report(
                 "your decision on this request is already recorded",
             ))
         }
+        Err(StoreError::CallerDisabled) => return Err(caller_disabled()),
         Err(e) => return Err(internal(e)),
     };
     state.metrics.event("report");

@@ -46,6 +46,15 @@ pub enum StoreError {
     /// The credential's counter moved concurrently: a second use of the same key at once.
     #[error("credential counter changed concurrently")]
     CounterRace,
+    /// The approver or the calling device was disabled after the call was authenticated.
+    #[error("the approver or device was disabled")]
+    CallerDisabled,
+    /// The request's approval window closed while the approval waited to be written.
+    #[error("the approval window closed")]
+    ApprovalClosed,
+    /// The host clock is outside the range the server accepts.
+    #[error("the host clock is out of range")]
+    Clock,
     /// The decision could not be issued.
     #[error("decision: {0}")]
     Decision(String),
@@ -449,11 +458,18 @@ pub trait Store: Send + Sync {
     /// Records one approval (and the credential's new counter), then lets `decide` conclude
     /// the request, all in one transaction: a quorum is reached exactly once. (The device
     /// call's nonce is stored before, on its own: see [`Store::use_nonce`].) An approval refused because the
-    /// request is no longer pending or the approver already decided may still leave the
+    /// request is no longer pending, its window closed, or the approver already decided may still leave the
     /// credential's new counter stored (the assertion was verified; WebAuthn keeps its count).
+    ///
+    /// Inside that transaction it checks again, with the writer's own clock, that the approver
+    /// and `device_id` are enabled (`CallerDisabled`) and that the approval window is open
+    /// (`ApprovalClosed`): nothing read before the write queue is trusted for these.
+    // The approval, counters, decision and audit entry, plus the calling device.
+    #[allow(clippy::too_many_arguments)]
     async fn record_approval(
         &self,
         approval: &ApprovalRecord,
+        device_id: &str,
         previous_sign_count: u32,
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,
@@ -482,12 +498,14 @@ pub trait Store: Send + Sync {
     /// denial while the request is pending and the reporter has not decided it (concluded by
     /// `decide`, like any approval); the requester's freeze (`freeze_audit`; freezing twice
     /// keeps the first); and the cancellation of the requester's other pending requests and of
-    /// every approved one not redeemed yet, each audited. Nothing is written if any part fails.
+    /// every approved one not redeemed yet, each audited. Nothing is written if any part fails;
+    /// a disabled approver or device is refused inside it (`CallerDisabled`).
     // The approval's arguments plus the freeze and its audit entry.
     #[allow(clippy::too_many_arguments)]
     async fn record_report(
         &self,
         denial: &ApprovalRecord,
+        device_id: &str,
         previous_sign_count: u32,
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,

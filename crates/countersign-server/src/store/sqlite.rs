@@ -526,20 +526,26 @@ impl Store for SqliteStore {
     async fn record_approval(
         &self,
         approval: &ApprovalRecord,
+        device_id: &str,
         previous_sign_count: u32,
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
     ) -> Result<Recorded, StoreError> {
         let approval = approval.clone();
+        let device_id = device_id.to_owned();
         self.write(move |conn, chain| {
             Box::pin(async move {
+                let caller = Caller {
+                    approver_id: &approval.approver_id,
+                    device_id: &device_id,
+                };
                 record_approval_tx(
                     conn,
                     chain,
                     &approval,
-                    previous_sign_count,
-                    new_sign_count,
+                    caller,
+                    (previous_sign_count, new_sign_count),
                     &*decide,
                     audit,
                 )
@@ -587,6 +593,7 @@ impl Store for SqliteStore {
     async fn record_report(
         &self,
         denial: &ApprovalRecord,
+        device_id: &str,
         previous_sign_count: u32,
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,
@@ -596,9 +603,14 @@ impl Store for SqliteStore {
     ) -> Result<Reported, StoreError> {
         let denial = denial.clone();
         let freeze = freeze.clone();
+        let device_id = device_id.to_owned();
         self.write(move |conn, chain| {
             Box::pin(async move {
                 let report = Report {
+                    caller: Caller {
+                        approver_id: &denial.approver_id,
+                        device_id: &device_id,
+                    },
                     denial: &denial,
                     counters: (previous_sign_count, new_sign_count),
                     decide: &*decide,
@@ -997,34 +1009,74 @@ async fn mark_cloned_tx(
     Ok(())
 }
 
-/// Moves a credential's counter from `previous` to `new`; false if it moved since the caller
-/// read it, or the credential was flagged as cloned.
+/// Who makes an approval: checked again inside its transaction.
+#[derive(Clone, Copy)]
+struct Caller<'a> {
+    approver_id: &'a str,
+    device_id: &'a str,
+}
+
+/// Moves a credential's counter from `previous` to `new` while the approver and the calling
+/// device are still enabled (the disable may have committed after the call was authenticated);
+/// refuses with `CallerDisabled`, or `CounterRace` if the counter moved since the caller read
+/// it (or the credential was flagged as cloned). In one statement on the common path.
 async fn advance_counter(
     conn: &mut SqliteConnection,
     credential_id: &[u8],
-    previous: u32,
-    new: u32,
-) -> Result<bool, StoreError> {
-    let counted = sqlx::query("UPDATE credentials SET sign_count = ? WHERE id = ? AND sign_count = ? AND cloned_at IS NULL")
-        .bind(i64::from(new))
-        .bind(credential_id)
-        .bind(i64::from(previous))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    Ok(counted == 1)
+    caller: Caller<'_>,
+    (previous, new): (u32, u32),
+) -> Result<(), StoreError> {
+    let counted = sqlx::query(
+        "UPDATE credentials SET sign_count = ? WHERE id = ? AND sign_count = ? AND cloned_at IS NULL
+         AND EXISTS (SELECT 1 FROM approvers WHERE id = ? AND disabled_at IS NULL)
+         AND EXISTS (SELECT 1 FROM devices WHERE id = ? AND approver_id = ? AND disabled_at IS NULL)",
+    )
+    .bind(i64::from(new))
+    .bind(credential_id)
+    .bind(i64::from(previous))
+    .bind(caller.approver_id)
+    .bind(caller.device_id)
+    .bind(caller.approver_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if counted == 1 {
+        return Ok(());
+    }
+    let enabled: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM approvers a JOIN devices d ON d.approver_id = a.id
+         WHERE a.id = ? AND d.id = ? AND a.disabled_at IS NULL AND d.disabled_at IS NULL",
+    )
+    .bind(caller.approver_id)
+    .bind(caller.device_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Err(if enabled.is_some() {
+        StoreError::CounterRace
+    } else {
+        StoreError::CallerDisabled
+    })
 }
 
-/// Inserts an approval while its request is pending and the approver has not decided it yet;
-/// false if it was not inserted. The request itself is not read again: the caller read it, and
-/// its transaction never changes.
+/// The writer's clock, for deadlines checked inside a transaction.
+fn writer_now() -> Result<i64, StoreError> {
+    crate::clock::now()
+        .map(|t| t.unix())
+        .map_err(|_| StoreError::Clock)
+}
+
+/// Inserts an approval while its request is pending, its approval window is open at `now`
+/// (unless `now` is `None`) and the approver has not decided it yet; false if it was not
+/// inserted. The request itself is not read again: the caller read it, and its transaction
+/// never changes.
 async fn insert_approval(
     conn: &mut SqliteConnection,
     approval: &ApprovalRecord,
+    now: Option<i64>,
 ) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
         "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, created_at)
-         SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE id = ? AND state = 'pending') ON CONFLICT DO NOTHING",
+         SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE id = ? AND state = 'pending' AND (? IS NULL OR approve_by >= ?)) ON CONFLICT DO NOTHING",
     )
     .bind(&approval.request_id)
     .bind(&approval.approver_id)
@@ -1034,6 +1086,8 @@ async fn insert_approval(
     .bind(approval.user_verified)
     .bind(approval.created_at)
     .bind(&approval.request_id)
+    .bind(now)
+    .bind(now)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -1076,8 +1130,8 @@ async fn record_approval_tx(
     conn: &mut SqliteConnection,
     chain: &mut AuditBatch,
     approval: &ApprovalRecord,
-    previous_sign_count: u32,
-    new_sign_count: u32,
+    caller: Caller<'_>,
+    counters: (u32, u32),
     decide: &Decide<'_>,
     audit: Event,
 ) -> Result<Recorded, StoreError> {
@@ -1087,14 +1141,13 @@ async fn record_approval_tx(
     // pending, or an approver who already decided, never becomes eligible again, so a retry of
     // this assertion is refused before its counter is compared). The device call's nonce
     // was stored before, on its own: a replay never reaches this batch.
-    let counter = (previous_sign_count, new_sign_count);
-    if !advance_counter(conn, &approval.credential_id, counter.0, counter.1).await? {
-        return Err(StoreError::CounterRace);
-    }
-    if !insert_approval(conn, approval).await? {
+    let now = writer_now()?;
+    advance_counter(conn, &approval.credential_id, caller, counters).await?;
+    if !insert_approval(conn, approval, Some(now)).await? {
         return Err(match request_in(conn, &approval.request_id, None).await? {
             None => StoreError::NotPending("missing"),
             Some(r) if r.state != RequestState::Pending => StoreError::NotPending(r.state.as_str()),
+            Some(r) if r.transaction.approve_by.unix() < now => StoreError::ApprovalClosed,
             Some(_) => StoreError::AlreadyDecided,
         });
     }
@@ -1132,6 +1185,7 @@ async fn conclude_approval(
 
 /// What [`Store::record_report`] records.
 struct Report<'a> {
+    caller: Caller<'a>,
     denial: &'a ApprovalRecord,
     /// The credential's counter: as the caller read it, and the assertion's.
     counters: (u32, u32),
@@ -1149,11 +1203,16 @@ async fn record_report_tx(
     report: Report<'_>,
 ) -> Result<Reported, StoreError> {
     let mut tx = AuditedTx::begin(conn, chain).await?;
-    let (previous, new) = report.counters;
-    if !advance_counter(&mut tx, &report.denial.credential_id, previous, new).await? {
-        return Err(StoreError::CounterRace);
-    }
-    let denial = if insert_approval(&mut tx, report.denial).await? {
+    advance_counter(
+        &mut tx,
+        &report.denial.credential_id,
+        report.caller,
+        report.counters,
+    )
+    .await?;
+    // A report counts as a denial only while the request is pending; it is taken after the
+    // approval window too (the freeze below is what matters).
+    let denial = if insert_approval(&mut tx, report.denial, None).await? {
         tx.append(report.audit)?;
         let approvals = approvals_in(&mut tx, &report.denial.request_id).await?;
         let decision = (report.decide)(&approvals).map_err(StoreError::Decision)?;
@@ -1459,7 +1518,10 @@ mod tests {
                 )
                 .await
                 .unwrap();
-            let tx = transaction(&format!("req_{i}"));
+            let mut tx = transaction(&format!("req_{i}"));
+            // Open for approval now (the vector's deadlines are in the past).
+            tx.approve_by = now.plus_seconds(600).unwrap();
+            tx.execute_by = now.plus_seconds(900).unwrap();
             let record = RequestRecord {
                 digest: tx.digest().unwrap(),
                 transaction: tx,
@@ -1493,6 +1555,7 @@ mod tests {
             store
                 .record_approval(
                     &approval,
+                    &format!("dev{i}"),
                     previous,
                     previous + 1,
                     decide,
@@ -1531,6 +1594,71 @@ mod tests {
         let approvals = store.approvals(&format!("req_{i}")).await.unwrap().len();
         let counter = store.credential(&[i]).await.unwrap().unwrap().sign_count;
         (approvals, counter)
+    }
+
+    /// What the caller's authentication read is checked again inside the approval's
+    /// transaction: an approver disabled since then is refused and nothing is written; an
+    /// approval that reaches the writer after the window closed is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_disabled_approver_or_a_closed_window_is_refused_inside_the_transaction() {
+        let (_dir, store, now) = store_with_pending_requests(2).await;
+        let before = store.audit_head().await.unwrap().seq;
+        assert!(store
+            .disable_approver(
+                "approver0",
+                now.unix(),
+                event(now, "approver.disabled", None)
+            )
+            .await
+            .unwrap());
+        let refused = approve(&store, 0, now, 0, undecided()).await;
+        assert!(
+            matches!(refused, Err(StoreError::CallerDisabled)),
+            "{refused:?}"
+        );
+        assert_eq!(left_behind(&store, 0).await, (0, 0), "nothing written");
+        assert_eq!(
+            store.audit_head().await.unwrap().seq,
+            before + 1,
+            "only the disable"
+        );
+
+        let mut tx = transaction("req_late");
+        tx.created_at = now.plus_seconds(-60).unwrap();
+        tx.approve_by = now.plus_seconds(-1).unwrap();
+        tx.execute_by = now.plus_seconds(300).unwrap();
+        let record = RequestRecord {
+            digest: tx.digest().unwrap(),
+            transaction: tx,
+            idempotency_key: "late".into(),
+            fingerprint: Digest::ZERO,
+            state: RequestState::Pending,
+            decision_token: None,
+            decision_exp: None,
+        };
+        store
+            .create_request(&record, event(now, "request.created", Some("req_late")))
+            .await
+            .unwrap();
+        let late = ApprovalRecord {
+            request_id: "req_late".into(),
+            ..approval_of(1, now)
+        };
+        let refused = store
+            .record_approval(
+                &late,
+                "dev1",
+                0,
+                1,
+                undecided(),
+                event(now, "approval.approve", Some("req_late")),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::ApprovalClosed)),
+            "{refused:?}"
+        );
+        assert!(store.approvals("req_late").await.unwrap().is_empty());
     }
 
     /// A frozen requester's approved decision is not redeemed and the refusal is audited;
@@ -1683,6 +1811,7 @@ mod tests {
             let retried = store
                 .record_approval(
                     &approval_of(i, now),
+                    &format!("dev{i}"),
                     0,
                     1,
                     undecided(),
