@@ -88,7 +88,7 @@ SESSION=$(printf bench-session | openssl dgst -sha256 -binary | base64 | tr '+/'
 for i in $(seq 1 200); do
   ANSWER=$(curl -s "$BASE/v1/requests" -H "authorization: Bearer $KEY" -H 'content-type: application/json' \
     -d '{"idempotency_key":"bench-'"$i"'","action":"agent.tool.invoke","object":"tool:refund.issue",
-      "scope":"order:'"$i"'","requester":{"id":"bench-agent-'"$i"'","kind":"agent"},
+      "scope":"order:'"$i"'","requester":{"id":"copilot-bench-'"$i"'","kind":"agent"},
       "session":"'"$SESSION"'",
       "context":{"device_posture":"managed","privileges":["refunds"]}}')
   ID=$(printf '%s' "$ANSWER" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') \

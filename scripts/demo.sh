@@ -42,7 +42,8 @@ chmod 700 "$DATA"
 S="$BIN/countersign-server --data-dir $DATA/server"
 
 echo "== server data, approvers and the payouts application's API key"
-API_KEY=$($S api-key create --name "demo payouts" --audience payouts-service 2>/dev/null)
+API_KEY=$($S api-key create --name "demo payouts" --audience payouts-service \
+  --requesters '*@example.com' --requesters 'copilot-*' 2>/dev/null)
 printf '%s\n' "$API_KEY" >"$DATA/api-key" # for scripts/bench_desktop.sh; the folder is 0700
 $S approver add --id you@example.com --name "You (demo)" \
   --group finance-approvers --group security-admins --group agent-owners >/dev/null

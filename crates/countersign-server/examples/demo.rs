@@ -152,7 +152,7 @@ async fn main() {
     println!("Countersign demo — data in {}", config.data_dir.display());
 
     let audience = "payouts-service";
-    let api_key = admin::create_api_key(&store, "demo payouts", audience)
+    let api_key = admin::create_api_key(&store, "demo payouts", audience, &["*".to_owned()])
         .await
         .unwrap();
     for (id, name, groups) in [

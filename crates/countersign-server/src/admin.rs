@@ -49,11 +49,13 @@ fn system(e: impl std::fmt::Display) -> AdminError {
     AdminError::System(e.to_string())
 }
 
-/// Creates an API key for `audience`; returns the full key, shown once.
+/// Creates an API key for `audience` that may ask step-ups for the requesters `requesters`
+/// cover (see [`crate::identity::RequesterPattern`]); returns the full key, shown once.
 pub async fn create_api_key(
     store: &dyn Store,
     name: &str,
     audience: &str,
+    requesters: &[String],
 ) -> Result<String, AdminError> {
     let name_ok = !name.is_empty() && name.len() <= 256 && !name.chars().any(char::is_control);
     if !name_ok || !valid_id(audience) {
@@ -61,6 +63,16 @@ pub async fn create_api_key(
             "the name must be 1-256 characters; the audience 1-256 printable ASCII characters without spaces".into(),
         ));
     }
+    if requesters.is_empty() {
+        return Err(AdminError::Invalid(
+            "say which requesters the key may speak for: --requesters '*@example.com' (or an exact id, 'prefix-*', '*')".into(),
+        ));
+    }
+    let patterns = requesters
+        .iter()
+        .map(|t| crate::identity::RequesterPattern::parse(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
     let now = clock::now().map_err(system)?;
     let id: String = clock::random::<8>()
         .map_err(system)?
@@ -75,13 +87,14 @@ pub async fn create_api_key(
         secret_hash: Sha256::digest(secret.as_bytes()).into(),
         created_at: now.unix(),
         revoked_at: None,
+        requesters: patterns,
     };
     let event = Event {
         at: now,
         kind: "api_key.created".into(),
         request_id: None,
         actor: "admin".into(),
-        data: serde_json::json!({"id": id, "name": name, "audience": audience}),
+        data: serde_json::json!({"id": id, "name": name, "audience": audience, "requesters": requesters}),
     };
     store.insert_api_key(&record, event).await?;
     Ok(format!("{PREFIX}{id}_{secret}"))
@@ -172,6 +185,12 @@ pub async fn add_approver(
     name: &str,
     groups: &[String],
 ) -> Result<(), AdminError> {
+    if valid_id(id) && !crate::identity::is_canonical(id) {
+        return Err(AdminError::Invalid(format!(
+            "approver ids are compared in lowercase: use {:?}",
+            id.to_ascii_lowercase()
+        )));
+    }
     if !valid_id(id)
         || groups.iter().any(|g| !valid_id(g))
         || name.is_empty()

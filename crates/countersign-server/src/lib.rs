@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod cpu_placement;
+pub mod identity;
 pub mod keys;
 pub mod lifecycle;
 pub mod metrics;

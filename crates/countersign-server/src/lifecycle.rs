@@ -42,7 +42,7 @@ pub enum Ineligible {
 /// The role `approver` may take on `tx`, given their groups.
 pub fn role_for(tx: &Transaction, approver: &str, groups: &[String]) -> Result<Role, Ineligible> {
     let req = &tx.requirements;
-    if approver == tx.requester.id {
+    if crate::identity::same(approver, &tx.requester.id) {
         return if req.self_step_up {
             Ok(Role::Requester)
         } else {
@@ -181,6 +181,11 @@ mod tests {
             role_for(&four_eyes, "alice@example.com", &finance),
             Err(Ineligible::OwnRequest),
             "the requester of a four-eyes request"
+        );
+        assert_eq!(
+            role_for(&four_eyes, "Alice@Example.com", &finance),
+            Err(Ineligible::OwnRequest),
+            "the same person whatever the case (rows written before ids were canonical)"
         );
         assert_eq!(role_for(&four_eyes, "bob", &finance), Ok(Role::Approver));
         assert_eq!(

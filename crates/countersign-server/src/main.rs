@@ -65,6 +65,10 @@ enum ApiKeyCommand {
         name: String,
         #[arg(long)]
         audience: String,
+        /// Requesters the key may ask step-ups for: an exact id, `*@example.com`, `agent-*`,
+        /// or `*` for any; repeat for several.
+        #[arg(long = "requesters", required = true)]
+        requesters: Vec<String>,
     },
     /// Lists keys (never their secrets).
     List,
@@ -232,8 +236,12 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             }
             serve::run(config, store).await.map_err(|e| e.to_string())
         }
-        Command::ApiKey(ApiKeyCommand::Create { name, audience }) => {
-            let key = admin::create_api_key(&store, &name, &audience)
+        Command::ApiKey(ApiKeyCommand::Create {
+            name,
+            audience,
+            requesters,
+        }) => {
+            let key = admin::create_api_key(&store, &name, &audience, &requesters)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{key}");
@@ -248,7 +256,15 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
                 } else {
                     "active"
                 };
-                println!("{}\t{}\t{}\t{}", key.id, key.name, key.audience, state);
+                let requesters: Vec<&str> = key.requesters.iter().map(|p| p.as_str()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\trequesters={}",
+                    key.id,
+                    key.name,
+                    key.audience,
+                    state,
+                    requesters.join(",")
+                );
             }
             Ok(())
         }

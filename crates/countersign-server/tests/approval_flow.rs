@@ -670,3 +670,81 @@ fn a_reused_nonce_is_refused_alone_and_never_undoes_other_apps_writes() {
         "only the second request's creation is recorded"
     );
 }
+
+/// One person, one identity: a requester id that differs only by case is refused where it
+/// enters, so `Alice@example.com` cannot ask for what `alice@example.com` then approves as the
+/// second pair of eyes; an API key asks only for the requesters it was made for (issue 12,
+/// item 3).
+#[test]
+fn identities_have_one_form_and_api_keys_speak_only_for_their_requesters() {
+    let server = Server::start();
+    let app = server.api_key_for("payouts", "payouts-service", &["*@example.com"]);
+    let entries = server.audit_len();
+    let (status, problem) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("c1", "20000", "Alice@example.com"),
+    );
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("requester_not_canonical")),
+        "{problem}"
+    );
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("\"alice@example.com\""));
+    for outside in [
+        "copilot-7",
+        "alice@example.com.evil.org",
+        "mallory@evil.org",
+    ] {
+        let (status, problem) = server.post(&app, "/v1/requests", &payout("c2", "2500", outside));
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (403, Some("requester_not_allowed")),
+            "{outside}: {problem}"
+        );
+    }
+    assert_eq!(server.audit_len(), entries, "refusals record nothing");
+    let (status, body) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("c3", "2500", "alice@example.com"),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let err = admin_fails(
+        &server.data_dir(),
+        &[
+            "approver",
+            "add",
+            "--id",
+            "Bob@example.com",
+            "--name",
+            "Bob",
+        ],
+    );
+    assert!(err.contains("\"bob@example.com\""), "{err}");
+    let err = admin_fails(
+        &server.data_dir(),
+        &["api-key", "create", "--name", "x", "--audience", "y"],
+    );
+    assert!(err.contains("--requesters"), "{err}");
+    let err = admin_fails(
+        &server.data_dir(),
+        &[
+            "api-key",
+            "create",
+            "--name",
+            "x",
+            "--audience",
+            "y",
+            "--requesters",
+            "a*b",
+        ],
+    );
+    assert!(err.contains("only at its start or end"), "{err}");
+    let listed = admin(&server.data_dir(), &["api-key", "list"]);
+    assert!(listed.contains("requesters=*@example.com"), "{listed}");
+}

@@ -106,6 +106,29 @@ fn unprocessable(e: &TransactionError) -> Problem {
     Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
 }
 
+/// Refuses a requester id that is not in canonical form (it would be a second identity for
+/// the same person), or that this API key may not speak for.
+fn check_requester(key: &crate::store::ApiKeyRecord, id: &str) -> Result<(), Problem> {
+    if !crate::identity::is_canonical(id) {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "requester_not_canonical",
+            format!(
+                "requester ids are compared in lowercase: send {:?}",
+                id.to_ascii_lowercase()
+            ),
+        ));
+    }
+    if !crate::identity::allowed(&key.requesters, id) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "requester_not_allowed",
+            "this API key may not ask step-ups for this requester",
+        ));
+    }
+    Ok(())
+}
+
 /// The answer for a requester frozen after a report.
 fn frozen(requester: &str) -> Problem {
     Problem::new(
@@ -133,6 +156,7 @@ pub async fn create(
     let now = clock::now().map_err(internal)?;
     check_idempotency_key(&body.idempotency_key)?;
     check_context(&body.context)?;
+    check_requester(&key, &body.requester.id)?;
     // All zeros is what an application sends when it never bound the request to a session:
     // an approval would then count for any session of the requester.
     if body.session == countersign_core::Digest::ZERO {

@@ -87,6 +87,8 @@ pub struct ApiKeyRecord {
     pub created_at: i64,
     /// When revoked; a revoked key authenticates nothing.
     pub revoked_at: Option<i64>,
+    /// The requesters this key may ask step-ups for.
+    pub requesters: Vec<crate::identity::RequesterPattern>,
 }
 
 /// A stored server signing key. Its `Debug` leaves the seed out, so a log line or a panic

@@ -147,7 +147,21 @@ fn api_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRecord, Store
         secret_hash: fixed(row, "secret_hash")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        requesters: requester_patterns(row.try_get("requesters")?)?,
     })
+}
+
+/// The stored JSON array of an API key's requester patterns, each checked again.
+fn requester_patterns(json: String) -> Result<Vec<crate::identity::RequesterPattern>, StoreError> {
+    let texts: Vec<String> = serde_json::from_str(&json)
+        .map_err(|e| StoreError::Corrupt(format!("api key requesters: {e}")))?;
+    texts
+        .iter()
+        .map(|t| {
+            crate::identity::RequesterPattern::parse(t)
+                .map_err(|e| StoreError::Corrupt(format!("api key requesters: {e}")))
+        })
+        .collect()
 }
 
 fn request_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RequestRecord, StoreError> {
@@ -679,14 +693,18 @@ async fn insert_api_key_tx(
     key: &ApiKeyRecord,
     audit: Event,
 ) -> Result<(), StoreError> {
+    let requesters: Vec<&str> = key.requesters.iter().map(|p| p.as_str()).collect();
+    let requesters = serde_json::to_string(&requesters)
+        .map_err(|e| StoreError::Corrupt(format!("api key requesters: {e}")))?;
     let mut tx = AuditedTx::begin(conn, chain).await?;
-    sqlx::query("INSERT INTO api_keys (id, name, audience, secret_hash, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO api_keys (id, name, audience, secret_hash, created_at, revoked_at, requesters) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .bind(&key.id)
         .bind(&key.name)
         .bind(&key.audience)
         .bind(key.secret_hash.as_slice())
         .bind(key.created_at)
         .bind(key.revoked_at)
+        .bind(requesters)
         .execute(&mut *tx)
         .await?;
     tx.append(audit)?;

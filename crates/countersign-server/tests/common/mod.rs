@@ -159,14 +159,19 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
-    /// Creates an API key through the admin CLI.
+    /// Creates an API key through the admin CLI that may speak for any requester.
     pub fn api_key(&self, name: &str, audience: &str) -> String {
-        admin(
-            &self.data_dir(),
-            &["api-key", "create", "--name", name, "--audience", audience],
-        )
-        .trim()
-        .to_owned()
+        self.api_key_for(name, audience, &["*"])
+    }
+
+    /// Creates an API key through the admin CLI that may speak for the requesters `patterns`
+    /// cover.
+    pub fn api_key_for(&self, name: &str, audience: &str, patterns: &[&str]) -> String {
+        let mut args = vec!["api-key", "create", "--name", name, "--audience", audience];
+        for p in patterns {
+            args.extend(["--requesters", p]);
+        }
+        admin(&self.data_dir(), &args).trim().to_owned()
     }
 
     /// The number of audit entries, through the admin CLI's verified export.
