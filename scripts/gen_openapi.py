@@ -53,7 +53,7 @@ doc = {
                    "403": problem_resp("`policy_forbids`, `requester_frozen`, or `requester_not_allowed` (outside this API key's requester patterns)"), **too_large, **json_only,
                    "409": problem_resp("`idempotency_conflict`: the key was used for a different body"),
                    "422": problem_resp("Invalid transaction (`unknown_action`, `missing_member`, `unbound_session`, `requester_not_canonical`, amount/field codes, `policy_input`)"),
-                   "429": problem_resp("`too_many_pending`, `requester_rate_limited` or `rate_limited`; see `Retry-After`"),
+                   "429": problem_resp("`too_many_pending` (the requester's cap), `api_key_pending_cap`, `requester_rate_limited`, `api_key_rate_limited` or `rate_limited`; see `Retry-After`"),
                    "400": problem_resp("Malformed body (`malformed_json`, `unknown_field`, `missing_field`, `duplicate_field`, `invalid_value`, `invalid_context`, `invalid_idempotency_key`, `body_too_large`)"), "401": errs_app["401"]}}},
   "/v1/requests/{id}": {"get": {"tags": ["application"], "summary": "Read a request; `?wait=N` long-polls up to N (≤ 60) seconds for a change", "security": app_sec,
      "parameters": [P, {"name": "wait", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "maximum": 60}}],

@@ -141,8 +141,11 @@ pub struct PolicyConfig {
 pub struct Limits {
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
-    /// Most pending requests one requester may have at once.
+    /// Most pending requests one requester may have at once, whichever application asks.
     pub max_pending_per_requester: u32,
+    /// Most pending requests one API key may have at once, whoever they are for: one
+    /// compromised application cannot crowd out the others.
+    pub max_pending_per_api_key: u32,
     /// Seconds between keep-alive comments on approver event streams.
     pub stream_keepalive_seconds: u64,
     /// Most pending requests one approver's pending list or stream snapshot carries (soonest
@@ -152,6 +155,8 @@ pub struct Limits {
     pub requests_per_minute_per_ip: u32,
     /// Step-up requests per minute one requester may cause (bursts up to this).
     pub requests_per_minute_per_requester: u32,
+    /// Step-up requests per minute one API key may make (bursts up to this).
+    pub requests_per_minute_per_api_key: u32,
 }
 
 impl Default for Limits {
@@ -159,10 +164,12 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 64 * 1024,
             max_pending_per_requester: 5,
+            max_pending_per_api_key: 200,
             stream_keepalive_seconds: 15,
             max_pending_listed: 1000,
             requests_per_minute_per_ip: 6000,
             requests_per_minute_per_requester: 30,
+            requests_per_minute_per_api_key: 600,
         }
     }
 }
@@ -235,6 +242,11 @@ impl Config {
         if self.limits.requests_per_minute_per_requester == 0 {
             return Err(ConfigError::ZeroRateLimit(
                 "requests_per_minute_per_requester",
+            ));
+        }
+        if self.limits.requests_per_minute_per_api_key == 0 {
+            return Err(ConfigError::ZeroRateLimit(
+                "requests_per_minute_per_api_key",
             ));
         }
         let host =

@@ -71,6 +71,8 @@ pub fn ip_layer(
 pub struct RequesterLimits {
     limiter: DefaultKeyedRateLimiter<String>,
     per_minute: u32,
+    api_keys: DefaultKeyedRateLimiter<String>,
+    per_api_key: u32,
 }
 
 impl RequesterLimits {
@@ -79,7 +81,19 @@ impl RequesterLimits {
         RequesterLimits {
             limiter: RateLimiter::keyed(per_minute(limits.requests_per_minute_per_requester)),
             per_minute: limits.requests_per_minute_per_requester,
+            api_keys: RateLimiter::keyed(per_minute(limits.requests_per_minute_per_api_key)),
+            per_api_key: limits.requests_per_minute_per_api_key,
         }
+    }
+
+    /// Counts one step-up request made with API key `key_id`.
+    pub fn check_api_key(&self, key_id: &str) -> Result<(), ApiKeyRateLimited> {
+        self.api_keys
+            .check_key(&key_id.to_owned())
+            .map_err(|not_until| ApiKeyRateLimited {
+                per_minute: self.per_api_key,
+                wait: not_until.wait_time_from(DefaultClock::default().now()),
+            })
     }
 
     /// Counts one request creation for `requester`; refuses when over quota.
@@ -97,6 +111,8 @@ impl RequesterLimits {
     pub fn forget_idle(&self) {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
+        self.api_keys.retain_recent();
+        self.api_keys.shrink_to_fit();
     }
 }
 
@@ -107,6 +123,20 @@ pub struct RateLimited {
     requester: String,
     per_minute: u32,
     wait: Duration,
+}
+
+/// One API key made more step-up requests than its rate allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this API key may make at most {per_minute} step-up requests per minute")]
+pub struct ApiKeyRateLimited {
+    per_minute: u32,
+    wait: Duration,
+}
+
+impl IntoResponse for ApiKeyRateLimited {
+    fn into_response(self) -> axum::response::Response {
+        too_many("api_key_rate_limited", self.to_string(), self.wait)
+    }
 }
 
 impl IntoResponse for RateLimited {

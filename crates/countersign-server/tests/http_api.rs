@@ -589,3 +589,91 @@ fn refusals_tell_an_application_nothing_about_other_apps_or_policy_internals() {
     );
     assert_eq!(problem["detail"], "policy evaluation failed, refusing");
 }
+
+/// The pending caps hold inside the creating transaction, under concurrent creates, per
+/// requester and per API key; each key has its own rate (issue 12, item 4).
+#[test]
+fn pending_caps_hold_under_concurrency_and_each_api_key_has_its_own_quota() {
+    let server = Server::start_with_config(
+        "[limits]\nmax_pending_per_requester = 5\nmax_pending_per_api_key = 8\n\
+         requests_per_minute_per_requester = 1000\nrequests_per_minute_per_api_key = 40\n",
+    );
+    let busy = server.api_key("busy", "payouts-service");
+    let statuses: Vec<(u16, serde_json::Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|n| {
+                let (server, busy) = (&server, &busy);
+                s.spawn(move || {
+                    server.post(
+                        busy,
+                        "/v1/requests",
+                        &payout(&format!("race-{n}"), "25000", "mallory@example.com"),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let created = statuses.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(created, 5, "{statuses:?}");
+    for (status, body) in statuses.iter().filter(|(s, _)| *s != 201) {
+        assert_eq!(
+            (*status, body["code"].as_str()),
+            (429, Some("too_many_pending")),
+            "{body}"
+        );
+    }
+
+    // The key's own cap: 5 for mallory so far, 3 more for others, then no more for anyone.
+    for n in 0..3 {
+        let (status, body) = server.post(
+            &busy,
+            "/v1/requests",
+            &payout(&format!("k-{n}"), "25000", &format!("user{n}@example.com")),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = server.post(
+        &busy,
+        "/v1/requests",
+        &payout("k-9", "25000", "user9@example.com"),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("api_key_pending_cap")),
+        "{body}"
+    );
+    let other = server.api_key("other", "payouts-service");
+    let (status, body) = server.post(
+        &other,
+        "/v1/requests",
+        &payout("o-1", "25000", "user9@example.com"),
+    );
+    assert_eq!(status, 201, "another key is not affected: {body}");
+
+    // The key's rate: 40 a minute in all (20 + 3 + 1 used above).
+    let mut limited = None;
+    for n in 0..20 {
+        let (status, body) = server.post(
+            &busy,
+            "/v1/requests",
+            &payout(&format!("rate-{n}"), "50", &format!("small{n}@example.com")),
+        );
+        if status == 429 {
+            limited = Some((n, body));
+            break;
+        }
+    }
+    let (n, body) = limited.expect("the key's rate limit answered");
+    assert_eq!(body["code"], "api_key_rate_limited", "{body}");
+    assert_eq!(n, 16, "after 40 requests in all");
+    let (status, _) = server.post(
+        &other,
+        "/v1/requests",
+        &payout("o-2", "50", "small1@example.com"),
+    );
+    assert_eq!(
+        status, 200,
+        "the other key still has its own rate (small payouts need no step-up)"
+    );
+}

@@ -6,7 +6,9 @@ use crate::catalog::Member;
 use crate::clock;
 use crate::policy::{Outcome, PolicyInput, RuntimeContext};
 use crate::problem::Problem;
-use crate::store::{Created, Redeemed, RequestRecord, RequestState, StoreError};
+use crate::store::{
+    Created, PendingCap, PendingCaps, Redeemed, RequestRecord, RequestState, StoreError,
+};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -225,6 +227,9 @@ pub async fn create(
         requirements: draft_requirements,
     };
     tx.validate().map_err(|e| unprocessable(&e))?;
+    if let Err(limited) = state.limits.check_api_key(&key.id) {
+        return Ok(limited.into_response());
+    }
     if let Err(limited) = state.limits.check_requester(&tx.requester.id) {
         return Ok(limited.into_response());
     }
@@ -294,21 +299,6 @@ pub async fn create(
         Outcome::StepUp(step_up) => step_up,
     };
 
-    let pending = state
-        .store
-        .pending_count(&tx.requester.id, now.unix())
-        .await
-        .map_err(internal)?;
-    if pending >= state.config.limits.max_pending_per_requester {
-        // The count may include other applications' requests: it is logged, not answered.
-        tracing::info!(requester = %tx.requester.id, pending, "pending cap reached");
-        return Err(Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_pending",
-            "this requester has as many pending requests as allowed; wait for them to be decided",
-        ));
-    }
-
     tx.requirements = Requirements {
         self_step_up: step_up.self_step_up,
         approvers: step_up.approvers,
@@ -339,7 +329,17 @@ pub async fn create(
             serde_json::json!({"digest": digest, "action": record.transaction.action, "requester": record.transaction.requester.id, "policies": step_up.policies}),
         )
     };
-    match state.store.create_request(&record, created_event).await {
+    let caps = PendingCaps {
+        api_key_id: key.id.clone(),
+        per_requester: state.config.limits.max_pending_per_requester,
+        per_api_key: state.config.limits.max_pending_per_api_key,
+        now: now.unix(),
+    };
+    match state
+        .store
+        .create_request(&record, &caps, created_event)
+        .await
+    {
         Ok(Created::New(r)) => {
             state.changed(&r.transaction.id);
             state.metrics.event("created");
@@ -347,6 +347,21 @@ pub async fn create(
         }
         Ok(Created::Existing(r)) => Ok((StatusCode::OK, Json(view(&r))).into_response()),
         Err(StoreError::RequesterFrozen) => Err(frozen(&record.transaction.requester.id)),
+        // The requester's count may include other applications' requests: it is logged, not
+        // answered.
+        Err(StoreError::PendingCap(PendingCap::Requester)) => {
+            tracing::info!(requester = %record.transaction.requester.id, "requester pending cap reached");
+            Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_pending",
+                "this requester has as many pending requests as allowed; wait for them to be decided",
+            ))
+        }
+        Err(StoreError::PendingCap(PendingCap::ApiKey)) => Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "api_key_pending_cap",
+            "this API key has as many pending requests as allowed; wait for them to be decided",
+        )),
         Err(StoreError::IdempotencyConflict) => Err(Problem::new(
             StatusCode::CONFLICT,
             "idempotency_conflict",

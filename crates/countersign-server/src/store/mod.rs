@@ -61,6 +61,9 @@ pub enum StoreError {
     /// The requester is frozen after a report; nothing new is accepted from them.
     #[error("requester is frozen")]
     RequesterFrozen,
+    /// Creating the request would exceed a pending cap.
+    #[error("pending cap reached: {0:?}")]
+    PendingCap(PendingCap),
     /// The group commit this write was part of failed; nothing of it was stored.
     #[error("commit failed: {0}")]
     CommitFailed(String),
@@ -309,6 +312,29 @@ pub struct Recorded {
 pub type Decide<'a> =
     dyn Fn(&[ApprovalRecord]) -> Result<Option<DecisionWrite>, String> + Send + Sync + 'a;
 
+/// The pending caps a new request must fit, checked in the creating transaction. Pending
+/// means still open for approval at `now`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingCaps {
+    /// The API key creating the request (recorded with it).
+    pub api_key_id: String,
+    /// Most pending requests one requester may have, whichever key asked.
+    pub per_requester: u32,
+    /// Most pending requests one API key may have, whoever they are for.
+    pub per_api_key: u32,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Which pending cap a request would exceed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PendingCap {
+    /// The requester's.
+    Requester,
+    /// The API key's.
+    ApiKey,
+}
+
 /// What redeeming a decision found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Redeemed {
@@ -386,17 +412,16 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Creates a request, or returns the one already made under the same idempotency key.
-    /// Refuses with [`StoreError::RequesterFrozen`] inside the same transaction, so a freeze
-    /// and a creation cannot interleave.
+    /// Refuses with [`StoreError::RequesterFrozen`] or [`StoreError::PendingCap`] inside the
+    /// same transaction, so neither a freeze nor concurrent creations can slip past the checks.
     async fn create_request(
         &self,
         request: &RequestRecord,
+        caps: &PendingCaps,
         audit: Event,
     ) -> Result<Created, StoreError>;
     /// A request, only if it belongs to `audience`.
     async fn request(&self, audience: &str, id: &str) -> Result<Option<RequestRecord>, StoreError>;
-    /// Number of pending, unexpired requests of one requester.
-    async fn pending_count(&self, requester_id: &str, now: i64) -> Result<u32, StoreError>;
 
     /// Adds an approver with groups; false if the id exists.
     async fn add_approver(

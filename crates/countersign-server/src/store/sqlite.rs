@@ -8,8 +8,8 @@ use super::sqlite_writer::{
 };
 use super::{
     ApiKeyRecord, ApprovalRecord, ApproverRecord, Created, CredentialRecord, Decide, DeviceRecord,
-    FreezeRecord, NonceUse, Recorded, Redeemed, Reported, RequestRecord, RequestState,
-    SigningKeyRecord, Store, StoreError,
+    FreezeRecord, NonceUse, PendingCap, PendingCaps, Recorded, Redeemed, Reported, RequestRecord,
+    RequestState, SigningKeyRecord, Store, StoreError,
 };
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
@@ -307,11 +307,13 @@ impl Store for SqliteStore {
     async fn create_request(
         &self,
         request: &RequestRecord,
+        caps: &PendingCaps,
         audit: Event,
     ) -> Result<Created, StoreError> {
         let request = request.clone();
+        let caps = caps.clone();
         self.write(move |conn, chain| {
-            Box::pin(async move { create_request_tx(conn, chain, &request, audit).await })
+            Box::pin(async move { create_request_tx(conn, chain, &request, &caps, audit).await })
         })
         .await
     }
@@ -323,17 +325,6 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *self.readers.get().await)
             .await?;
         row.as_ref().map(request_from_row).transpose()
-    }
-
-    async fn pending_count(&self, requester_id: &str, now: i64) -> Result<u32, StoreError> {
-        let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM requests WHERE requester_id = ? AND state = 'pending' AND approve_by >= ?",
-        )
-        .bind(requester_id)
-        .bind(now)
-        .fetch_one(&mut *self.readers.get().await)
-        .await?;
-        u32::try_from(count).map_err(|_| StoreError::Corrupt("pending count".into()))
     }
 
     async fn add_approver(
@@ -766,6 +757,7 @@ async fn create_request_tx(
     conn: &mut SqliteConnection,
     chain: &mut AuditBatch,
     request: &RequestRecord,
+    caps: &PendingCaps,
     audit: Event,
 ) -> Result<Created, StoreError> {
     let tx_json = String::from_utf8(
@@ -779,10 +771,15 @@ async fn create_request_tx(
     // Made before the insert, so nothing can fail after it.
     let entry = chain.next(audit)?;
     // One statement, atomic on its own (so no savepoint): it inserts only for a requester who
-    // is not frozen, and inserts nothing for an idempotency key (or id) already used.
+    // is not frozen, while the requester and the API key are under their pending caps (counted
+    // here, on the writer, so concurrent creations cannot all see room), and inserts nothing
+    // for an idempotency key (or id) already used.
     let inserted = sqlx::query(
-        "INSERT INTO requests (id, audience, requester_id, idempotency_key, fingerprint, transaction_json, digest, state, created_at, approve_by, execute_by, updated_at)
-         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM requester_freezes WHERE requester_id = ?)
+        "INSERT INTO requests (id, audience, requester_id, idempotency_key, fingerprint, transaction_json, digest, state, created_at, approve_by, execute_by, updated_at, api_key_id)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?9, ?12
+         WHERE NOT EXISTS (SELECT 1 FROM requester_freezes WHERE requester_id = ?3)
+           AND (SELECT COUNT(*) FROM requests WHERE requester_id = ?3 AND state = 'pending' AND approve_by >= ?13) < ?14
+           AND (SELECT COUNT(*) FROM requests WHERE api_key_id = ?12 AND state = 'pending' AND approve_by >= ?13) < ?15
          ON CONFLICT DO NOTHING",
     )
     .bind(&t.id)
@@ -796,8 +793,10 @@ async fn create_request_tx(
     .bind(t.created_at.unix())
     .bind(t.approve_by.unix())
     .bind(t.execute_by.unix())
-    .bind(t.created_at.unix())
-    .bind(&t.requester.id)
+    .bind(&caps.api_key_id)
+    .bind(caps.now)
+    .bind(i64::from(caps.per_requester))
+    .bind(i64::from(caps.per_api_key))
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -818,10 +817,12 @@ async fn create_request_tx(
         return Err(StoreError::RequesterFrozen);
     }
     if found.try_get::<Option<String>, _>("id")?.is_none() {
-        return Err(StoreError::Corrupt(format!(
-            "request id {} already taken",
-            t.id
-        )));
+        // No request under this key: a cap stopped it, or (never in practice) the random id
+        // was taken.
+        return Err(match pending_cap_reached(conn, t, caps).await? {
+            Some(cap) => StoreError::PendingCap(cap),
+            None => StoreError::Corrupt(format!("request id {} already taken", t.id)),
+        });
     }
     let found = request_from_row(&found)?;
     if found.fingerprint == request.fingerprint {
@@ -829,6 +830,31 @@ async fn create_request_tx(
     } else {
         Err(StoreError::IdempotencyConflict)
     }
+}
+
+/// Which pending cap, if any, a new request of `t`'s requester through `caps`' key would
+/// exceed.
+async fn pending_cap_reached(
+    conn: &mut SqliteConnection,
+    t: &Transaction,
+    caps: &PendingCaps,
+) -> Result<Option<PendingCap>, StoreError> {
+    let (requester, key): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM requests WHERE requester_id = ?1 AND state = 'pending' AND approve_by >= ?3),
+                (SELECT COUNT(*) FROM requests WHERE api_key_id = ?2 AND state = 'pending' AND approve_by >= ?3)",
+    )
+    .bind(&t.requester.id)
+    .bind(&caps.api_key_id)
+    .bind(caps.now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(if requester >= i64::from(caps.per_requester) {
+        Some(PendingCap::Requester)
+    } else if key >= i64::from(caps.per_api_key) {
+        Some(PendingCap::ApiKey)
+    } else {
+        None
+    })
 }
 
 /// [`Store::add_approver`] on the writer thread.
@@ -1476,6 +1502,16 @@ mod tests {
         tx
     }
 
+    /// Caps no test here reaches.
+    fn roomy(now: Timestamp) -> PendingCaps {
+        PendingCaps {
+            api_key_id: "test-key".into(),
+            per_requester: 1000,
+            per_api_key: 1000,
+            now: now.unix(),
+        }
+    }
+
     /// A store with `n` approvers, each with one device, one credential (counter 0) and one
     /// pending request `req_<i>` of their own to approve.
     async fn store_with_pending_requests(n: u8) -> (tempfile::TempDir, SqliteStore, Timestamp) {
@@ -1552,6 +1588,7 @@ mod tests {
             store
                 .create_request(
                     &record,
+                    &roomy(now),
                     event(now, "request.created", Some(&format!("req_{i}"))),
                 )
                 .await
@@ -1655,7 +1692,11 @@ mod tests {
             decision_exp: None,
         };
         store
-            .create_request(&record, event(now, "request.created", Some("req_late")))
+            .create_request(
+                &record,
+                &roomy(now),
+                event(now, "request.created", Some("req_late")),
+            )
             .await
             .unwrap();
         let late = ApprovalRecord {
