@@ -15,7 +15,7 @@ use countersign_core::webauthn::{CeremonyType, ClientData, Flags};
 use countersign_core::{b64, device_auth, enrollment, ApprovalStatement, Decision, Digest};
 use countersign_server::config::Config;
 use countersign_server::store::sqlite::SqliteStore;
-use countersign_server::{admin, serve};
+use countersign_server::{admin, keys, serve};
 use countersign_softkey::{
     assert_with, attestation_object, registration_auth_data_for, Attest, TestKey,
 };
@@ -46,7 +46,11 @@ async fn enroll(
     id: &str,
     seed: u8,
 ) -> DemoApprover {
-    let code = admin::create_enrollment_code(store, id, 600).await.unwrap();
+    let provider = keys::provider(config).unwrap();
+    let keys = keys::load_or_create(store, &provider).await.unwrap();
+    let code = admin::create_enrollment_code(store, &keys, id, 600)
+        .await
+        .unwrap();
     let secret = code.split('.').nth(1).unwrap().to_owned();
     let device = SigningKey::from_seed(&[seed; 32]);
     let device_pub = b64::encode(device.verifying_key().as_bytes());

@@ -118,8 +118,11 @@ pub async fn revoke_api_key(store: &dyn Store, id: &str) -> Result<(), AdminErro
 }
 
 /// Writes the whole audit log as JSON Lines, then a checkpoint line signed by the active key.
-pub async fn export_audit(store: &dyn Store, out: &mut dyn Write) -> Result<Head, AdminError> {
-    let keys = keys::load_or_create(store).await?;
+pub async fn export_audit(
+    store: &dyn Store,
+    keys: &keys::Keys,
+    out: &mut dyn Write,
+) -> Result<Head, AdminError> {
     let mut head = Head::GENESIS;
     loop {
         let batch = store.audit_entries(head.seq, 1000).await?;
@@ -263,6 +266,7 @@ pub async fn unfreeze_requester(store: &dyn Store, id: &str) -> Result<(), Admin
 /// lets the approver authenticate the server at first contact.
 pub async fn create_enrollment_code(
     store: &dyn Store,
+    keys: &keys::Keys,
     approver_id: &str,
     ttl_seconds: u32,
 ) -> Result<String, AdminError> {
@@ -275,7 +279,6 @@ pub async fn create_enrollment_code(
             "no active approver {approver_id:?}"
         )));
     }
-    let keys = keys::load_or_create(store).await?;
     let now = clock::now().map_err(system)?;
     let secret = b64::encode(clock::random::<16>().map_err(system)?);
     let hash = b64::encode(Sha256::digest(b64::decode(&secret).map_err(system)?));

@@ -265,6 +265,11 @@ impl Config {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("countersign.sqlite3")
     }
+
+    /// The signing key files (never the database).
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
 }
 
 /// Whether a webhook URL parses, names a host, carries no user info, and is https — or http to

@@ -1,7 +1,11 @@
 //! The server's Ed25519 signing keys: created on first start, rotated by the admin CLI; the
-//! newest signs, all are published in the JWKS until removed.
+//! newest signs, all are published in the JWKS until removed. The keys themselves live with a
+//! [`KeyProvider`] (files outside the database, see `key_provider`); the database records only
+//! which key ids exist and when they were made and retired, for the audit chain.
 
 use crate::clock;
+use crate::config::Config;
+use crate::key_provider::{FileKeys, KeyFile, KeyFileError, KeyProvider};
 use crate::store::{SigningKeyRecord, Store, StoreError};
 use countersign_core::audit::Event;
 use countersign_core::jwk::{KeySet, SigningKey};
@@ -13,13 +17,16 @@ pub enum KeyError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The key files could not be read or written.
+    #[error(transparent)]
+    Files(#[from] KeyFileError),
     /// No randomness.
     #[error(transparent)]
     Random(#[from] clock::RandomError),
     /// No usable clock.
     #[error(transparent)]
     Clock(#[from] clock::ClockError),
-    /// A stored key's id does not match its seed.
+    /// A key stored in the database by an older version does not match its id.
     #[error("stored signing key {0} does not match its kid")]
     Mismatch(String),
 }
@@ -33,36 +40,76 @@ pub struct Keys {
     pub published: KeySet,
 }
 
-/// Loads the keys, creating the first one if there is none.
-pub async fn load_or_create(store: &dyn Store) -> Result<Keys, KeyError> {
-    let mut records = store.signing_keys().await?;
-    if records.is_empty() {
-        rotate(store, "server").await?;
-        records = store.signing_keys().await?;
+/// The key files of this configuration: `<data_dir>/keys`, sealed when a key-encryption key
+/// is in the environment or a systemd credential.
+pub fn provider(config: &Config) -> Result<FileKeys, KeyError> {
+    let kek = FileKeys::kek_from_environment()?;
+    Ok(FileKeys::open(&config.keys_dir(), kek)?)
+}
+
+/// Loads the keys, moving any an older version kept in the database into `provider` first,
+/// and creating the first one if there is none.
+pub async fn load_or_create(
+    store: &dyn Store,
+    provider: &dyn KeyProvider,
+) -> Result<Keys, KeyError> {
+    move_legacy_seeds(store, provider).await?;
+    let mut files = provider.keys()?;
+    if files.is_empty() {
+        rotate(store, provider, "server").await?;
+        files = provider.keys()?;
     }
-    let mut keys = Vec::new();
-    for record in &records {
-        let key = SigningKey::from_seed(&record.seed);
-        if key.kid() != record.kid {
-            return Err(KeyError::Mismatch(record.kid.clone()));
-        }
-        keys.push(key);
-    }
-    let published = KeySet::new(keys.iter().map(|k| k.verifying_key().clone()));
-    let active = keys
+    let published = KeySet::new(files.iter().map(|f| f.key.verifying_key().clone()));
+    let active = files
         .into_iter()
         .next()
+        .map(|f| f.key)
         .ok_or(KeyError::Mismatch("none".into()))?;
     Ok(Keys { active, published })
 }
 
+/// Before key files existed, seeds were a column of the database: write them out as key files
+/// and blank them in the database (operators should still rotate: old backups hold them).
+async fn move_legacy_seeds(store: &dyn Store, provider: &dyn KeyProvider) -> Result<(), KeyError> {
+    let legacy = store.legacy_signing_seeds().await?;
+    if legacy.is_empty() {
+        return Ok(());
+    }
+    let present: Vec<String> = provider
+        .keys()?
+        .iter()
+        .map(|f| f.key.kid().to_owned())
+        .collect();
+    for (kid, seed, created_at) in legacy {
+        let key = SigningKey::from_seed(&seed);
+        if key.kid() != kid {
+            return Err(KeyError::Mismatch(kid));
+        }
+        if !present.contains(&kid) {
+            provider.add(&KeyFile { key, created_at })?;
+        }
+    }
+    store.forget_signing_seeds().await?;
+    tracing::warn!("signing keys moved out of the database into key files; rotate them, since older backups of the database still hold them");
+    Ok(())
+}
+
 /// Makes a new active key; the previous one stays published.
-pub async fn rotate(store: &dyn Store, actor: &str) -> Result<String, KeyError> {
+pub async fn rotate(
+    store: &dyn Store,
+    provider: &dyn KeyProvider,
+    actor: &str,
+) -> Result<String, KeyError> {
     let now = clock::now()?;
     let key = SigningKey::from_seed(&clock::random::<32>()?);
+    let kid = key.kid().to_owned();
+    // The file first: a key recorded but missing would be worse than a file not yet recorded.
+    provider.add(&KeyFile {
+        key,
+        created_at: now.unix(),
+    })?;
     let record = SigningKeyRecord {
-        kid: key.kid().to_owned(),
-        seed: key.seed(),
+        kid: kid.clone(),
         created_at: now.unix(),
         retired_at: None,
     };
@@ -71,8 +118,8 @@ pub async fn rotate(store: &dyn Store, actor: &str) -> Result<String, KeyError> 
         kind: "signing_key.rotated".into(),
         request_id: None,
         actor: actor.into(),
-        data: serde_json::json!({"kid": key.kid()}),
+        data: serde_json::json!({"kid": kid}),
     };
     store.rotate_signing_key(&record, event).await?;
-    Ok(record.kid)
+    Ok(kid)
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod cpu_placement;
 pub mod identity;
+pub mod key_provider;
 pub mod keys;
 pub mod lifecycle;
 pub mod metrics;

@@ -223,11 +223,13 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
         );
         return Ok(());
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
+    private_data_dir(&config.data_dir)?;
     let store = SqliteStore::open_with(&config.database_path(), writer_cpu)
         .await
         .map_err(|e| e.to_string())?;
+    // SQLite made the files with the umask's mode: keep them to this user.
+    private_data_dir(&config.data_dir)?;
+    let provider = keys::provider(&config).map_err(|e| e.to_string())?;
     match cli.command {
         Command::Serve { listen } => {
             if let Some(addr) = listen {
@@ -333,7 +335,10 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             ttl_seconds,
         }) => {
             let ttl = ttl_seconds.unwrap_or(config.enrollment.code_ttl_seconds);
-            let code = admin::create_enrollment_code(&store, &approver, ttl)
+            let keys = keys::load_or_create(&store, &provider)
+                .await
+                .map_err(|e| e.to_string())?;
+            let code = admin::create_enrollment_code(&store, &keys, &approver, ttl)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{code}");
@@ -341,14 +346,14 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate) => {
-            let kid = keys::rotate(&store, "admin")
+            let kid = keys::rotate(&store, &provider, "admin")
                 .await
                 .map_err(|e| e.to_string())?;
             println!("new signing key {kid}; restart the server to sign with it");
             Ok(())
         }
         Command::Keys(KeysCommand::Jwks) => {
-            let keys = keys::load_or_create(&store)
+            let keys = keys::load_or_create(&store, &provider)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
@@ -359,19 +364,22 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             Ok(())
         }
         Command::Audit(AuditCommand::Export { output }) => {
+            let keys = keys::load_or_create(&store, &provider)
+                .await
+                .map_err(|e| e.to_string())?;
             let head = match output {
                 Some(path) => {
                     let mut file = std::io::BufWriter::new(
                         std::fs::File::create(&path)
                             .map_err(|e| format!("{}: {e}", path.display()))?,
                     );
-                    let head = admin::export_audit(&store, &mut file)
+                    let head = admin::export_audit(&store, &keys, &mut file)
                         .await
                         .map_err(|e| e.to_string())?;
                     std::io::Write::flush(&mut file).map_err(|e| e.to_string())?;
                     head
                 }
-                None => admin::export_audit(&store, &mut std::io::stdout().lock())
+                None => admin::export_audit(&store, &keys, &mut std::io::stdout().lock())
                     .await
                     .map_err(|e| e.to_string())?,
             };
@@ -380,4 +388,32 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
         }
         Command::Audit(AuditCommand::Verify { .. }) => Ok(()),
     }
+}
+
+/// Makes the data directory (0700) if missing and keeps it and the database files readable by
+/// the server's user only: they hold every request, approval and enrolled key.
+fn private_data_dir(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let failed = |path: &std::path::Path, e: std::io::Error| format!("{}: {e}", path.display());
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| failed(dir, e))?;
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| failed(dir, e))?;
+    for name in [
+        "countersign.sqlite3",
+        "countersign.sqlite3-wal",
+        "countersign.sqlite3-shm",
+    ] {
+        let path = dir.join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| failed(&path, e))?;
+        }
+    }
+    Ok(())
 }

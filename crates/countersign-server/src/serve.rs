@@ -59,7 +59,8 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let catalog = Catalog::parse(&read(&config.policy.catalog, catalog::SAMPLE)?)?;
     let policy = PolicyEngine::new(&read(&config.policy.policies, policy::SAMPLE)?)?;
-    let keys = keys::load_or_create(&store).await?;
+    let provider = keys::provider(&config)?;
+    let keys = keys::load_or_create(&store, &provider).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (changes, _) = tokio::sync::broadcast::channel(1024);

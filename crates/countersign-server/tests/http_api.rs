@@ -677,3 +677,102 @@ fn pending_caps_hold_under_concurrency_and_each_api_key_has_its_own_quota() {
         "the other key still has its own rate (small payouts need no step-up)"
     );
 }
+
+/// The signing key is not in the database: it is a 0600 file in a 0700 directory, the data
+/// directory and database are private too, the server refuses to start when a key file is
+/// readable by others, and with a key-encryption key the file holds only a sealed seed
+/// (issue 12, item 1).
+#[test]
+fn signing_keys_live_in_private_files_outside_the_database() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut server = Server::start();
+    let data = server.data_dir();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("countersign.sqlite3")), 0o600);
+    let keys_dir = data.join("keys");
+    assert_eq!(mode(&keys_dir), 0o700);
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(&keys_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(mode(&files[0]), 0o600);
+    let jwks: serde_json::Value = serde_json::from_slice(&server.jwks_bytes()).unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    assert!(files[0].to_string_lossy().ends_with(&format!("-{kid}.key")));
+    assert!(server.keys().get(&kid).is_some());
+    // The seed is in the key file and nowhere in the database files.
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let seed = countersign_core::b64::decode(stored["seed"].as_str().unwrap()).unwrap();
+    for name in ["countersign.sqlite3", "countersign.sqlite3-wal"] {
+        let path = data.join(name);
+        if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !bytes.windows(32).any(|w| w == seed.as_slice()),
+                "the seed is in {name}"
+            );
+        }
+    }
+    server.kill();
+
+    // A key file others can read: the server does not start, and says how to fix it.
+    std::fs::set_permissions(&files[0], std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new(server_bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["keys", "jwks"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("has mode 644") && stderr.contains("chmod"),
+        "{stderr}"
+    );
+
+    // Sealed at rest with a key-encryption key; without it, a clear refusal.
+    let sealed = tempfile::tempdir().unwrap();
+    let kek = countersign_core::b64::encode([9u8; 32]);
+    let run = |kek: Option<&str>| {
+        let mut command = std::process::Command::new(server_bin());
+        command
+            .arg("--data-dir")
+            .arg(sealed.path().join("data"))
+            .args(["keys", "jwks"]);
+        command
+            .env_remove("COUNTERSIGN_KEY_ENCRYPTION_KEY")
+            .env_remove("CREDENTIALS_DIRECTORY");
+        if let Some(kek) = kek {
+            command.env("COUNTERSIGN_KEY_ENCRYPTION_KEY", kek);
+        }
+        command.output().unwrap()
+    };
+    let first = run(Some(&kek));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let again = run(Some(&kek));
+    assert_eq!(first.stdout, again.stdout, "the same key, unsealed again");
+    let file = std::fs::read_dir(sealed.path().join("data/keys"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let stored: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert!(
+        stored.get("seed").is_none() && stored["sealed"].is_string(),
+        "{stored}"
+    );
+    let without = run(None);
+    assert!(!without.status.success());
+    assert!(
+        String::from_utf8_lossy(&without.stderr).contains("COUNTERSIGN_KEY_ENCRYPTION_KEY"),
+        "{}",
+        String::from_utf8_lossy(&without.stderr)
+    );
+}

@@ -94,30 +94,20 @@ pub struct ApiKeyRecord {
     pub requesters: Vec<crate::identity::RequesterPattern>,
 }
 
-/// A stored server signing key. Its `Debug` leaves the seed out, so a log line or a panic
-/// message never carries the key that signs decisions.
-#[derive(Clone)]
+/// A server signing key as the database records it: its id and dates, never the key itself
+/// (that lives with the key provider, `key_provider`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     /// Thumbprint.
     pub kid: String,
-    /// The Ed25519 seed.
-    pub seed: [u8; 32],
     /// Unix seconds.
     pub created_at: i64,
     /// When it stopped signing; retired keys stay published until removed.
     pub retired_at: Option<i64>,
 }
 
-impl std::fmt::Debug for SigningKeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKeyRecord")
-            .field("kid", &self.kid)
-            .field("seed", &"<redacted>")
-            .field("created_at", &self.created_at)
-            .field("retired_at", &self.retired_at)
-            .finish()
-    }
-}
+/// A seed an older version kept in the database: (kid, seed, created_at).
+pub type LegacySeed = (String, zeroize::Zeroizing<[u8; 32]>, i64);
 
 /// Where a request stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -404,12 +394,16 @@ pub trait Store: Send + Sync {
 
     /// Signing keys, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
-    /// Adds a signing key and retires the previous active one, audited.
+    /// Records a new signing key's id and retires the previous active one, audited.
     async fn rotate_signing_key(
         &self,
         key: &SigningKeyRecord,
         audit: Event,
     ) -> Result<(), StoreError>;
+    /// Seeds an older version kept in the database, to move them into key files.
+    async fn legacy_signing_seeds(&self) -> Result<Vec<LegacySeed>, StoreError>;
+    /// Blanks every seed kept in the database (`secure_delete` overwrites the old bytes).
+    async fn forget_signing_seeds(&self) -> Result<(), StoreError>;
 
     /// Creates a request, or returns the one already made under the same idempotency key.
     /// Refuses with [`StoreError::RequesterFrozen`] or [`StoreError::PendingCap`] inside the
@@ -553,29 +547,4 @@ pub trait Store: Send + Sync {
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError>;
     /// The chain's head.
     async fn audit_head(&self) -> Result<Head, StoreError>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::SigningKeyRecord;
-
-    #[test]
-    fn a_signing_key_s_debug_never_shows_its_seed() {
-        let record = SigningKeyRecord {
-            kid: "kid-1".into(),
-            seed: [0xAB; 32],
-            created_at: 1,
-            retired_at: None,
-        };
-        let shown = format!("{record:?} {record:#?}");
-        assert!(
-            shown.contains("kid-1") && shown.contains("<redacted>"),
-            "{shown}"
-        );
-        assert!(
-            !shown.contains("171"),
-            "the seed's bytes (0xAB = 171) leaked: {shown}"
-        );
-        assert!(!shown.to_lowercase().contains("ab, "), "{shown}");
-    }
 }

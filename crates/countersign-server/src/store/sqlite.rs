@@ -53,6 +53,8 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // Deleted and overwritten content is zeroed, not left in free pages.
+            .pragma("secure_delete", "ON")
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
@@ -279,17 +281,48 @@ impl Store for SqliteStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let seed: Vec<u8> = row.try_get("seed")?;
                 Ok(SigningKeyRecord {
                     kid: row.try_get("kid")?,
-                    seed: seed
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt("signing key seed length".into()))?,
                     created_at: row.try_get("created_at")?,
                     retired_at: row.try_get("retired_at")?,
                 })
             })
             .collect()
+    }
+
+    async fn legacy_signing_seeds(&self) -> Result<Vec<super::LegacySeed>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, seed, created_at FROM signing_keys WHERE length(seed) > 0 ORDER BY created_at, kid",
+        )
+        .fetch_all(&mut *self.readers.get().await)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let seed: zeroize::Zeroizing<Vec<u8>> =
+                    zeroize::Zeroizing::new(row.try_get("seed")?);
+                let seed: [u8; 32] = seed
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("signing key seed length".into()))?;
+                Ok((
+                    row.try_get("kid")?,
+                    zeroize::Zeroizing::new(seed),
+                    row.try_get("created_at")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn forget_signing_seeds(&self) -> Result<(), StoreError> {
+        self.write(move |conn, _| {
+            Box::pin(async move {
+                sqlx::query("UPDATE signing_keys SET seed = X'' WHERE length(seed) > 0")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn rotate_signing_key(
@@ -739,11 +772,11 @@ async fn rotate_signing_key_tx(
         .bind(key.created_at)
         .execute(&mut *tx)
         .await?;
+    // The seed column stays empty: keys live in key files (`key_provider`).
     sqlx::query(
-        "INSERT INTO signing_keys (kid, seed, created_at, retired_at) VALUES (?, ?, ?, NULL)",
+        "INSERT INTO signing_keys (kid, seed, created_at, retired_at) VALUES (?, X'', ?, NULL)",
     )
     .bind(&key.kid)
-    .bind(key.seed.as_slice())
     .bind(key.created_at)
     .execute(&mut *tx)
     .await?;
@@ -1718,6 +1751,40 @@ mod tests {
             "{refused:?}"
         );
         assert!(store.approvals("req_late").await.unwrap().is_empty());
+    }
+
+    /// A database from before key files: its seed is moved into a key file, blanked in the
+    /// database, and the same key keeps signing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn seeds_an_older_version_kept_in_the_database_move_into_key_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        let legacy = countersign_core::jwk::SigningKey::from_seed(&[0x42; 32]);
+        let kid = legacy.kid().to_owned();
+        store
+            .write(move |conn, _| {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO signing_keys (kid, seed, created_at, retired_at) VALUES (?, ?, 5, NULL)")
+                        .bind(&kid)
+                        .bind(vec![0x42u8; 32])
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.legacy_signing_seeds().await.unwrap().len(), 1);
+        let files = crate::key_provider::FileKeys::open(&dir.path().join("keys"), None).unwrap();
+        let keys = crate::keys::load_or_create(&store, &files).await.unwrap();
+        assert_eq!(keys.active.kid(), legacy.kid());
+        assert!(store.legacy_signing_seeds().await.unwrap().is_empty());
+        use crate::key_provider::KeyProvider;
+        assert_eq!(files.keys().unwrap()[0].key.kid(), legacy.kid());
+        let again = crate::keys::load_or_create(&store, &files).await.unwrap();
+        assert_eq!(again.active.kid(), legacy.kid(), "nothing moves twice");
     }
 
     /// A frozen requester's approved decision is not redeemed and the refusal is audited;
