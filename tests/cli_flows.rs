@@ -495,3 +495,56 @@ fn a_server_that_allows_only_hardware_keys_refuses_the_software_key() {
     );
     assert!(!cli.profile.exists(), "no profile for a refused enrollment");
 }
+
+/// What-you-see-is-what-you-sign by character, end to end: a payee with a zero-width space and
+/// a Cyrillic letter is shown with warnings naming both, the invisible character is written out
+/// instead of printed, and `--json` carries the same warnings (issue 12, item 11).
+#[test]
+fn show_warns_about_invisible_and_look_alike_characters() {
+    let server = Server::start();
+    let keyring = Keyring::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = server.api_key("payouts", "payouts-service");
+    let erin = enroll(&server, &keyring, dir.path(), "erin@example.com", &[]);
+    let mut body = payout("tricky-1", "2500", "erin@example.com");
+    body["object"] = "vendor:\u{0410}cme\u{200B}-4711".into();
+    let (status, created) = server.post(&app, "/v1/requests", &body);
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+
+    let out = erin.run(&["show", id], "");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = shown.lines().next().unwrap();
+    assert!(
+        first.starts_with("WARNING: object contains invisible characters")
+            && first.contains("U+200B"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("WARNING: object mixes scripts") && shown.contains("U+0410"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("object      vendor:\u{0410}cme\\u{200B}-4711"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains('\u{200B}'),
+        "the invisible character itself is never printed"
+    );
+
+    let (status, json) = erin.json(&["show", id], "");
+    assert_eq!(status, 0, "{json}");
+    let kinds: Vec<&str> = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["invisible", "mixed_scripts"], "{json}");
+}

@@ -25,6 +25,7 @@ export function requestView(over: Partial<RequestView> = {}): RequestView {
       seconds_left: 600,
       fingerprint: "525C-119C-3E71",
       state: "pending",
+      warnings: [],
     },
     requester_id: "alice@example.com",
     requester_kind: "person",

@@ -66,6 +66,15 @@ export interface DisplayModel {
   seconds_left: number;
   fingerprint: string;
   state: string;
+  /// Characters that could make a field read differently from what is signed.
+  warnings: TextWarning[];
+}
+
+export interface TextWarning {
+  field: string;
+  kind: "invisible" | "control" | "mixed_scripts" | "looks_like_ascii";
+  code_points: string[];
+  message: string;
 }
 
 export interface RequestView {

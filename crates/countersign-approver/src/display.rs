@@ -80,6 +80,10 @@ pub struct DisplayModel {
     pub fingerprint: String,
     /// Server state: `pending`, `approved`, ...
     pub state: String,
+    /// Characters in what is shown that could make it read differently from what is signed
+    /// (invisible, control, mixed-script, look-alike), one per field and kind; shown above
+    /// the request, never silently rendered.
+    pub warnings: Vec<crate::text_safety::TextWarning>,
 }
 
 /// `1234567.5` with 2 minor units → `1,234,567.50`: digits grouped, decimals padded to the
@@ -195,7 +199,27 @@ impl DisplayModel {
                     .unwrap_or_default()
             ));
         }
+        let mut warnings = Vec::new();
+        let mut look = |field: &str, text: &str| {
+            warnings.extend(crate::text_safety::check(field, text));
+        };
+        look("title", &pushed.display.title);
+        look("sentence", &pushed.display.template);
+        look("object", &tx.object);
+        if let Some(scope) = &tx.scope {
+            look("scope", scope);
+        }
+        for change in tx.change.iter().flatten() {
+            look(&format!("change {}", change.field), &change.field);
+            for (side, value) in [("before", &change.before), ("after", &change.after)] {
+                if let Some(value) = value {
+                    look(&format!("change {} ({side})", change.field), value);
+                }
+            }
+        }
+        look("reason", &req.reason);
         DisplayModel {
+            warnings,
             id: tx.id.clone(),
             title: pushed.display.title.clone(),
             headline,
@@ -328,6 +352,25 @@ mod tests {
         let own = DisplayModel::render(&v, &requester, approve_by + 5);
         assert!(own.progress.starts_with("your own confirmation: done"));
         assert_eq!(own.seconds_left, 0);
+    }
+
+    #[test]
+    fn a_payee_with_an_invisible_or_foreign_letter_is_flagged_and_plain_fields_are_not() {
+        let (v, _, _) = verified(sample(), vec![]);
+        assert!(DisplayModel::render(&v, "carol", 0).warnings.is_empty());
+        let mut tx = sample();
+        tx.object = "vendor:47\u{200B}11".into();
+        tx.change = Some(vec![Change {
+            field: "payee".into(),
+            before: None,
+            after: Some("\u{0410}cme Bank".into()),
+        }]);
+        let (v, _, _) = verified(tx, vec![]);
+        let warnings = DisplayModel::render(&v, "carol", 0).warnings;
+        let fields: Vec<&str> = warnings.iter().map(|w| w.field.as_str()).collect();
+        assert_eq!(fields, ["object", "change payee (after)"], "{warnings:?}");
+        assert_eq!(warnings[0].code_points, ["U+200B"]);
+        assert_eq!(warnings[1].code_points, ["U+0410"]);
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod private_file;
 pub mod profile;
 mod serde_b64;
 pub mod signer;
+pub mod text_safety;
 pub mod verified;
 pub mod watch;
 

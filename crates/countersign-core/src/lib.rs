@@ -18,6 +18,7 @@ pub mod b64;
 pub mod canonical;
 pub mod device_auth;
 pub mod enrollment;
+pub mod invisible;
 pub mod jwk;
 pub mod push;
 pub mod statement;

@@ -62,6 +62,28 @@ describe("the request screen", () => {
     expect(text("#f-progress")).toBe("1 of 2 approvers from finance-approvers — bob@example.com approved 5 min ago");
   });
 
+  it("warns above the fields when what is shown holds invisible or look-alike characters", async () => {
+    const plain = setup(requestView());
+    await plain.screen.load();
+    expect(document.querySelector("#text-warnings")).toBeNull();
+    const view = requestView();
+    view.model.warnings = [
+      { field: "object", kind: "invisible", code_points: ["U+200B"], message: "object contains invisible characters: what you read may not be what is signed (U+200B)" },
+      { field: "change payee (after)", kind: "mixed_scripts", code_points: ["U+0410"], message: "change payee (after) mixes scripts (Cyrillic, Latin): letters that look alike can differ (U+0410)" },
+    ];
+    const { screen } = setup(view);
+    await screen.load();
+    const banner = document.querySelector("#text-warnings")!;
+    expect(banner.getAttribute("role")).toBe("alert");
+    const items = [...banner.querySelectorAll("li")].map((li) => [li.getAttribute("data-field"), li.textContent]);
+    expect(items).toEqual([
+      ["object", "object contains invisible characters: what you read may not be what is signed (U+200B)"],
+      ["change payee (after)", "change payee (after) mixes scripts (Cyrillic, Latin): letters that look alike can differ (U+0410)"],
+    ]);
+    // The banner comes before the fields it is about.
+    expect(banner.compareDocumentPosition(document.querySelector("#f-object")!) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+  });
+
   it("keeps requester text as text, never markup", async () => {
     const { screen } = setup(requestView({ requester_id: "<img src=x onerror=alert(1)>" }));
     await screen.load();

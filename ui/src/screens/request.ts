@@ -112,6 +112,15 @@ export class RequestScreen {
       expired ? h("div", { class: "banner bad expired-banner", role: "alert", "data-testid": "expired" }, "This request has expired. It can no longer be approved, denied or reported.") : null,
       !expired && this.gone ? h("div", { class: "banner info", role: "status", "data-testid": "gone" }, "This request is no longer waiting for you: it was decided or withdrawn.") : null,
       v.soft_key ? h("div", { class: "banner demo" }, "Demo software key: this device signs with a software key for demonstrations, not a hardware security key.") : null,
+      m.warnings.length
+        ? h(
+            "div",
+            { class: "banner bad text-warnings", role: "alert", id: "text-warnings" },
+            h("strong", {}, "Look closely: this request holds characters that can make it read differently from what your key signs."),
+            h("ul", {}, ...m.warnings.map((w) => h("li", { "data-field": w.field, "data-kind": w.kind }, w.message))),
+            h("p", {}, "Do not approve unless you know why they are there; ask the requester, or report the request."),
+          )
+        : null,
       this.fields(v),
       this.actions(v, closed),
       this.raw(v),
