@@ -814,4 +814,34 @@ fn an_enrollment_link_fills_the_enrollment_screen_and_enrolling_still_needs_the_
     let second = desk.launch_again(&[&link], &[]);
     assert!(second.status.success(), "{second:?}");
     ui.wait_text("#notice", "this device is already enrolled", 20);
+
+    // A payee written with a Cyrillic letter and a zero-width space: the request screen says
+    // so above the fields, naming both (what is shown stays exactly what is signed).
+    let app_key = server.api_key("payouts", "payouts-service");
+    let mut tricky = bank_change("tricky-1");
+    tricky["object"] = "vendor:47\u{200B}11".into();
+    tricky["change"][0]["field"] = "payee".into();
+    tricky["change"][0]["after"] = "\u{0410}cme Bank".into();
+    let created = create(&server, &app_key, tricky);
+    let id = created["id"].as_str().unwrap();
+    ui.wait(&format!(".inbox-item[data-id='{id}']"), 20);
+    ui.click_css(&format!(".inbox-item[data-id='{id}']"));
+    ui.wait("#text-warnings", 20);
+    let warnings = ui.text_of("#text-warnings");
+    assert!(
+        warnings.contains("object contains invisible characters"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("U+200B"), "{warnings}");
+    assert!(
+        warnings.contains("change payee (after) mixes scripts"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("U+0410"), "{warnings}");
+    assert_eq!(
+        ui.text_of("#f-object"),
+        "vendor:47U+200B11",
+        "drawn where it is"
+    );
+    desk.screenshot("request-warnings");
 }

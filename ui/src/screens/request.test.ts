@@ -80,8 +80,20 @@ describe("the request screen", () => {
       ["object", "object contains invisible characters: what you read may not be what is signed (U+200B)"],
       ["change payee (after)", "change payee (after) mixes scripts (Cyrillic, Latin): letters that look alike can differ (U+0410)"],
     ]);
+    // The invisible character is drawn where it is, not hidden.
+    expect(document.querySelector("#f-object mark.hidden-char")).toBeNull();
     // The banner comes before the fields it is about.
     expect(banner.compareDocumentPosition(document.querySelector("#f-object")!) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+  });
+
+  it("draws each character a warning names as invisible in place", async () => {
+    const view = requestView();
+    view.model.object = "vendor:47\u200B11";
+    view.model.warnings = [{ field: "object", kind: "invisible", code_points: ["U+200B"], message: "object contains invisible characters (U+200B)" }];
+    const { screen } = setup(view);
+    await screen.load();
+    expect(text("#f-object")).toBe("vendor:47U+200B11");
+    expect(document.querySelector("#f-object mark.hidden-char")?.textContent).toBe("U+200B");
   });
 
   it("keeps requester text as text, never markup", async () => {

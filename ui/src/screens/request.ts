@@ -7,7 +7,7 @@ import { asShellError, ipc } from "../ipc";
 import { ago, errorText, timeLeft } from "../format";
 import { openModal } from "../dialog";
 import type { Context } from "../context";
-import type { Choice, DecisionOutcome, RequestView, ShellError } from "../types";
+import type { Choice, DecisionOutcome, DisplayModel, RequestView, ShellError } from "../types";
 
 export class RequestScreen {
   private view: RequestView | null = null;
@@ -101,7 +101,7 @@ export class RequestScreen {
         "header",
         { class: "request-head" },
         h("div", { class: "eyebrow" }, m.title),
-        h("h1", { id: "headline" }, m.headline),
+        h("h1", { id: "headline" }, ...visible(m, m.headline)),
         h(
           "div",
           { class: "head-meta" },
@@ -140,7 +140,7 @@ export class RequestScreen {
             "tbody",
             {},
             m.changes.map((c) =>
-              h("tr", {}, h("td", { class: "mono" }, c.field), h("td", { class: "before mono" }, h("del", {}, c.before)), h("td", { class: "arrow", "aria-label": "becomes" }, "→"), h("td", { class: "after mono" }, h("ins", {}, c.after))),
+              h("tr", {}, h("td", { class: "mono" }, ...visible(m, c.field)), h("td", { class: "before mono" }, h("del", {}, ...visible(m, c.before))), h("td", { class: "arrow", "aria-label": "becomes" }, "→"), h("td", { class: "after mono" }, h("ins", {}, ...visible(m, c.after)))),
             ),
           ),
         )
@@ -158,9 +158,9 @@ export class RequestScreen {
           "dl",
           { class: "fields" },
           row("Action", h("code", {}, m.action), "f-action"),
-          row("Object", h("code", {}, m.object), "f-object"),
+          row("Object", h("code", {}, ...visible(m, m.object)), "f-object"),
           m.amount ? row("Amount", h("span", { class: "amount" }, m.amount), "f-amount") : null,
-          m.scope ? row("Scope", h("code", {}, m.scope), "f-scope") : null,
+          m.scope ? row("Scope", h("code", {}, ...visible(m, m.scope)), "f-scope") : null,
           changes ? row(m.changes.length === 1 ? "Change" : "Changes", changes) : null,
           row("Requested by", h("span", {}, v.requester_id, " ", h("span", { class: `kind kind-${v.requester_kind.replace(/\s/g, "-").toLowerCase()}` }, v.requester_kind)), "f-requester"),
           row("Will be executed by", h("code", {}, m.audience), "f-audience"),
@@ -174,7 +174,7 @@ export class RequestScreen {
         h(
           "dl",
           { class: "fields" },
-          row("Policy", m.reason, "f-reason"),
+          row("Policy", h("span", {}, ...visible(m, m.reason)), "f-reason"),
           row("Approvals", h("span", {}, m.progress || "—", approvals.length ? h("span", { class: "muted" }, " — ", ...approvals.flatMap((a, i) => (i ? [", ", a] : [a]))) : null), "f-progress"),
           row("Your key", m.user_verification ? "will ask for your PIN (user verification required)" : "needs a touch (no PIN required)", "f-uv"),
           row("Deadline", h("span", {}, m.approve_by.replace("T", " ").replace("Z", " UTC")), "f-deadline"),
@@ -306,4 +306,30 @@ export function outcomeText(o: DecisionOutcome, v: RequestView, goInbox: () => v
   }
   lines.unshift("The request is denied; the action will not run.");
   return { title: "Denied", lines, tone: "ok" as const, action: toInbox };
+}
+
+/// `text` with every character the warnings name as invisible or control drawn as a visible
+/// `U+XXXX` mark, so that what the approver reads shows what is signed. (The characters come
+/// from the approver crate's check, the one list.)
+export function visible(m: DisplayModel, text: string): (Node | string)[] {
+  const hidden = new Set(
+    m.warnings
+      .filter((w) => w.kind === "invisible" || w.kind === "control")
+      .flatMap((w) => w.code_points.map((cp) => String.fromCodePoint(parseInt(cp.slice(2), 16)))),
+  );
+  if (hidden.size === 0) return [text];
+  const out: (Node | string)[] = [];
+  let run = "";
+  for (const c of text) {
+    if (!hidden.has(c)) {
+      run += c;
+      continue;
+    }
+    if (run) out.push(run);
+    run = "";
+    const cp = `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0")}`;
+    out.push(h("mark", { class: "hidden-char", title: "an invisible character" }, cp));
+  }
+  if (run) out.push(run);
+  return out;
 }
