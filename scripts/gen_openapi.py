@@ -46,6 +46,7 @@ doc = {
   "/openapi.json": {"get": {"tags": ["public"], "summary": "This document", "responses": {"200": json_resp("OpenAPI 3.1", {"type": "object"})}}},
   "/v1/info": {"get": {"tags": ["public"], "summary": "RP id, origin and the server key an approver pins at enrollment", "responses": {"200": json_resp("Server info", ref("ServerInfo"))}}},
   "/.well-known/jwks.json": {"get": {"tags": ["public"], "summary": "Keys that verify decision tokens, pushed requests, checkpoints and webhooks (RFC 7517, OKP Ed25519)", "responses": {"200": json_resp("JWKS", {"type": "object", "required": ["keys"]})}}},
+  "/v1/keys/rollovers": {"get": {"tags": ["public"], "summary": "Each signing-key rotation's endorsement of the new key by the previous one (docs/protocol.md, key rollover), oldest first", "responses": {"200": json_resp("Endorsements", {"type": "array", "items": {"type": "object", "additionalProperties": False, "required": ["new_key", "endorsed_by", "at", "signature"], "properties": {"new_key": b64, "endorsed_by": {"type": "string"}, "at": {"type": "integer"}, "signature": b64}}})}}},
   "/v1/requests": {"post": {"tags": ["application"], "summary": "Ask for a step-up before a high-risk action", "security": app_sec,
      "requestBody": {"required": True, "content": {"application/json": {"schema": ref("CreateRequest")}}},
      "responses": {"201": json_resp("Step-up needed; the request is pending", ref("RequestView")),

@@ -82,7 +82,7 @@ impl Enrolled {
             credential_id: self.credential_id.clone(),
             rp_id: c.rp_id.clone(),
             origin: c.origin.clone(),
-            server_keys: c.pinned.to_jwks(),
+            server_keys: c.anchors.to_jwks(),
             key: key.to_owned(),
             device_key,
             key_details: Some(self.key_details.clone()),
@@ -161,7 +161,10 @@ pub struct ServerClient {
     base: String,
     device_id: String,
     device_key: SigningKey,
-    pinned: KeySet,
+    /// The keys pinned at enrollment: the only roots of trust.
+    anchors: KeySet,
+    /// The anchors and every key a chain of rollover endorsements leads to from them.
+    pinned: std::sync::RwLock<KeySet>,
     rp_id: String,
     origin: String,
 }
@@ -275,7 +278,8 @@ impl ServerClient {
                 base,
                 device_id: text(&enrolled, "device_id")?,
                 device_key,
-                pinned: KeySet::new([server_key]),
+                anchors: KeySet::new([server_key.clone()]),
+                pinned: std::sync::RwLock::new(KeySet::new([server_key])),
                 rp_id,
                 origin,
             },
@@ -298,15 +302,54 @@ impl ServerClient {
             base: base_url.trim_end_matches('/').to_owned(),
             device_id: device_id.to_owned(),
             device_key,
-            pinned,
+            anchors: pinned.clone(),
+            pinned: std::sync::RwLock::new(pinned),
             rp_id: rp_id.to_owned(),
             origin: origin.to_owned(),
         })
     }
 
-    /// The server keys pinned at enrollment.
-    pub(crate) fn pinned(&self) -> &KeySet {
-        &self.pinned
+    /// The server keys trusted now: those pinned at enrollment and their endorsed successors.
+    pub(crate) fn pinned(&self) -> KeySet {
+        self.pinned
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Verifies a pushed request; if it is signed by a key not trusted yet (the server rotated
+    /// its key), follows the server's rollover endorsements from the keys pinned at enrollment
+    /// once and tries again. Nothing but a chain starting at a pinned key adds a key.
+    pub(crate) async fn verify_pushed(
+        &self,
+        signed: &SignedRequest,
+    ) -> Result<VerifiedRequest, RefusedRequest> {
+        match VerifiedRequest::verify(signed, &self.pinned()) {
+            Err(RefusedRequest::Unverified(countersign_core::push::PushError::UnknownKey(_))) => {
+                // Unreachable or malformed: the request stays refused, said so by the retry.
+                let _ = self.follow_rollovers().await;
+                VerifiedRequest::verify(signed, &self.pinned())
+            }
+            other => other,
+        }
+    }
+
+    /// Fetches `/v1/keys/rollovers` and trusts the keys they lead to from the anchors.
+    async fn follow_rollovers(&self) -> Result<(), ClientError> {
+        let response = self
+            .http
+            .get(format!("{}/v1/keys/rollovers", self.base))
+            .send()
+            .await?;
+        let list: Vec<countersign_core::rollover::KeyRollover> =
+            serde_json::from_value(answer(response).await?)
+                .map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        let trusted = countersign_core::rollover::extend(&self.anchors, &list);
+        *self
+            .pinned
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = trusted;
+        Ok(())
     }
 
     /// The `Countersign-Device` header for one call.
@@ -378,7 +421,7 @@ impl ServerClient {
             refused: Vec::new(),
         };
         for s in &signed {
-            match VerifiedRequest::verify(s, &self.pinned) {
+            match self.verify_pushed(s).await {
                 Ok(v) => out.verified.push(v),
                 Err(e) => out.refused.push(e),
             }

@@ -120,7 +120,7 @@ impl ServerClient {
                     }
                     let delivered = match event.event.as_str() {
                         "request" => match serde_json::from_str::<SignedRequest>(&event.data) {
-                            Ok(signed) => match VerifiedRequest::verify(&signed, self.pinned()) {
+                            Ok(signed) => match self.verify_pushed(&signed).await {
                                 Ok(v) => WatchEvent::Request(Box::new(v)),
                                 Err(e) => WatchEvent::Refused(e),
                             },

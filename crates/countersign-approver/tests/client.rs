@@ -321,3 +321,56 @@ fn watch_reconnects_after_a_server_crash_and_resynchronises() {
         "and the reconnection as connected again: {connection:?}"
     );
 }
+
+/// After the server rotates its signing key, an approver who pinned the old one at enrollment
+/// still verifies what the new key signs, through the old key's endorsement of the new one;
+/// a key nobody endorsed is still refused (issue 12, smaller items).
+#[test]
+fn a_rotated_server_key_is_trusted_through_the_old_key_s_endorsement() {
+    let mut server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    let rt = runtime();
+    let (client, _signer) = enrolled_alice(&server, &rt);
+    let old_kid = server.keys().keys().next().unwrap().kid().to_owned();
+
+    let out = admin(&server.data_dir(), &["keys", "rotate"]);
+    assert!(out.contains("new signing key"), "{out}");
+    server.crash_and_restart_same_port();
+    let (status, created) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("r1", "2500", "alice@example.com"),
+    );
+    assert_eq!(status, 201, "{created}");
+    let pending = rt.block_on(client.pending()).unwrap();
+    let (_, rollovers) = server.get(&app, "/v1/keys/rollovers");
+    assert!(
+        pending.refused.is_empty(),
+        "{:?} {rollovers} old {old_kid}",
+        pending.refused
+    );
+    assert_eq!(pending.verified.len(), 1);
+    assert_eq!(
+        pending.verified[0].request().transaction.id,
+        created["id"].as_str().unwrap()
+    );
+    assert_eq!(rollovers[0]["endorsed_by"], old_kid.as_str(), "{rollovers}");
+
+    // A key put in the key directory without an endorsement (as a database or host intruder
+    // might) signs requests nobody trusts.
+    let data = server.data_dir();
+    let keys_dir = data.join("keys");
+    for entry in std::fs::read_dir(&keys_dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    server.crash_and_restart_same_port();
+    let (status, _) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("r2", "2600", "alice@example.com"),
+    );
+    assert_eq!(status, 201);
+    let pending = rt.block_on(client.pending()).unwrap();
+    assert!(pending.verified.is_empty(), "{:?}", pending.verified);
+    assert_eq!(pending.refused.len(), 2, "{:?}", pending.refused);
+}

@@ -256,6 +256,11 @@ impl KeySet {
         self.keys.get(kid)
     }
 
+    /// Every key, by `kid`.
+    pub fn keys(&self) -> impl Iterator<Item = &VerifyingKey> {
+        self.keys.values()
+    }
+
     /// The JWKS to publish.
     pub fn to_jwks(&self) -> Jwks {
         Jwks {

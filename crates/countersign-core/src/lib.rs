@@ -21,6 +21,7 @@ pub mod enrollment;
 pub mod invisible;
 pub mod jwk;
 pub mod push;
+pub mod rollover;
 pub mod statement;
 pub mod timestamp;
 pub mod token;

@@ -2,7 +2,7 @@
 //!
 //! Whoever reads a database backup must not be able to forge decisions, and whoever can write
 //! the database must not be able to add a key that the JWKS then publishes: the keys and the
-//! JWKS come from here only. By default each key is a file `<created_at>-<kid>.key` in a
+//! JWKS come from here only. By default each key is a file `<sequence>-<kid>.key` in a
 //! directory made 0700, written 0600 (atomically: a temporary file, fsync, rename), and the
 //! server refuses to start if the directory or a key file is readable by group or others.
 //! With a key-encryption key (32 bytes, base64url, from `COUNTERSIGN_KEY_ENCRYPTION_KEY` or
@@ -96,6 +96,8 @@ struct Stored {
     version: u32,
     kid: String,
     created_at: i64,
+    /// Order of addition: the highest signs (two keys can share a second).
+    sequence: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seed: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,7 +153,7 @@ impl FileKeys {
         format!("{AAD_DOMAIN}{kid}").into_bytes()
     }
 
-    fn read(&self, path: &Path) -> Result<KeyFile, KeyFileError> {
+    fn read(&self, path: &Path) -> Result<(u64, KeyFile), KeyFileError> {
         private(path)?;
         let invalid = |problem| KeyFileError::Invalid {
             path: path.to_owned(),
@@ -215,15 +217,17 @@ impl FileKeys {
         if key.kid() != stored.kid {
             return Err(invalid("the seed does not match the key id"));
         }
-        Ok(KeyFile {
-            key,
-            created_at: stored.created_at,
-        })
+        Ok((
+            stored.sequence,
+            KeyFile {
+                key,
+                created_at: stored.created_at,
+            },
+        ))
     }
-}
 
-impl KeyProvider for FileKeys {
-    fn keys(&self) -> Result<Vec<KeyFile>, KeyFileError> {
+    /// Every key with its sequence number, highest first.
+    fn numbered(&self) -> Result<Vec<(u64, KeyFile)>, KeyFileError> {
         private(&self.dir)?;
         let entries = std::fs::read_dir(&self.dir).map_err(|source| KeyFileError::Io {
             path: self.dir.clone(),
@@ -241,22 +245,26 @@ impl KeyProvider for FileKeys {
                 keys.push(self.read(&path)?);
             }
         }
-        keys.sort_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then_with(|| a.key.kid().cmp(b.key.kid()))
-        });
+        keys.sort_by_key(|k| std::cmp::Reverse(k.0));
         Ok(keys)
+    }
+}
+
+impl KeyProvider for FileKeys {
+    fn keys(&self) -> Result<Vec<KeyFile>, KeyFileError> {
+        Ok(self.numbered()?.into_iter().map(|(_, k)| k).collect())
     }
 
     fn add(&self, file: &KeyFile) -> Result<(), KeyFileError> {
         let kid = file.key.kid().to_owned();
+        let sequence = self.numbered()?.first().map_or(1, |(n, _)| n + 1);
         let seed = Zeroizing::new(file.key.seed());
         let stored = match &self.kek {
             None => Stored {
                 version: 1,
                 kid: kid.clone(),
                 created_at: file.created_at,
+                sequence,
                 seed: Some(b64::encode(seed.as_slice())),
                 nonce: None,
                 sealed: None,
@@ -281,6 +289,7 @@ impl KeyProvider for FileKeys {
                     version: 1,
                     kid: kid.clone(),
                     created_at: file.created_at,
+                    sequence,
                     seed: None,
                     nonce: Some(b64::encode(nonce)),
                     sealed: Some(b64::encode(sealed)),
@@ -294,8 +303,8 @@ impl KeyProvider for FileKeys {
                     problem: "cannot encode",
                 })?,
             );
-        let path = self.dir.join(format!("{}-{kid}.key", file.created_at));
-        let temp = self.dir.join(format!(".{}-{kid}.tmp", file.created_at));
+        let path = self.dir.join(format!("{sequence:06}-{kid}.key"));
+        let temp = self.dir.join(format!(".{sequence:06}-{kid}.tmp"));
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| KeyFileError::Io { path, source }
@@ -361,7 +370,8 @@ mod tests {
         let keys_dir = dir.path().join("keys");
         let store = FileKeys::open(&keys_dir, None).unwrap();
         store.add(&key(1, 100)).unwrap();
-        store.add(&key(2, 200)).unwrap();
+        // Made in the same second: the one added last signs.
+        store.add(&key(2, 100)).unwrap();
         let kids: Vec<String> = store
             .keys()
             .unwrap()

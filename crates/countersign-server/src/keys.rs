@@ -9,6 +9,7 @@ use crate::key_provider::{FileKeys, KeyFile, KeyFileError, KeyProvider};
 use crate::store::{SigningKeyRecord, Store, StoreError};
 use countersign_core::audit::Event;
 use countersign_core::jwk::{KeySet, SigningKey};
+use countersign_core::rollover::KeyRollover;
 
 /// Why keys could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +104,11 @@ pub async fn rotate(
     let now = clock::now()?;
     let key = SigningKey::from_seed(&clock::random::<32>()?);
     let kid = key.kid().to_owned();
+    // The key that signed until now endorses its successor (approvers pinned an older one).
+    let rollover = provider
+        .keys()?
+        .first()
+        .map(|previous| KeyRollover::sign(&previous.key, key.verifying_key(), now.unix()));
     // The file first: a key recorded but missing would be worse than a file not yet recorded.
     provider.add(&KeyFile {
         key,
@@ -120,6 +126,8 @@ pub async fn rotate(
         actor: actor.into(),
         data: serde_json::json!({"kid": kid}),
     };
-    store.rotate_signing_key(&record, event).await?;
+    store
+        .rotate_signing_key(&record, rollover.as_ref(), event)
+        .await?;
     Ok(kid)
 }

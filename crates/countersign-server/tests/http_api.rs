@@ -700,7 +700,9 @@ fn signing_keys_live_in_private_files_outside_the_database() {
     assert_eq!(mode(&files[0]), 0o600);
     let jwks: serde_json::Value = serde_json::from_slice(&server.jwks_bytes()).unwrap();
     let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
-    assert!(files[0].to_string_lossy().ends_with(&format!("-{kid}.key")));
+    assert!(files[0]
+        .to_string_lossy()
+        .ends_with(&format!("000001-{kid}.key")));
     assert!(server.keys().get(&kid).is_some());
     // The seed is in the key file and nowhere in the database files.
     let stored: serde_json::Value =

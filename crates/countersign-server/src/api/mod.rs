@@ -53,6 +53,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(public::openapi))
         .route("/v1/info", get(public::info))
         .route("/.well-known/jwks.json", get(public::jwks))
+        .route("/v1/keys/rollovers", get(public::key_rollovers))
         .route("/v1/requests", post(requests::create))
         .route("/v1/requests/{id}", get(requests::get))
         .route("/v1/requests/{id}/decision", get(requests::decision))

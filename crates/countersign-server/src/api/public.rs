@@ -41,6 +41,18 @@ pub async fn jwks(State(state): State<Arc<AppState>>) -> Json<countersign_core::
     Json(state.keys.published.to_jwks())
 }
 
+/// `GET /v1/keys/rollovers`: each rotation's endorsement of the new key by the previous one,
+/// oldest first, so an approver can follow from the key it pinned to the one that signs now.
+pub async fn key_rollovers(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<countersign_core::rollover::KeyRollover>>, Problem> {
+    let rollovers = state.store.key_rollovers().await.map_err(|e| {
+        tracing::error!(error = %e, "key rollovers: database unavailable");
+        Problem::internal()
+    })?;
+    Ok(Json(rollovers))
+}
+
 /// `GET /metrics`: Prometheus text exposition.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, Problem> {
     let head = state.store.audit_head().await.map_err(|e| {

@@ -394,12 +394,18 @@ pub trait Store: Send + Sync {
 
     /// Signing keys, newest first.
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
-    /// Records a new signing key's id and retires the previous active one, audited.
+    /// Records a new signing key's id, with the previous key's endorsement of it when there
+    /// was one, and retires the previous active one, audited.
     async fn rotate_signing_key(
         &self,
         key: &SigningKeyRecord,
+        rollover: Option<&countersign_core::rollover::KeyRollover>,
         audit: Event,
     ) -> Result<(), StoreError>;
+    /// Every key rollover endorsement, oldest first.
+    async fn key_rollovers(
+        &self,
+    ) -> Result<Vec<countersign_core::rollover::KeyRollover>, StoreError>;
     /// Seeds an older version kept in the database, to move them into key files.
     async fn legacy_signing_seeds(&self) -> Result<Vec<LegacySeed>, StoreError>;
     /// Blanks every seed kept in the database (`secure_delete` overwrites the old bytes).

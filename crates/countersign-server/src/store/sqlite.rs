@@ -328,13 +328,36 @@ impl Store for SqliteStore {
     async fn rotate_signing_key(
         &self,
         key: &SigningKeyRecord,
+        rollover: Option<&countersign_core::rollover::KeyRollover>,
         audit: Event,
     ) -> Result<(), StoreError> {
         let key = key.clone();
+        let rollover = rollover
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("key rollover: {e}")))?;
         self.write(move |conn, chain| {
-            Box::pin(async move { rotate_signing_key_tx(conn, chain, &key, audit).await })
+            Box::pin(async move {
+                rotate_signing_key_tx(conn, chain, &key, rollover.as_deref(), audit).await
+            })
         })
         .await
+    }
+
+    async fn key_rollovers(
+        &self,
+    ) -> Result<Vec<countersign_core::rollover::KeyRollover>, StoreError> {
+        let texts: Vec<String> =
+            sqlx::query_scalar("SELECT rollover FROM key_rollovers ORDER BY created_at, new_kid")
+                .fetch_all(&mut *self.readers.get().await)
+                .await?;
+        texts
+            .iter()
+            .map(|t| {
+                serde_json::from_str(t)
+                    .map_err(|e| StoreError::Corrupt(format!("key rollover: {e}")))
+            })
+            .collect()
     }
 
     async fn create_request(
@@ -765,9 +788,18 @@ async fn rotate_signing_key_tx(
     conn: &mut SqliteConnection,
     chain: &mut AuditBatch,
     key: &SigningKeyRecord,
+    rollover: Option<&str>,
     audit: Event,
 ) -> Result<(), StoreError> {
     let mut tx = AuditedTx::begin(conn, chain).await?;
+    if let Some(rollover) = rollover {
+        sqlx::query("INSERT INTO key_rollovers (new_kid, rollover, created_at) VALUES (?, ?, ?)")
+            .bind(&key.kid)
+            .bind(rollover)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
         .bind(key.created_at)
         .execute(&mut *tx)
