@@ -98,6 +98,9 @@ pub enum AuditError {
     /// The entry at the checkpointed position has another hash: rewritten.
     #[error("entry seq {seq} does not match the signed checkpoint")]
     CheckpointMismatch { seq: u64 },
+    /// Entries after the checkpointed head: not covered by any signature (appended or forged).
+    #[error("entries from seq {first} on are not covered by the signed checkpoint")]
+    PastCheckpoint { first: u64 },
 }
 
 impl AuditError {
@@ -288,7 +291,8 @@ fn signing_bytes(body: &CheckpointBody) -> Result<Vec<u8>, AuditError> {
 }
 
 /// Verifies a whole exported log against a signed checkpoint: the chain from genesis, the
-/// checkpoint's signature, and that the checkpointed entry is in the log unchanged.
+/// checkpoint's signature, and that the log ends exactly at the checkpointed entry, unchanged
+/// (entries past it are covered by no signature: refused).
 pub fn verify_log(
     entries: &[Entry],
     checkpoint: &Checkpoint,
@@ -296,6 +300,36 @@ pub fn verify_log(
 ) -> Result<Head, AuditError> {
     checkpoint.verify_signature(keys)?;
     let head = verify_chain(Head::GENESIS, entries)?;
+    if head.seq > checkpoint.body.seq {
+        return Err(AuditError::PastCheckpoint {
+            first: checkpoint.body.seq + 1,
+        });
+    }
+    consistent_with(entries, head, checkpoint)?;
+    Ok(head)
+}
+
+/// Checks a verified log (whose last entry gives `head`) against one more signed checkpoint,
+/// made earlier and kept elsewhere: the log must still reach it, with the same entry there.
+/// Truncation and rewriting are reported by sequence number.
+pub fn verify_against_earlier(
+    entries: &[Entry],
+    earlier: &[Checkpoint],
+    keys: &KeySet,
+) -> Result<(), AuditError> {
+    let head = entries.last().map_or(Head::GENESIS, Entry::head);
+    for checkpoint in earlier {
+        checkpoint.verify_signature(keys)?;
+        consistent_with(entries, head, checkpoint)?;
+    }
+    Ok(())
+}
+
+fn consistent_with(
+    entries: &[Entry],
+    head: Head,
+    checkpoint: &Checkpoint,
+) -> Result<(), AuditError> {
     let covered = checkpoint.body.seq;
     if covered > head.seq {
         return Err(AuditError::Truncated {
@@ -319,7 +353,7 @@ pub fn verify_log(
     if at_checkpoint != checkpoint.body.head {
         return Err(AuditError::CheckpointMismatch { seq: covered });
     }
-    Ok(head)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -459,7 +493,28 @@ mod tests {
         let entries = chain(5);
         let at = Timestamp::from_unix(1_800_000_100).unwrap();
         let cp = Checkpoint::sign(entries[3].head(), at, &key).unwrap();
-        assert_eq!(verify_log(&entries, &cp, &keys).unwrap(), entries[4].head());
+        assert_eq!(
+            verify_log(&entries[..4], &cp, &keys).unwrap(),
+            entries[3].head()
+        );
+        // An entry past the checkpoint is covered by no signature.
+        assert_eq!(
+            verify_log(&entries, &cp, &keys),
+            Err(AuditError::PastCheckpoint { first: 5 })
+        );
+        // Against an earlier checkpoint kept elsewhere: the full log still reaches it...
+        assert_eq!(
+            verify_against_earlier(&entries, std::slice::from_ref(&cp), &keys),
+            Ok(())
+        );
+        // ...a truncated one does not, and says where.
+        assert_eq!(
+            verify_against_earlier(&entries[..2], std::slice::from_ref(&cp), &keys),
+            Err(AuditError::Truncated {
+                last: 2,
+                checkpoint: 4
+            })
+        );
 
         assert_eq!(
             verify_log(&entries[..3], &cp, &keys),
@@ -483,7 +538,7 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            verify_log(&rewritten, &cp, &keys),
+            verify_log(&rewritten[..4], &cp, &keys),
             Err(AuditError::CheckpointMismatch { seq: 4 })
         );
 

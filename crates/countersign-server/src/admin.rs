@@ -31,6 +31,9 @@ pub enum AdminError {
     /// The audit log does not verify.
     #[error("audit log does not verify: {0}")]
     Audit(#[from] countersign_core::audit::AuditError),
+    /// The database or an export disagrees with the signed checkpoints kept beside it.
+    #[error(transparent)]
+    Checkpoints(#[from] crate::checkpoints::CheckpointError),
 }
 
 const PREFIX: &str = "cs_";
@@ -121,8 +124,11 @@ pub async fn revoke_api_key(store: &dyn Store, id: &str) -> Result<(), AdminErro
 pub async fn export_audit(
     store: &dyn Store,
     keys: &keys::Keys,
+    earlier: &[Checkpoint],
     out: &mut dyn Write,
 ) -> Result<Head, AdminError> {
+    // A truncated or rewritten log is reported, never signed over.
+    crate::checkpoints::check_database(store, earlier).await?;
     let mut head = Head::GENESIS;
     loop {
         let batch = store.audit_entries(head.seq, 1000).await?;
@@ -143,8 +149,13 @@ pub async fn export_audit(
     Ok(head)
 }
 
-/// Verifies an exported log offline against a JWKS; returns the verified head.
-pub fn verify_export(export: impl BufRead, jwks_json: &[u8]) -> Result<Head, AdminError> {
+/// Verifies an exported log offline against a JWKS, and against every signed checkpoint in
+/// `checkpoints` (the server's `audit-checkpoints.jsonl`) when given; returns the verified head.
+pub fn verify_export(
+    export: impl BufRead,
+    jwks_json: &[u8],
+    checkpoints: Option<&std::path::Path>,
+) -> Result<Head, AdminError> {
     let keys =
         KeySet::from_jwks_json(jwks_json).map_err(|e| AdminError::Invalid(format!("JWKS: {e}")))?;
     let mut entries: Vec<Entry> = Vec::new();
@@ -174,7 +185,12 @@ pub fn verify_export(export: impl BufRead, jwks_json: &[u8]) -> Result<Head, Adm
     let checkpoint = checkpoint.ok_or_else(|| {
         AdminError::Invalid("no checkpoint line: the export is incomplete".into())
     })?;
-    Ok(audit::verify_log(&entries, &checkpoint, &keys)?)
+    let head = audit::verify_log(&entries, &checkpoint, &keys)?;
+    if let Some(path) = checkpoints {
+        let earlier = crate::checkpoints::CheckpointLog::at(path).read(&keys)?;
+        audit::verify_against_earlier(&entries, &earlier, &keys)?;
+    }
+    Ok(head)
 }
 
 fn valid_id(s: &str) -> bool {

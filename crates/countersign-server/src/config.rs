@@ -66,6 +66,24 @@ pub struct Config {
     pub webhook: Option<WebhookConfig>,
     /// The embedded database.
     pub database: DatabaseConfig,
+    /// The audit chain's signed checkpoints.
+    pub audit: AuditConfig,
+}
+
+/// How often the server signs a checkpoint of the audit chain's head (`checkpoints`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Seconds between checkpoints while the chain grows (and one when the server stops).
+    pub checkpoint_seconds: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_seconds: 60,
+        }
+    }
 }
 
 /// The embedded SQLite database.
@@ -197,6 +215,7 @@ impl Default for Config {
             tls: None,
             webhook: None,
             database: DatabaseConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -269,6 +288,11 @@ impl Config {
     /// The signing key files (never the database).
     pub fn keys_dir(&self) -> PathBuf {
         self.data_dir.join("keys")
+    }
+
+    /// The audit chain's signed checkpoints (never the database).
+    pub fn checkpoints_path(&self) -> PathBuf {
+        self.data_dir.join("audit-checkpoints.jsonl")
     }
 }
 

@@ -136,6 +136,10 @@ enum AuditCommand {
         export: PathBuf,
         #[arg(long)]
         jwks: PathBuf,
+        /// The server's `audit-checkpoints.jsonl`: the export must reach every checkpoint in
+        /// it unchanged (catches truncation and rewriting by sequence number).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
     },
 }
 
@@ -212,11 +216,17 @@ fn place_threads(config: &Config) -> Option<usize> {
 }
 
 async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<(), String> {
-    if let Command::Audit(AuditCommand::Verify { export, jwks }) = &cli.command {
+    if let Command::Audit(AuditCommand::Verify {
+        export,
+        jwks,
+        checkpoints,
+    }) = &cli.command
+    {
         let file = std::fs::File::open(export).map_err(|e| format!("{}: {e}", export.display()))?;
         let jwks = std::fs::read(jwks).map_err(|e| format!("{}: {e}", jwks.display()))?;
-        let head = admin::verify_export(std::io::BufReader::new(file), &jwks)
-            .map_err(|e| e.to_string())?;
+        let head =
+            admin::verify_export(std::io::BufReader::new(file), &jwks, checkpoints.as_deref())
+                .map_err(|e| e.to_string())?;
         println!(
             "audit log verifies: {} entries, head {}",
             head.seq, head.hash
@@ -367,19 +377,23 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             let keys = keys::load_or_create(&store, &provider)
                 .await
                 .map_err(|e| e.to_string())?;
+            let earlier =
+                countersign_server::checkpoints::CheckpointLog::at(&config.checkpoints_path())
+                    .read(&keys.published)
+                    .map_err(|e| e.to_string())?;
             let head = match output {
                 Some(path) => {
                     let mut file = std::io::BufWriter::new(
                         std::fs::File::create(&path)
                             .map_err(|e| format!("{}: {e}", path.display()))?,
                     );
-                    let head = admin::export_audit(&store, &keys, &mut file)
+                    let head = admin::export_audit(&store, &keys, &earlier, &mut file)
                         .await
                         .map_err(|e| e.to_string())?;
                     std::io::Write::flush(&mut file).map_err(|e| e.to_string())?;
                     head
                 }
-                None => admin::export_audit(&store, &keys, &mut std::io::stdout().lock())
+                None => admin::export_audit(&store, &keys, &earlier, &mut std::io::stdout().lock())
                     .await
                     .map_err(|e| e.to_string())?,
             };

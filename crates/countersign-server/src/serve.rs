@@ -39,6 +39,9 @@ pub enum ServeError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// The audit chain disagrees with its signed checkpoints, or they cannot be written.
+    #[error(transparent)]
+    Checkpoints(#[from] crate::checkpoints::CheckpointError),
 }
 
 fn read(path: &Option<std::path::PathBuf>, builtin: &'static str) -> Result<String, ServeError> {
@@ -61,6 +64,10 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     let policy = PolicyEngine::new(&read(&config.policy.policies, policy::SAMPLE)?)?;
     let provider = keys::provider(&config)?;
     let keys = keys::load_or_create(&store, &provider).await?;
+    // A database that lost or rewrote what a checkpoint signed does not serve.
+    let checkpoint_log = crate::checkpoints::CheckpointLog::at(&config.checkpoints_path());
+    let signed = checkpoint_log.read(&keys.published)?;
+    crate::checkpoints::check_database(&store, &signed).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (changes, _) = tokio::sync::broadcast::channel(1024);
@@ -82,7 +89,14 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     tracing::info!(%addr, scheme, "listening");
     spawn_limit_cleanup(state.clone());
     spawn_expiry_sweep(state.clone());
-    let app = api::router(state)
+    let last_checkpoint = signed.last().map(|c| countersign_core::audit::Head {
+        seq: c.body.seq,
+        hash: c.body.head,
+    });
+    let checkpoints: Checkpointing =
+        Arc::new(tokio::sync::Mutex::new((checkpoint_log, last_checkpoint)));
+    let checkpointer = spawn_checkpoints(state.clone(), checkpoints.clone());
+    let app = api::router(state.clone())
         .layer(ip_limits)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     // Open event streams never end on their own: after a signal, connections get a grace
@@ -125,7 +139,49 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
                 .await?;
         }
     }
+    // One last checkpoint over everything written before the stop.
+    checkpointer.abort();
+    let mut guard = checkpoints.lock().await;
+    let (log, last) = &mut *guard;
+    if let Err(error) = log
+        .checkpoint(&*state.store, &state.keys.active, last)
+        .await
+    {
+        tracing::error!(%error, "final audit checkpoint failed");
+    }
     Ok(())
+}
+
+/// The checkpoint file and the last head it holds, shared by the periodic task and the stop.
+type Checkpointing = Arc<
+    tokio::sync::Mutex<(
+        crate::checkpoints::CheckpointLog,
+        Option<countersign_core::audit::Head>,
+    )>,
+>;
+
+/// Signs a checkpoint of the audit head every `[audit] checkpoint_seconds` while it moves;
+/// a failure is logged and retried next time.
+fn spawn_checkpoints(
+    state: Arc<AppState>,
+    checkpoints: Checkpointing,
+) -> tokio::task::JoinHandle<()> {
+    let every = std::time::Duration::from_secs(state.config.audit.checkpoint_seconds.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let mut guard = checkpoints.lock().await;
+            let (log, last) = &mut *guard;
+            if let Err(error) = log
+                .checkpoint(&*state.store, &state.keys.active, last)
+                .await
+            {
+                tracing::error!(%error, "audit checkpoint failed");
+            }
+        }
+    })
 }
 
 /// Forgets idle requesters' rate-limit state once a minute, so memory stays bounded.

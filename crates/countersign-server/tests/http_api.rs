@@ -778,3 +778,160 @@ fn signing_keys_live_in_private_files_outside_the_database() {
         String::from_utf8_lossy(&without.stderr)
     );
 }
+
+/// Deleting the newest audit entries is caught by the signed checkpoints the server keeps
+/// outside the database: the server refuses to start on such a database, `audit export`
+/// refuses to sign over it, and an export cut short (even one re-signed with the server's own
+/// key) fails `audit verify --checkpoints`, naming the sequence numbers (issue 12, item 10).
+#[test]
+fn a_truncated_audit_log_is_caught_by_the_checkpoints_kept_outside_the_database() {
+    let mut server = Server::start_with_config("[audit]\ncheckpoint_seconds = 1\n");
+    let key = server.api_key("payouts", "payouts-service");
+    for n in 0..3 {
+        let (status, _) = server.post(
+            &key,
+            "/v1/requests",
+            &payout(&format!("t{n}"), "25000", "alice@example.com"),
+        );
+        assert_eq!(status, 201);
+    }
+    // While it runs, the server signs checkpoints as the chain grows (every second here).
+    let data = server.data_dir();
+    let checkpoints = data.join("audit-checkpoints.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::fs::read_to_string(&checkpoints).map_or(true, |t| t.lines().count() == 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no periodic checkpoint"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&checkpoints)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // Stopped, the server signs a last checkpoint over everything.
+    assert!(server.terminate(20).is_some_and(|s| s.success()));
+    let last: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&checkpoints)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    let covered = last["seq"].as_u64().unwrap();
+    let dir = server.dir.path().to_owned();
+    let export = dir.join("audit.jsonl");
+    admin(
+        &data,
+        &["audit", "export", "--output", export.to_str().unwrap()],
+    );
+    let jwks = dir.join("jwks.json");
+    std::fs::write(&jwks, admin(&data, &["keys", "jwks"])).unwrap();
+    let entries = std::fs::read_to_string(&export).unwrap().lines().count() as u64 - 1;
+    assert_eq!(entries, covered, "the last checkpoint covers every entry");
+    let verify = |file: &std::path::Path| {
+        std::process::Command::new(server_bin())
+            .args(["audit", "verify"])
+            .arg(file)
+            .arg("--jwks")
+            .arg(&jwks)
+            .arg("--checkpoints")
+            .arg(&checkpoints)
+            .output()
+            .unwrap()
+    };
+    assert!(verify(&export).status.success());
+
+    // Whoever can write the database deletes the last two entries.
+    let db = data.join("countersign.sqlite3");
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::ConnectOptions;
+        let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&db)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM audit_log WHERE seq > ?")
+            .bind(i64::try_from(covered - 2).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let out = std::process::Command::new(server_bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let said = format!(
+        "the audit log was truncated: the database ends at seq {}, but a signed checkpoint covers seq {covered}",
+        covered - 2
+    );
+    assert!(stderr.contains(&said), "{stderr}");
+    let err = admin_fails(&data, &["audit", "export"]);
+    assert!(err.contains(&said), "{err}");
+
+    // An export cut short and re-signed with the server's own key verifies alone, not against
+    // the checkpoints.
+    let key_file = std::fs::read_dir(data.join("keys"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(key_file).unwrap()).unwrap();
+    let seed: [u8; 32] = countersign_core::b64::decode(stored["seed"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let signing = countersign_core::jwk::SigningKey::from_seed(&seed);
+    let text = std::fs::read_to_string(&export).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .take(usize::try_from(covered - 2).unwrap())
+        .collect();
+    let last_entry: countersign_core::audit::Entry =
+        serde_json::from_str(kept.last().unwrap()).unwrap();
+    let resigned = countersign_core::audit::Checkpoint::sign(
+        last_entry.head(),
+        countersign_core::Timestamp::from_unix(unix_now()).unwrap(),
+        &signing,
+    )
+    .unwrap();
+    let cut = dir.join("cut.jsonl");
+    let mut lines: Vec<String> = kept.iter().map(|l| (*l).to_owned()).collect();
+    lines.push(serde_json::json!({ "checkpoint": resigned }).to_string());
+    std::fs::write(&cut, lines.join("\n") + "\n").unwrap();
+    let alone = std::process::Command::new(server_bin())
+        .args(["audit", "verify"])
+        .arg(&cut)
+        .arg("--jwks")
+        .arg(&jwks)
+        .output()
+        .unwrap();
+    assert!(
+        alone.status.success(),
+        "{}",
+        String::from_utf8_lossy(&alone.stderr)
+    );
+    let against = verify(&cut);
+    let stderr = String::from_utf8_lossy(&against.stderr);
+    assert!(!against.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "log ends at seq {} but the checkpoint covers seq {covered}",
+            covered - 2
+        )),
+        "{stderr}"
+    );
+}

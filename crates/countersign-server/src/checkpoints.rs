@@ -1,0 +1,159 @@
+//! Signed checkpoints of the audit chain's head, kept outside the database.
+//!
+//! Anyone who can write the database can delete its newest audit entries and append from
+//! there, and the chain still links. The server therefore signs a checkpoint over the head
+//! every `[audit] checkpoint_seconds` (when it moved) and when it stops, and appends it to
+//! `<data_dir>/audit-checkpoints.jsonl` (0600, append-only, synced). At start the database
+//! must still reach the newest checkpoint with the same entry there, or the server refuses to
+//! run; `audit export` refuses the same way, and `audit verify --checkpoints` checks an export
+//! against every checkpoint in the file.
+
+use crate::store::Store;
+use countersign_core::audit::{AuditError, Checkpoint, Head};
+use countersign_core::jwk::{KeySet, SigningKey};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Why the checkpoint file or the database's agreement with it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the file is not a checkpoint.
+    #[error("{path} line {line}: not a checkpoint")]
+    Malformed { path: PathBuf, line: usize },
+    /// A checkpoint's signature does not verify with the server's keys.
+    #[error("{path} line {line}: the checkpoint's signature does not verify")]
+    Signature { path: PathBuf, line: usize },
+    /// The database ends before the newest checkpoint: entries were deleted.
+    #[error("the audit log was truncated: the database ends at seq {last}, but a signed checkpoint covers seq {checkpoint}; restore the database from a backup and investigate")]
+    Truncated { last: u64, checkpoint: u64 },
+    /// The database's entry at a checkpointed position is not the one signed.
+    #[error("the audit log was rewritten: entry seq {seq} in the database is not the one a signed checkpoint covers; restore the database from a backup and investigate")]
+    Rewritten { seq: u64 },
+    /// Signing or reading the chain failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// No usable clock.
+    #[error(transparent)]
+    Clock(#[from] crate::clock::ClockError),
+}
+
+/// The append-only checkpoint file.
+pub struct CheckpointLog {
+    path: PathBuf,
+}
+
+impl CheckpointLog {
+    /// The file at `path` (created on the first append).
+    pub fn at(path: &Path) -> Self {
+        CheckpointLog {
+            path: path.to_owned(),
+        }
+    }
+
+    fn io(&self) -> impl Fn(std::io::Error) -> CheckpointError + '_ {
+        |source| CheckpointError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Every checkpoint in the file, oldest first, each signature checked with `keys`.
+    pub fn read(&self, keys: &KeySet) -> Result<Vec<Checkpoint>, CheckpointError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.io()(e)),
+        };
+        let mut out = Vec::new();
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let checkpoint: Checkpoint =
+                serde_json::from_str(line).map_err(|_| CheckpointError::Malformed {
+                    path: self.path.clone(),
+                    line: n + 1,
+                })?;
+            checkpoint
+                .verify_signature(keys)
+                .map_err(|_| CheckpointError::Signature {
+                    path: self.path.clone(),
+                    line: n + 1,
+                })?;
+            out.push(checkpoint);
+        }
+        Ok(out)
+    }
+
+    /// Appends one checkpoint and syncs it to disk.
+    pub fn append(&self, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
+        let mut line = serde_json::to_vec(checkpoint).map_err(|_| CheckpointError::Malformed {
+            path: self.path.clone(),
+            line: 0,
+        })?;
+        line.push(b'\n');
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&self.path)
+            .map_err(self.io())?;
+        file.write_all(&line).map_err(self.io())?;
+        file.sync_all().map_err(self.io())
+    }
+
+    /// Signs the store's head now and appends it, unless the newest checkpoint already covers
+    /// it; returns the head.
+    pub async fn checkpoint(
+        &self,
+        store: &dyn Store,
+        key: &SigningKey,
+        last: &mut Option<Head>,
+    ) -> Result<Head, CheckpointError> {
+        let head = store.audit_head().await?;
+        if *last != Some(head) {
+            let checkpoint = Checkpoint::sign(head, crate::clock::now()?, key)?;
+            self.append(&checkpoint)?;
+            *last = Some(head);
+        }
+        Ok(head)
+    }
+}
+
+/// Refuses a database that no longer reaches every checkpoint in `checkpoints` with the same
+/// entry there (checked newest first: a truncation shows at the newest).
+pub async fn check_database(
+    store: &dyn Store,
+    checkpoints: &[Checkpoint],
+) -> Result<(), CheckpointError> {
+    let head = store.audit_head().await?;
+    for checkpoint in checkpoints.iter().rev() {
+        let seq = checkpoint.body.seq;
+        if seq > head.seq {
+            return Err(CheckpointError::Truncated {
+                last: head.seq,
+                checkpoint: seq,
+            });
+        }
+        if seq == 0 {
+            continue;
+        }
+        let entry = store.audit_entries(seq - 1, 1).await?;
+        if entry.first().map(|e| e.hash) != Some(checkpoint.body.head) {
+            return Err(CheckpointError::Rewritten { seq });
+        }
+    }
+    Ok(())
+}
