@@ -213,7 +213,17 @@ impl PolicyEngine {
                 policies: matched.iter().map(|id| self.name_of(id)).collect(),
             });
         }
-        Ok(Outcome::StepUp(strictest(requiring)))
+        Ok(match strictest(requiring) {
+            Ok(step_up) => Outcome::StepUp(step_up),
+            Err(GroupsDiffer { groups, policies }) => Outcome::Forbidden {
+                reason: format!(
+                    "policies ask for approvers from different groups ({}); a request cannot \
+                     yet require both, so it is refused rather than asking for one of them",
+                    groups.join(", ")
+                ),
+                policies,
+            },
+        })
     }
 
     fn request(&self, input: &PolicyInput<'_>) -> Result<Request, PolicyError> {
@@ -327,9 +337,31 @@ impl PolicyEngine {
     }
 }
 
-/// Merges requirements: self step-up and UV if any asks, the most approvers (with that
-/// policy's group), the shortest TTLs, every reason.
-fn strictest(all: Vec<StepUp>) -> StepUp {
+/// Matching policies that ask for approvers from different groups. A transaction names one
+/// group, so keeping either would drop the other's requirement: the request is refused.
+#[derive(Debug, PartialEq, Eq)]
+struct GroupsDiffer {
+    groups: Vec<String>,
+    policies: Vec<String>,
+}
+
+/// Merges requirements: self step-up and UV if any asks, the most approvers of their one group,
+/// the shortest TTLs, every reason. The result does not depend on the order of `all` (Cedar
+/// reports matching policies in no fixed order).
+fn strictest(all: Vec<StepUp>) -> Result<StepUp, GroupsDiffer> {
+    let groups: BTreeSet<String> = all
+        .iter()
+        .filter(|s| s.approvers > 0)
+        .filter_map(|s| s.group.clone())
+        .collect();
+    if groups.len() > 1 {
+        let mut policies: Vec<String> = all.iter().flat_map(|s| s.policies.clone()).collect();
+        policies.sort();
+        return Err(GroupsDiffer {
+            groups: groups.into_iter().collect(),
+            policies,
+        });
+    }
     let mut merged = StepUp {
         self_step_up: false,
         approvers: 0,
@@ -360,7 +392,7 @@ fn strictest(all: Vec<StepUp>) -> StepUp {
     }
     merged.reason = reasons.into_iter().collect::<Vec<_>>().join("; ");
     merged.policies.sort();
-    merged
+    Ok(merged)
 }
 
 /// The amount in the currency's minor units, as Cedar's 64-bit integer.
@@ -588,5 +620,70 @@ mod tests {
             125
         );
         assert!(minor_units(&Amount::new("99999999999999999999", "EUR").unwrap()).is_err());
+    }
+
+    /// Two matching policies asking for approvers from different groups: refused, the same way
+    /// every time, never one group silently dropped (issue 12, item 2, until requirements can
+    /// name several groups); from one group, the larger count holds.
+    #[test]
+    fn requirements_from_several_policies_never_drop_a_group() {
+        let two_groups = r#"
+@id("finance") @reason("finance") @approvers("1") @group("finance")
+permit(principal, action == Action::"payout.send", resource);
+@id("security") @reason("security") @approvers("1") @group("security-admins")
+permit(principal, action == Action::"payout.send", resource);
+"#;
+        let engine = PolicyEngine::new(two_groups).unwrap();
+        let ctx = RuntimeContext::default();
+        let amount = Amount::new("50", "EUR").unwrap();
+        let first = engine
+            .evaluate(&input(
+                "payout.send",
+                Some(&amount),
+                RequesterKind::Human,
+                &ctx,
+            ))
+            .unwrap();
+        match &first {
+            Outcome::Forbidden { reason, policies } => {
+                assert!(reason.contains("(finance, security-admins)"), "{reason}");
+                assert_eq!(policies, &["finance", "security"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        for _ in 0..20 {
+            let again = PolicyEngine::new(two_groups).unwrap().evaluate(&input(
+                "payout.send",
+                Some(&amount),
+                RequesterKind::Human,
+                &ctx,
+            ));
+            assert_eq!(again.unwrap(), first, "the same verdict in every process");
+        }
+
+        let one_group = r#"
+@id("one") @reason("one") @approvers("1") @group("finance")
+permit(principal, action == Action::"payout.send", resource);
+@id("two") @reason("two") @approvers("2") @group("finance") @approval_ttl("120")
+permit(principal, action == Action::"payout.send", resource);
+"#;
+        let outcome = PolicyEngine::new(one_group)
+            .unwrap()
+            .evaluate(&input(
+                "payout.send",
+                Some(&amount),
+                RequesterKind::Human,
+                &ctx,
+            ))
+            .unwrap();
+        let Outcome::StepUp(step_up) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(
+            (step_up.approvers, step_up.group.as_deref()),
+            (2, Some("finance"))
+        );
+        assert_eq!(step_up.approval_ttl_seconds, 120);
+        assert_eq!(step_up.policies, ["one", "two"]);
     }
 }
