@@ -165,6 +165,8 @@ pub struct ServerClient {
     anchors: KeySet,
     /// The anchors and every key a chain of rollover endorsements leads to from them.
     pinned: std::sync::RwLock<KeySet>,
+    /// The newest signed audit checkpoint the server pushed: a later one must not go back.
+    newest_checkpoint: std::sync::Mutex<Option<countersign_core::audit::CheckpointBody>>,
     rp_id: String,
     origin: String,
 }
@@ -280,6 +282,7 @@ impl ServerClient {
                 device_key,
                 anchors: KeySet::new([server_key.clone()]),
                 pinned: std::sync::RwLock::new(KeySet::new([server_key])),
+                newest_checkpoint: std::sync::Mutex::new(None),
                 rp_id,
                 origin,
             },
@@ -304,6 +307,7 @@ impl ServerClient {
             device_key,
             anchors: pinned.clone(),
             pinned: std::sync::RwLock::new(pinned),
+            newest_checkpoint: std::sync::Mutex::new(None),
             rp_id: rp_id.to_owned(),
             origin: origin.to_owned(),
         })
@@ -332,6 +336,35 @@ impl ServerClient {
             }
             other => other,
         }
+    }
+
+    /// Checks a pushed audit checkpoint against the newest one seen: signed by a trusted key,
+    /// never an earlier entry, never another hash for the same entry. The newest is kept.
+    pub(crate) fn check_checkpoint(
+        &self,
+        checkpoint: &countersign_core::audit::Checkpoint,
+    ) -> Result<(), RefusedRequest> {
+        checkpoint
+            .verify_signature(&self.pinned())
+            .map_err(|_| RefusedRequest::CheckpointUnverified)?;
+        let mut newest = self
+            .newest_checkpoint
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = &checkpoint.body;
+        if let Some(had) = newest.as_ref() {
+            if now.seq < had.seq {
+                return Err(RefusedRequest::AuditWentBack {
+                    had: had.seq,
+                    now: now.seq,
+                });
+            }
+            if now.seq == had.seq && now.head != had.head {
+                return Err(RefusedRequest::AuditRewritten { seq: now.seq });
+            }
+        }
+        *newest = Some(now.clone());
+        Ok(())
     }
 
     /// Fetches `/v1/keys/rollovers` and trusts the keys they lead to from the anchors.

@@ -26,6 +26,23 @@ pub enum RefusedRequest {
     /// The challenge could not be derived.
     #[error("refused: the approval statement cannot be encoded")]
     Statement,
+    /// The server's signed audit checkpoint went backwards: its history may have been cut.
+    #[error("the server's audit log went back from entry {had} to entry {now}: its history may have been cut or rewritten; tell your security team before approving anything")]
+    AuditWentBack {
+        /// The newest checkpoint seen before.
+        had: u64,
+        /// The one the server sent now.
+        now: u64,
+    },
+    /// The same checkpointed entry with another hash: rewritten.
+    #[error("the server's audit log entry {seq} changed after it was signed: its history was rewritten; tell your security team before approving anything")]
+    AuditRewritten {
+        /// The entry's sequence number.
+        seq: u64,
+    },
+    /// A checkpoint whose signature does not verify with the pinned keys.
+    #[error("refused: an audit checkpoint does not verify with the server's key")]
+    CheckpointUnverified,
 }
 
 impl VerifiedRequest {

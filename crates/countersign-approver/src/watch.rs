@@ -1,6 +1,8 @@
 //! Following the server's event stream: every `request` event verified before it is handed
 //! on, reconnection with exponential backoff, resume from the last event id, and a `resync`
 //! signal whenever events may have been missed (the caller then re-reads the pending list).
+//! Signed audit checkpoints are checked on the way: one that goes back, or rewrites an entry
+//! already checkpointed, is reported as [`WatchEvent::Refused`].
 
 use crate::client::{ClientError, ServerClient};
 use crate::verified::{RefusedRequest, VerifiedRequest};
@@ -127,6 +129,17 @@ impl ServerClient {
                             Err(_) => WatchEvent::Refused(RefusedRequest::Malformed),
                         },
                         "resync" => WatchEvent::Resync,
+                        "checkpoint" => {
+                            match serde_json::from_str::<countersign_core::audit::Checkpoint>(
+                                &event.data,
+                            ) {
+                                Ok(checkpoint) => match self.check_checkpoint(&checkpoint) {
+                                    Ok(()) => continue,
+                                    Err(refused) => WatchEvent::Refused(refused),
+                                },
+                                Err(_) => WatchEvent::Refused(RefusedRequest::Malformed),
+                            }
+                        }
                         _ => continue,
                     };
                     if on_event(delivered).is_break() {

@@ -374,3 +374,110 @@ fn a_rotated_server_key_is_trusted_through_the_old_key_s_endorsement() {
     assert!(pending.verified.is_empty(), "{:?}", pending.verified);
     assert_eq!(pending.refused.len(), 2, "{:?}", pending.refused);
 }
+
+/// Copies a data directory as a backup would, keeping its modes.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new().mode(0o700).create(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// A server put back on an older copy of itself (database, checkpoints and keys restored from
+/// a backup, as only someone in control of its host can) pushes an older signed checkpoint;
+/// the watching approver notices the audit log went back and says so (issue 12, item 10).
+#[test]
+fn an_approver_notices_the_server_s_audit_log_going_back() {
+    let mut server = Server::start_with_config("[audit]\ncheckpoint_seconds = 1\n");
+    let app = server.api_key("payouts", "payouts-service");
+    let rt = runtime();
+    let (client, _signer) = enrolled_alice(&server, &rt);
+    let (status, _) = server.post(
+        &app,
+        "/v1/requests",
+        &payout("b1", "2500", "alice@example.com"),
+    );
+    assert_eq!(status, 201);
+    assert!(server.terminate(20).is_some_and(|s| s.success()));
+    let data = server.data_dir();
+    let backup = server.dir.path().join("backup");
+    copy_dir(&data, &backup);
+    server.crash_and_restart_same_port();
+    for n in 0..3 {
+        let (status, _) = server.post(
+            &app,
+            "/v1/requests",
+            &payout(&format!("a{n}"), "2500", "alice@example.com"),
+        );
+        assert_eq!(status, 201);
+    }
+    let checkpoints = data.join("audit-checkpoints.jsonl");
+    let backed_up = std::fs::read_to_string(backup.join("audit-checkpoints.jsonl")).unwrap();
+    let newest_then: u64 = backed_up
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["seq"].as_u64())
+        .max()
+        .unwrap();
+    let server = std::sync::Arc::new(std::sync::Mutex::new(server));
+    let (s, data_dir, backup_dir) = (server.clone(), data.clone(), backup.clone());
+    let refusals = rt.block_on(async {
+        let mut refusals: Vec<String> = Vec::new();
+        let restorer = tokio::task::spawn_blocking(move || {
+            // Wait for a checkpoint newer than the backup's, then put the backup back.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            loop {
+                let text = std::fs::read_to_string(&checkpoints).unwrap_or_default();
+                let newest = text
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter_map(|v| v["seq"].as_u64())
+                    .max()
+                    .unwrap_or(0);
+                if newest > newest_then {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "no newer checkpoint");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            // Give the stream a moment to deliver it.
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            let mut server = s.lock().unwrap();
+            server.kill();
+            std::fs::remove_dir_all(&data_dir).unwrap();
+            copy_dir(&backup_dir, &data_dir);
+            server.crash_and_restart_same_port();
+        });
+        let watched = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            client.watch(None, |event| {
+                if let WatchEvent::Refused(e) = event {
+                    refusals.push(e.to_string());
+                    return std::ops::ControlFlow::Break(());
+                }
+                std::ops::ControlFlow::Continue(())
+            }),
+        )
+        .await;
+        assert!(matches!(watched, Ok(Ok(()))), "{watched:?}");
+        restorer.await.unwrap();
+        refusals
+    });
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert!(
+        refusals[0].starts_with("the server's audit log went back from entry "),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals[0].contains(&format!("to entry {newest_then}")),
+        "{refusals:?}"
+    );
+}

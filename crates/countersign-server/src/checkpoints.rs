@@ -115,20 +115,21 @@ impl CheckpointLog {
     }
 
     /// Signs the store's head now and appends it, unless the newest checkpoint already covers
-    /// it; returns the head.
+    /// it; returns the new checkpoint, if one was made.
     pub async fn checkpoint(
         &self,
         store: &dyn Store,
         key: &SigningKey,
         last: &mut Option<Head>,
-    ) -> Result<Head, CheckpointError> {
+    ) -> Result<Option<Checkpoint>, CheckpointError> {
         let head = store.audit_head().await?;
-        if *last != Some(head) {
-            let checkpoint = Checkpoint::sign(head, crate::clock::now()?, key)?;
-            self.append(&checkpoint)?;
-            *last = Some(head);
+        if *last == Some(head) {
+            return Ok(None);
         }
-        Ok(head)
+        let checkpoint = Checkpoint::sign(head, crate::clock::now()?, key)?;
+        self.append(&checkpoint)?;
+        *last = Some(head);
+        Ok(Some(checkpoint))
     }
 }
 

@@ -81,6 +81,7 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
         keys,
         config,
         changes,
+        checkpoint: tokio::sync::watch::Sender::new(signed.last().cloned()),
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to find the port.
@@ -174,11 +175,15 @@ fn spawn_checkpoints(
             tick.tick().await;
             let mut guard = checkpoints.lock().await;
             let (log, last) = &mut *guard;
-            if let Err(error) = log
+            match log
                 .checkpoint(&*state.store, &state.keys.active, last)
                 .await
             {
-                tracing::error!(%error, "audit checkpoint failed");
+                Ok(Some(made)) => {
+                    state.checkpoint.send_replace(Some(made));
+                }
+                Ok(None) => {}
+                Err(error) => tracing::error!(%error, "audit checkpoint failed"),
             }
         }
     })

@@ -808,6 +808,16 @@ async fn record_report(
     })))
 }
 
+/// A signed audit checkpoint as an SSE event.
+fn checkpoint_event(
+    checkpoint: &countersign_core::audit::Checkpoint,
+) -> Result<axum::response::sse::Event, Problem> {
+    axum::response::sse::Event::default()
+        .event("checkpoint")
+        .json_data(checkpoint)
+        .map_err(internal)
+}
+
 /// The approver's view of one request as an SSE event, if the approver may act on it.
 async fn event_for(
     state: &AppState,
@@ -897,17 +907,28 @@ pub async fn stream(
             initial.push(Ok(event));
         }
     }
+    // The newest signed audit checkpoint, now and whenever a new one is made.
+    let mut checkpoints = state.checkpoint.subscribe();
+    if let Some(checkpoint) = checkpoints.borrow_and_update().clone() {
+        initial.push(Ok(checkpoint_event(&checkpoint)?));
+    }
     let keepalive_seconds = state.config.limits.stream_keepalive_seconds;
     let mut recheck = tokio::time::interval(STREAM_RECHECK);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The stream ends as soon as its approver or device is disabled: checked before every
     // event it sends and every STREAM_RECHECK while idle.
     let live = futures_util::stream::unfold(
-        (changes, state, caller, recheck),
-        |(mut changes, state, caller, mut recheck)| async move {
+        (changes, state, caller, recheck, checkpoints),
+        |(mut changes, state, caller, mut recheck, mut checkpoints)| async move {
             loop {
                 let change = tokio::select! {
-                    change = changes.recv() => change,
+                    change = changes.recv() => Some(change),
+                    made = checkpoints.changed() => {
+                        if made.is_err() {
+                            return None;
+                        }
+                        None
+                    }
                     _ = recheck.tick() => {
                         if still_enabled(&state, &caller.approver.id, &caller.device_id).await {
                             continue;
@@ -919,19 +940,26 @@ pub async fn stream(
                     return None;
                 }
                 let event = match change {
-                    Ok(id) => match event_for(&state, &caller.approver, &id).await {
+                    None => {
+                        let newest = checkpoints.borrow_and_update().clone();
+                        match newest.as_ref().map(checkpoint_event) {
+                            Some(Ok(event)) => event,
+                            _ => continue,
+                        }
+                    }
+                    Some(Ok(id)) => match event_for(&state, &caller.approver, &id).await {
                         Ok(Some(event)) => event,
                         Ok(None) | Err(_) => continue,
                     },
                     // Missed changes: tell the client to resynchronise its list.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
                         axum::response::sse::Event::default()
                             .event("resync")
                             .data("{}")
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    Some(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return None,
                 };
-                return Some((Ok(event), (changes, state, caller, recheck)));
+                return Some((Ok(event), (changes, state, caller, recheck, checkpoints)));
             }
         },
     );

@@ -34,6 +34,9 @@ pub struct AppState {
     pub limits: crate::ratelimit::RequesterLimits,
     /// Request ids whose state changed, for long-polls and approver streams.
     pub changes: tokio::sync::broadcast::Sender<String>,
+    /// The newest signed audit checkpoint, pushed to approver streams (approvers keep the
+    /// newest they saw and refuse one that goes backwards).
+    pub checkpoint: tokio::sync::watch::Sender<Option<countersign_core::audit::Checkpoint>>,
 }
 
 impl AppState {
