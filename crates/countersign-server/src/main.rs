@@ -377,10 +377,13 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             let keys = keys::load_or_create(&store, &provider)
                 .await
                 .map_err(|e| e.to_string())?;
-            let earlier =
+            // The newest signed checkpoint: a log that no longer reaches it is not signed over.
+            let earlier: Vec<_> =
                 countersign_server::checkpoints::CheckpointLog::at(&config.checkpoints_path())
-                    .read(&keys.published)
-                    .map_err(|e| e.to_string())?;
+                    .newest(&keys.published)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .collect();
             let head = match output {
                 Some(path) => {
                     let mut file = std::io::BufWriter::new(

@@ -66,8 +66,8 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     let keys = keys::load_or_create(&store, &provider).await?;
     // A database that lost or rewrote what a checkpoint signed does not serve.
     let checkpoint_log = crate::checkpoints::CheckpointLog::at(&config.checkpoints_path());
-    let signed = checkpoint_log.read(&keys.published)?;
-    crate::checkpoints::check_database(&store, &signed).await?;
+    let newest = checkpoint_log.newest(&keys.published)?;
+    crate::checkpoints::check_database(&store, newest.as_slice()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (changes, _) = tokio::sync::broadcast::channel(1024);
@@ -81,7 +81,7 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
         keys,
         config,
         changes,
-        checkpoint: tokio::sync::watch::Sender::new(signed.last().cloned()),
+        checkpoint: tokio::sync::watch::Sender::new(newest.clone()),
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to find the port.
@@ -90,7 +90,7 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     tracing::info!(%addr, scheme, "listening");
     spawn_limit_cleanup(state.clone());
     spawn_expiry_sweep(state.clone());
-    let last_checkpoint = signed.last().map(|c| countersign_core::audit::Head {
+    let last_checkpoint = newest.as_ref().map(|c| countersign_core::audit::Head {
         seq: c.body.seq,
         hash: c.body.head,
     });
