@@ -481,9 +481,16 @@ fn expiry_a_server_restart_and_an_unverifiable_push() {
     ui.wait(&format!(".inbox-item[data-id='{meanwhile_id}']"), 60);
     ui.wait("#connection[data-state=connected]", 30);
 
-    // The server now signs with a key this device never pinned: what it pushes is refused,
-    // never shown, and the window warns.
-    admin(&server.data_dir(), &["keys", "rotate"]);
+    // The server now signs with a key this device never pinned and no pinned key endorsed
+    // (put in place of its key files, as only an intruder on its host could; a rotation would
+    // be endorsed by the old key and trusted): what it pushes is refused, never shown, and the
+    // window warns. (The checkpoints the old key signed go too, or the server would refuse to
+    // start on them.)
+    server.kill();
+    for entry in std::fs::read_dir(server.data_dir().join("keys")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let _ = std::fs::remove_file(server.data_dir().join("audit-checkpoints.jsonl"));
     server.crash_and_restart_same_port();
     let forged = create(&server, &app_key, agent_call("agent-other-key"));
     let forged_id = forged["id"].as_str().unwrap();
