@@ -21,7 +21,9 @@ struct Acknowledged {
 const CONFIG: &str = "[limits]
 requests_per_minute_per_ip = 100000000
 requests_per_minute_per_requester = 100000000
+requests_per_minute_per_api_key = 100000000
 max_pending_per_requester = 1000
+max_pending_per_api_key = 100000
 ";
 
 #[test]
