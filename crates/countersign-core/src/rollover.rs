@@ -43,6 +43,9 @@ pub enum RolloverError {
     /// The signature does not verify.
     #[error("the endorsement's signature does not verify")]
     BadSignature,
+    /// What is signed could not be encoded.
+    #[error("the endorsement cannot be encoded")]
+    Encoding,
 }
 
 #[derive(Serialize)]
@@ -54,32 +57,32 @@ struct Signed<'a> {
 
 impl KeyRollover {
     /// `old` endorses `new` at `at`.
-    pub fn sign(old: &SigningKey, new: &VerifyingKey, at: i64) -> Self {
+    pub fn sign(old: &SigningKey, new: &VerifyingKey, at: i64) -> Result<Self, RolloverError> {
         let new_key = b64::encode(new.as_bytes());
-        let input = Self::input(at, old.kid(), &new_key);
-        KeyRollover {
+        let input = Self::input(at, old.kid(), &new_key)?;
+        Ok(KeyRollover {
             signature: b64::encode(old.sign(&input)),
             new_key,
             endorsed_by: old.kid().to_owned(),
             at,
-        }
+        })
     }
 
-    fn input(at: i64, endorsed_by: &str, new_key: &str) -> Vec<u8> {
+    fn input(at: i64, endorsed_by: &str, new_key: &str) -> Result<Vec<u8>, RolloverError> {
         let members = Signed {
             at,
             endorsed_by,
             new_key,
         };
         let mut input = DOMAIN.to_vec();
-        // Three plain members: canonical JSON cannot fail here, and if it ever did the empty
-        // input would verify against nothing.
-        input.extend(crate::canonical::to_canonical_json(&members).unwrap_or_default());
-        input
+        input.extend(
+            crate::canonical::to_canonical_json(&members).map_err(|_| RolloverError::Encoding)?,
+        );
+        Ok(input)
     }
 
     /// What the signature covers.
-    pub fn signing_input(&self) -> Vec<u8> {
+    pub fn signing_input(&self) -> Result<Vec<u8>, RolloverError> {
         Self::input(self.at, &self.endorsed_by, &self.new_key)
     }
 
@@ -90,7 +93,7 @@ impl KeyRollover {
             .ok_or_else(|| RolloverError::UnknownEndorser(self.endorsed_by.clone()))?;
         let signature = b64::decode(&self.signature).map_err(|_| RolloverError::BadSignature)?;
         endorser
-            .verify(&self.signing_input(), &signature)
+            .verify(&self.signing_input()?, &signature)
             .map_err(|_| RolloverError::BadSignature)?;
         let bytes: [u8; 32] = b64::decode(&self.new_key)
             .ok()
@@ -134,9 +137,9 @@ mod tests {
     fn a_chain_from_a_pinned_key_is_followed_in_any_order_and_nothing_else_is() {
         let (first, second, third, stranger) = (key(1), key(2), key(3), key(9));
         let chain = [
-            KeyRollover::sign(&second, third.verifying_key(), 200),
-            KeyRollover::sign(&first, second.verifying_key(), 100),
-            KeyRollover::sign(&stranger, key(10).verifying_key(), 300),
+            KeyRollover::sign(&second, third.verifying_key(), 200).unwrap(),
+            KeyRollover::sign(&first, second.verifying_key(), 100).unwrap(),
+            KeyRollover::sign(&stranger, key(10).verifying_key(), 300).unwrap(),
         ];
         let pinned = KeySet::new([first.verifying_key().clone()]);
         let trusted = extend(&pinned, &chain);
@@ -159,7 +162,7 @@ mod tests {
     fn a_tampered_endorsement_is_refused() {
         let (first, second) = (key(1), key(2));
         let pinned = KeySet::new([first.verifying_key().clone()]);
-        let good = KeyRollover::sign(&first, second.verifying_key(), 100);
+        let good = KeyRollover::sign(&first, second.verifying_key(), 100).unwrap();
         assert_eq!(good.verify(&pinned).unwrap().kid(), second.kid());
         let mut swapped = good.clone();
         swapped.new_key = b64::encode(key(3).verifying_key().as_bytes());
@@ -167,7 +170,7 @@ mod tests {
         let mut late = good.clone();
         late.at += 1;
         assert_eq!(late.verify(&pinned), Err(RolloverError::BadSignature));
-        let unknown = KeyRollover::sign(&second, first.verifying_key(), 100);
+        let unknown = KeyRollover::sign(&second, first.verifying_key(), 100).unwrap();
         assert!(matches!(
             unknown.verify(&pinned),
             Err(RolloverError::UnknownEndorser(_))

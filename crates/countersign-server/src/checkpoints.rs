@@ -68,64 +68,46 @@ impl CheckpointLog {
         }
     }
 
+    /// The file's text; empty when there is no file yet.
+    fn text(&self) -> Result<String, CheckpointError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => Ok(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            Err(e) => Err(self.io()(e)),
+        }
+    }
+
+    /// Line `line` of the file as a checkpoint whose signature verifies with `keys`.
+    fn parse(&self, line: usize, text: &str, keys: &KeySet) -> Result<Checkpoint, CheckpointError> {
+        let checkpoint: Checkpoint =
+            serde_json::from_str(text).map_err(|_| CheckpointError::Malformed {
+                path: self.path.clone(),
+                line,
+            })?;
+        checkpoint
+            .verify_signature(keys)
+            .map_err(|_| CheckpointError::Signature {
+                path: self.path.clone(),
+                line,
+            })?;
+        Ok(checkpoint)
+    }
+
     /// Every checkpoint in the file, oldest first, each signature checked with `keys`.
     pub fn read(&self, keys: &KeySet) -> Result<Vec<Checkpoint>, CheckpointError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.io()(e)),
-        };
-        let mut out = Vec::new();
-        for (n, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let checkpoint: Checkpoint =
-                serde_json::from_str(line).map_err(|_| CheckpointError::Malformed {
-                    path: self.path.clone(),
-                    line: n + 1,
-                })?;
-            checkpoint
-                .verify_signature(keys)
-                .map_err(|_| CheckpointError::Signature {
-                    path: self.path.clone(),
-                    line: n + 1,
-                })?;
-            out.push(checkpoint);
-        }
-        Ok(out)
+        numbered(&self.text()?)
+            .map(|(n, line)| self.parse(n, line, keys))
+            .collect()
     }
 
     /// The newest checkpoint in the file, its signature checked with `keys` (the only one the
     /// start-up check needs: entries are hash-linked, so cutting or rewriting anything up to
     /// it changes the entry it covers).
     pub fn newest(&self, keys: &KeySet) -> Result<Option<Checkpoint>, CheckpointError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(self.io()(e)),
-        };
-        let Some((n, line)) = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
+        numbered(&self.text()?)
             .last()
-        else {
-            return Ok(None);
-        };
-        let checkpoint: Checkpoint =
-            serde_json::from_str(line).map_err(|_| CheckpointError::Malformed {
-                path: self.path.clone(),
-                line: n + 1,
-            })?;
-        checkpoint
-            .verify_signature(keys)
-            .map_err(|_| CheckpointError::Signature {
-                path: self.path.clone(),
-                line: n + 1,
-            })?;
-        Ok(Some(checkpoint))
+            .map(|(n, line)| self.parse(n, line, keys))
+            .transpose()
     }
 
     /// Appends one checkpoint and syncs it to disk.
@@ -162,6 +144,14 @@ impl CheckpointLog {
         *last = Some(head);
         Ok(Some(checkpoint))
     }
+}
+
+/// The non-empty lines of `text` with their line numbers (from 1).
+fn numbered(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| (n + 1, l))
 }
 
 /// Refuses a database that no longer reaches every checkpoint in `checkpoints` with the same

@@ -259,16 +259,9 @@ impl KeyProvider for FileKeys {
         let kid = file.key.kid().to_owned();
         let sequence = self.numbered()?.first().map_or(1, |(n, _)| n + 1);
         let seed = Zeroizing::new(file.key.seed());
-        let stored = match &self.kek {
-            None => Stored {
-                version: 1,
-                kid: kid.clone(),
-                created_at: file.created_at,
-                sequence,
-                seed: Some(b64::encode(seed.as_slice())),
-                nonce: None,
-                sealed: None,
-            },
+        // In plain text, or sealed with the key-encryption key (the key id bound to it).
+        let (seed, nonce, sealed) = match &self.kek {
+            None => (Some(b64::encode(seed.as_slice())), None, None),
             Some(kek) => {
                 let nonce = crate::clock::random::<24>()?;
                 let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
@@ -285,16 +278,17 @@ impl KeyProvider for FileKeys {
                         path: self.dir.clone(),
                         problem: "sealing failed",
                     })?;
-                Stored {
-                    version: 1,
-                    kid: kid.clone(),
-                    created_at: file.created_at,
-                    sequence,
-                    seed: None,
-                    nonce: Some(b64::encode(nonce)),
-                    sealed: Some(b64::encode(sealed)),
-                }
+                (None, Some(b64::encode(nonce)), Some(b64::encode(sealed)))
             }
+        };
+        let stored = Stored {
+            version: 1,
+            kid: kid.clone(),
+            created_at: file.created_at,
+            sequence,
+            seed,
+            nonce,
+            sealed,
         };
         let bytes =
             Zeroizing::new(

@@ -27,6 +27,9 @@ pub enum KeyError {
     /// No usable clock.
     #[error(transparent)]
     Clock(#[from] clock::ClockError),
+    /// The previous key's endorsement of the new one could not be made.
+    #[error(transparent)]
+    Rollover(#[from] countersign_core::rollover::RolloverError),
     /// A key stored in the database by an older version does not match its id.
     #[error("stored signing key {0} does not match its kid")]
     Mismatch(String),
@@ -108,7 +111,8 @@ pub async fn rotate(
     let rollover = provider
         .keys()?
         .first()
-        .map(|previous| KeyRollover::sign(&previous.key, key.verifying_key(), now.unix()));
+        .map(|previous| KeyRollover::sign(&previous.key, key.verifying_key(), now.unix()))
+        .transpose()?;
     // The file first: a key recorded but missing would be worse than a file not yet recorded.
     provider.add(&KeyFile {
         key,

@@ -142,15 +142,25 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     }
     // One last checkpoint over everything written before the stop.
     checkpointer.abort();
+    checkpoint_now(&state, &checkpoints).await;
+    Ok(())
+}
+
+/// Signs and appends a checkpoint if the audit head moved, and pushes it to approver streams;
+/// a failure is logged (the periodic task retries).
+async fn checkpoint_now(state: &AppState, checkpoints: &Checkpointing) {
     let mut guard = checkpoints.lock().await;
     let (log, last) = &mut *guard;
-    if let Err(error) = log
+    match log
         .checkpoint(&*state.store, &state.keys.active, last)
         .await
     {
-        tracing::error!(%error, "final audit checkpoint failed");
+        Ok(Some(made)) => {
+            state.checkpoint.send_replace(Some(made));
+        }
+        Ok(None) => {}
+        Err(error) => tracing::error!(%error, "audit checkpoint failed"),
     }
-    Ok(())
 }
 
 /// The checkpoint file and the last head it holds, shared by the periodic task and the stop.
@@ -173,18 +183,7 @@ fn spawn_checkpoints(
         tick.tick().await;
         loop {
             tick.tick().await;
-            let mut guard = checkpoints.lock().await;
-            let (log, last) = &mut *guard;
-            match log
-                .checkpoint(&*state.store, &state.keys.active, last)
-                .await
-            {
-                Ok(Some(made)) => {
-                    state.checkpoint.send_replace(Some(made));
-                }
-                Ok(None) => {}
-                Err(error) => tracing::error!(%error, "audit checkpoint failed"),
-            }
+            checkpoint_now(&state, &checkpoints).await;
         }
     })
 }

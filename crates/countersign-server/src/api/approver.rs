@@ -647,7 +647,7 @@ async fn decide_as(
     let progress = lifecycle::progress(tx, &recorded.approvals);
     Ok(Json(serde_json::json!({
         "counted": true,
-        "role": match role { Role::Requester => "requester", Role::Approver => "approver" },
+        "role": role.as_str(),
         "state": recorded.decision.as_ref().map_or("pending", |d| d.state.as_str()),
         "progress": {"self_step_up_done": progress.self_done, "approvers": progress.approvers, "approvers_required": tx.requirements.approvers},
     })))
@@ -768,7 +768,10 @@ async fn record_report(
         Err(e) => return Err(internal(e)),
     };
     state.metrics.event("report");
-    state.changed(&tx.id);
+    // Once each: the reported request is among the cancelled ones when an approval won.
+    if !reported.cancelled.contains(&tx.id) {
+        state.changed(&tx.id);
+    }
     for id in &reported.cancelled {
         state.changed(id);
     }
@@ -801,7 +804,7 @@ async fn record_report(
     );
     Ok(Json(serde_json::json!({
         "counted": reported.denial.is_some(),
-        "role": match report.role { Role::Requester => "requester", Role::Approver => "approver" },
+        "role": report.role.as_str(),
         "state": now_state,
         "requester_frozen": true,
         "cancelled_requests": reported.cancelled,
