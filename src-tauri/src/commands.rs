@@ -2,7 +2,9 @@
 //! result or [`ShellError`]. All are async so none runs on the main thread.
 
 use crate::desk::{Choice, DecisionOutcome, Desk, KeyChoice, SettingsView};
+use crate::agent_link::AgentLink;
 use crate::error::ShellError;
+use countersign_desk::agent::NotificationStatus;
 use crate::history::HistoryEntry;
 use crate::views::{EnrolledView, RequestView, Snapshot};
 use countersign_approver::ServerIdentity;
@@ -67,11 +69,14 @@ pub async fn identify(
 #[tauri::command]
 pub async fn enroll(
     desk: Shell<'_>,
+    agent: State<'_, Arc<AgentLink>>,
     server: String,
     code: String,
     key: KeyChoice,
 ) -> Result<EnrolledView, ShellError> {
-    desk.inner().enroll(&server, &code, key).await
+    let enrolled = desk.inner().enroll(&server, &code, key).await?;
+    agent.reload().await;
+    Ok(enrolled)
 }
 
 /// One request's full view.
@@ -141,8 +146,13 @@ pub async fn take_pending(
 
 /// Forgets this device.
 #[tauri::command]
-pub async fn unenroll(desk: Shell<'_>) -> Result<(), ShellError> {
-    desk.unenroll()
+pub async fn unenroll(
+    desk: Shell<'_>,
+    agent: State<'_, Arc<AgentLink>>,
+) -> Result<(), ShellError> {
+    desk.unenroll()?;
+    agent.reload().await;
+    Ok(())
 }
 
 /// When the process started, and whether the first paint was reported.
@@ -171,41 +181,34 @@ pub async fn painted(startup: State<'_, Startup>) -> Result<(), ShellError> {
     Ok(())
 }
 
-/// Whether notifications are shown, paused or unavailable.
+/// Whether notifications are shown, paused or unavailable (the tray agent shows them).
 #[tauri::command]
 pub async fn notification_status(
-    shell: State<'_, Arc<crate::Shell>>,
-) -> Result<crate::notify::NotificationStatus, ShellError> {
-    let notifier = shell.notifier().ok_or(ShellError::Internal {
-        message: "notifications are not set up".into(),
-    })?;
-    Ok(notifier.status(crate::desk::now()))
+    agent: State<'_, Arc<AgentLink>>,
+) -> Result<NotificationStatus, ShellError> {
+    Ok(agent.notification_status().await)
 }
 
 /// Pauses notifications until `until` (Unix seconds, at most two days ahead; the window
 /// computes "in an hour" and "tomorrow morning" in local time), or resumes them with `null`.
 #[tauri::command]
 pub async fn pause_notifications(
-    shell: State<'_, Arc<crate::Shell>>,
+    agent: State<'_, Arc<AgentLink>>,
     until: Option<i64>,
-) -> Result<crate::notify::NotificationStatus, ShellError> {
+) -> Result<NotificationStatus, ShellError> {
     let now = crate::desk::now();
     if until.is_some_and(|u| u <= now || u > now + 2 * 86_400) {
         return Err(ShellError::Invalid {
             message: "a pause ends in the future and within two days".into(),
         });
     }
-    let notifier = shell.notifier().ok_or(ShellError::Internal {
-        message: "notifications are not set up".into(),
-    })?;
-    notifier.pause(until, now);
-    Ok(notifier.status(now))
+    agent.pause(until).await
 }
 
-/// Quits the app (the window's way to do what the tray's Quit does, for desktops without a
-/// tray host).
+/// Quits the app: the window and the tray agent.
 #[tauri::command]
-pub async fn quit(app: tauri::AppHandle) -> Result<(), ShellError> {
+pub async fn quit(app: tauri::AppHandle, agent: State<'_, Arc<AgentLink>>) -> Result<(), ShellError> {
+    agent.quit().await;
     app.exit(0);
     Ok(())
 }

@@ -1,82 +1,31 @@
-//! The Countersign desktop approver: a thin Tauri 2 shell over `countersign-approver`.
+//! The Countersign desktop approver's window: a thin Tauri 2 shell over `countersign-desk`.
+//! It exists only while its window is open; the tray, the notifications and the event stream
+//! between windows live in the tray agent (`countersign-tray`), which starts this app on demand.
 //!
-//! - [`desk`]: the state and logic behind every command (testable without a window);
-//! - [`stream`]: the task that follows the server's event stream into the desk;
-//! - [`ceremony`]: one security-key operation at a time, its progress, PIN and cancel;
 //! - [`commands`]: the IPC commands, thin wrappers over the desk;
-//! - [`notify`]: desktop notifications for new requests (notify-rust on the session bus);
-//! - [`tray`]: the tray icon and menu (what waits, the connection, pause, quit);
-//! - [`window`]: the main window, destroyed when closed and created again on demand;
-//! - [`links`]: `countersign://` links, validated strictly;
-//! - [`views`]: what the UI receives; [`history`]: this device's decisions;
-//! - [`error`]: the one typed error that crosses the IPC boundary.
+//! - [`window`]: the main window; closing it ends this process (the agent stays);
+//! - [`agent_link`]: starting and talking to the tray agent;
+//! - the desk, ceremony, links, views, history and error modules come from
+//!   `countersign-desk` and are re-exported here.
 #![forbid(unsafe_code)]
 
-pub mod ceremony;
+pub mod agent_link;
 pub mod commands;
-pub mod desk;
-pub mod error;
-pub mod history;
-pub mod links;
-pub mod notify;
-pub mod stream;
-pub mod tray;
-pub mod views;
 pub mod window;
 
+pub use countersign_desk::{ceremony, desk, error, history, links, views};
+
+use agent_link::AgentLink;
 use ceremony::{CeremonySink, CeremonyUpdate};
 use desk::{Desk, DeskConfig, Ui};
 use links::{Link, LinkError};
-use notify::{NotificationStatus, Notifier, NotifierHost};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use tauri::{Emitter, Manager};
-use tray::{Tray, TrayAction, TrayModel};
 use views::Snapshot;
 
-/// How often the tray's "time left" and the notification pause are brought up to date.
-const TRAY_TICK: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// The app's side of the desk and the notifier: events the window listens to, notifications,
-/// the tray, and opening a request's screen from a notification or the tray.
+/// The app's side of the desk: events the window listens to.
 pub struct Shell {
     app: tauri::AppHandle,
-    notifier: OnceLock<Arc<Notifier>>,
-    /// Models for the tray, applied on a thread of their own: a tray update waits for the main
-    /// thread, which must never wait for it in turn.
-    tray: OnceLock<mpsc::Sender<TrayModel>>,
-    last: Mutex<Option<Snapshot>>,
-}
-
-impl Shell {
-    /// The notifier (set once at start-up).
-    pub fn notifier(&self) -> Option<&Arc<Notifier>> {
-        self.notifier.get()
-    }
-
-    /// Whether a tray exists (then closing the window keeps the app running).
-    pub fn has_tray(&self) -> bool {
-        self.tray.get().is_some()
-    }
-
-    /// Brings the tray up to date with `snapshot`.
-    fn refresh_tray(&self, snapshot: &Snapshot) {
-        let Some(tray) = self.tray.get() else {
-            return;
-        };
-        let status = self
-            .notifier
-            .get()
-            .map_or(NotificationStatus::On, |n| n.status(snapshot.now));
-        let _ = tray.send(TrayModel::of(snapshot, &status, &tray::local_clock));
-    }
-
-    fn remember(&self, snapshot: &Snapshot) {
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(snapshot.clone());
-    }
-
-    fn last(&self) -> Option<Snapshot> {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
 }
 
 impl CeremonySink for Shell {
@@ -88,26 +37,6 @@ impl CeremonySink for Shell {
 impl Ui for Shell {
     fn changed(&self, snapshot: &Snapshot) {
         let _ = self.app.emit("snapshot", snapshot);
-        if let Some(notifier) = self.notifier.get() {
-            notifier.sync(&snapshot.inbox, snapshot.now);
-        }
-        self.remember(snapshot);
-        self.refresh_tray(snapshot);
-    }
-}
-
-impl NotifierHost for Shell {
-    fn open_request(&self, id: &str) {
-        let id = id.to_owned();
-        window::show_with(&self.app, |p| p.request = Some(id));
-    }
-
-    fn status_changed(&self, status: &NotificationStatus) {
-        let _ = self.app.emit("notifications", status);
-        if let Some(mut snapshot) = self.last() {
-            snapshot.now = desk::now();
-            self.refresh_tray(&snapshot);
-        }
     }
 }
 
@@ -117,7 +46,7 @@ pub enum RunError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    /// No D-Bus session bus: one instance, notifications and the keyring all need it.
+    /// No D-Bus session bus: one instance, the tray agent and the keyring all need it.
     #[error(
         "no D-Bus session bus ({0}): Countersign needs one to keep to a single instance, show \
          notifications and reach the keyring. Start it from a desktop session, or inside \
@@ -132,7 +61,7 @@ pub enum RunError {
 /// How this launch was asked to start.
 #[derive(Clone, Debug, Default)]
 pub struct LaunchOptions {
-    /// Start in the tray without a window (start at login does this).
+    /// Start only the tray agent, without a window (start at login does this).
     pub hidden: bool,
     /// Links given on the command line (`countersign://…`).
     pub links: Vec<String>,
@@ -187,80 +116,6 @@ fn second_launch(app: &tauri::AppHandle, argv: &[String]) {
     }
 }
 
-fn on_tray_action(app: &tauri::AppHandle, action: TrayAction) {
-    let now = desk::now();
-    let notifier = app
-        .try_state::<Arc<Shell>>()
-        .and_then(|s| s.notifier().cloned());
-    match action {
-        TrayAction::Open => window::show_with(app, |_| {}),
-        TrayAction::OpenRequest(id) => window::show_with(app, |p| p.request = Some(id)),
-        TrayAction::PauseHour => {
-            if let Some(n) = notifier {
-                n.pause(Some(now + 3600), now);
-            }
-        }
-        TrayAction::PauseTomorrow => {
-            if let (Some(n), Some(until)) = (notifier, tray::tomorrow_morning(now)) {
-                n.pause(Some(until), now);
-            }
-        }
-        TrayAction::Resume => {
-            if let Some(n) = notifier {
-                n.pause(None, now);
-            }
-        }
-        TrayAction::Quit => app.exit(0),
-    }
-}
-
-/// Builds the tray and its updater thread; without a tray the app still runs (and quits when
-/// its window closes).
-fn start_tray(app: &tauri::AppHandle, shell: &Shell) {
-    let tray = match Tray::build(app, on_tray_action) {
-        Ok(tray) => tray,
-        Err(error) => {
-            eprintln!("countersign-desktop: {error}; closing the window will quit");
-            return;
-        }
-    };
-    let (sender, models) = mpsc::channel::<TrayModel>();
-    let spawned = std::thread::Builder::new()
-        .name("tray".into())
-        .spawn(move || {
-            while let Ok(mut model) = models.recv() {
-                // Only the newest model matters.
-                while let Ok(newer) = models.try_recv() {
-                    model = newer;
-                }
-                if let Err(error) = tray.show(model) {
-                    eprintln!("countersign-desktop: cannot update the tray: {error}");
-                }
-            }
-        });
-    match spawned {
-        Ok(_) => {
-            let _ = shell.tray.set(sender);
-        }
-        Err(error) => eprintln!("countersign-desktop: no tray: {error}"),
-    }
-}
-
-/// Keeps the tray's times current.
-fn tick_tray(app: tauri::AppHandle, runtime: &tokio::runtime::Handle) {
-    runtime.spawn(async move {
-        let mut every = tokio::time::interval(TRAY_TICK);
-        loop {
-            every.tick().await;
-            if let (Some(desk), Some(shell)) =
-                (app.try_state::<Arc<Desk>>(), app.try_state::<Arc<Shell>>())
-            {
-                shell.refresh_tray(&desk.snapshot());
-            }
-        }
-    });
-}
-
 /// Turns start-at-login on or off.
 pub fn set_start_at_login(app: &tauri::AppHandle, on: bool) -> Result<(), error::ShellError> {
     use tauri_plugin_autostart::ManagerExt;
@@ -292,7 +147,14 @@ pub fn run(
     let bus = runtime
         .block_on(zbus::Connection::session())
         .map_err(|e| RunError::NoSessionBus(e.to_string()))?;
-    drop(bus);
+    let agent = Arc::new(AgentLink::new(bus));
+    if options.hidden && options.links.is_empty() && !options.register_links {
+        // At login: the agent is all that runs until a window is asked for.
+        if runtime.block_on(agent.ensure_running(&agent_link::agent_command(&config))) {
+            return Ok(());
+        }
+        eprintln!("countersign-desktop: no tray agent; opening the window instead");
+    }
     let handle = runtime.handle().clone();
     tauri::async_runtime::set(handle.clone());
     let first_links: Vec<String> = std::iter::once(String::new())
@@ -327,22 +189,21 @@ pub fn run(
             }
             let shell = Arc::new(Shell {
                 app: app.handle().clone(),
-                notifier: OnceLock::new(),
-                tray: OnceLock::new(),
-                last: Mutex::new(None),
             });
-            let host: std::sync::Weak<dyn NotifierHost> = Arc::downgrade(&shell) as _;
-            let _ = shell.notifier.set(Notifier::new(handle.clone(), host));
-            start_tray(app.handle(), &shell);
+            let agent_command = agent_link::agent_command(&config);
             let desk = Desk::open(config, shell.clone(), handle.clone());
             app.manage(desk.clone());
-            app.manage(shell.clone());
+            app.manage(agent.clone());
             desk.start();
-            tick_tray(app.handle().clone(), &handle);
+            let started = agent.clone();
+            let app_handle = app.handle().clone();
+            handle.spawn(async move {
+                if started.ensure_running(&agent_command).await {
+                    started.follow(app_handle).await;
+                }
+            });
             let links = links::in_arguments(&first_links);
-            if !options.hidden || !links.is_empty() || !shell.has_tray() {
-                window::create(app.handle())?;
-            }
+            window::create(app.handle())?;
             for link in links {
                 follow(app.handle(), link);
             }
@@ -368,18 +229,8 @@ pub fn run(
             commands::quit,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))?;
-    app.run(|app, event| {
-        // Closing the window destroys it; with a tray the app keeps running (quit from the
-        // tray). `code` is set when the app itself asked to exit.
-        if let tauri::RunEvent::ExitRequested {
-            code: None, api, ..
-        } = event
-        {
-            if app.try_state::<Arc<Shell>>().is_some_and(|s| s.has_tray()) {
-                api.prevent_exit();
-            }
-        }
-    });
+    // Closing the window ends this process; the agent keeps the tray.
+    app.run(|_, _| {});
     drop(runtime);
     Ok(())
 }

@@ -1,23 +1,15 @@
-//! The tray: what waits, at a glance, on every platform's terms. On Linux (AppIndicator) an
-//! item has no click events and no tooltip, and its menu cannot be replaced once set, so the
-//! count and the pending requests are menu entries changed item by item, and the icon switches
-//! between an idle, a badged and a warning variant.
+//! What the tray shows, on every platform's terms. Many Linux panels (AppIndicator hosts)
+//! send no clicks on the icon and show no tooltip, so the count and the pending requests are
+//! menu entries, and the icon switches between an idle, a badged and a warning variant.
 //!
-//! [`TrayModel`] is what the tray should show, computed from the shell's snapshot (tested
-//! without a tray); [`Tray`] applies a model to the real tray icon and its menu.
+//! [`TrayModel`] is what the tray should show, computed from the desk's snapshot (tested
+//! without a tray); [`crate::tray`] publishes a model on the bus.
 
-use crate::notify::NotificationStatus;
-use crate::views::{time_left, Connection, Snapshot};
-use std::sync::Mutex;
-use tauri::image::Image;
-use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
-use tauri::tray::{TrayIcon, TrayIconBuilder};
-use tauri::{AppHandle, Wry};
+use countersign_desk::agent::NotificationStatus;
+use countersign_desk::views::{time_left, Connection, Snapshot};
 
 /// At most this many requests are listed; the rest are "and N more".
 pub const MAX_ITEMS: usize = 8;
-/// Where the pending entries start in the menu: after "Open", a separator and the headline.
-const FIRST_ITEM: usize = 3;
 /// A long refusal message is cut to this many characters in the menu.
 const MAX_MESSAGE: usize = 80;
 
@@ -33,12 +25,12 @@ pub enum TrayIconKind {
 }
 
 impl TrayIconKind {
-    /// The icon's pixels (the PNGs in `icons/`, rendered by `icons/render.sh`).
-    pub fn image(self) -> Image<'static> {
+    /// The icon as a PNG file (the PNGs in `icons/`, rendered by `icons/render.sh`).
+    pub fn png(self) -> &'static [u8] {
         match self {
-            TrayIconKind::Idle => tauri::include_image!("../icons/tray-idle.png"),
-            TrayIconKind::Waiting => tauri::include_image!("../icons/tray-waiting.png"),
-            TrayIconKind::Offline => tauri::include_image!("../icons/tray-offline.png"),
+            TrayIconKind::Idle => include_bytes!("../../../icons/tray-idle.png"),
+            TrayIconKind::Waiting => include_bytes!("../../../icons/tray-waiting.png"),
+            TrayIconKind::Offline => include_bytes!("../../../icons/tray-offline.png"),
         }
     }
 }
@@ -114,10 +106,9 @@ pub struct TrayModel {
     pub paused: bool,
     /// Whether pausing applies (not when notifications are unavailable).
     pub can_pause: bool,
-    /// Tooltip where the platform has one.
+    /// The item's title and tooltip, where the platform shows them: "Countersign: 2 requests
+    /// waiting", or the connection's trouble.
     pub tooltip: String,
-    /// The label beside the icon where the platform has one: the count, or nothing.
-    pub label: String,
 }
 
 fn requests(n: usize) -> String {
@@ -210,11 +201,6 @@ impl TrayModel {
         };
         TrayModel {
             icon,
-            label: if waiting > 0 {
-                waiting.to_string()
-            } else {
-                String::new()
-            },
             headline,
             entries,
             connection,
@@ -247,177 +233,10 @@ pub fn tomorrow_morning(now: i64) -> Option<i64> {
         .map(|t| t.timestamp())
 }
 
-/// Why there is no tray.
-#[derive(Debug, thiserror::Error)]
-pub enum TrayError {
-    /// The indicator library is missing (it panicked while loading).
-    #[error("no tray: the AppIndicator library could not be loaded (install libayatana-appindicator3-1)")]
-    NoIndicatorLibrary,
-    /// Tauri refused to build the menu or the icon.
-    #[error("no tray: {0}")]
-    Tauri(#[from] tauri::Error),
-}
-
-/// What was last applied, so an update changes only what differs.
-struct Applied {
-    model: Option<TrayModel>,
-    entries: Vec<MenuItem<Wry>>,
-}
-
-/// The tray icon and its menu.
-pub struct Tray {
-    icon: TrayIcon<Wry>,
-    menu: Menu<Wry>,
-    headline: MenuItem<Wry>,
-    connection: MenuItem<Wry>,
-    notifications: MenuItem<Wry>,
-    pause_hour: MenuItem<Wry>,
-    pause_tomorrow: MenuItem<Wry>,
-    resume: MenuItem<Wry>,
-    applied: Mutex<Applied>,
-}
-
-impl Tray {
-    /// Builds the tray; menu clicks go to `on_action`. A missing indicator library is an
-    /// error, not a crash.
-    pub fn build(
-        app: &AppHandle,
-        on_action: impl Fn(&AppHandle, TrayAction) + Send + Sync + 'static,
-    ) -> Result<Tray, TrayError> {
-        let item = |id: &str, text: &str, enabled: bool| {
-            MenuItem::with_id(app, id, text, enabled, None::<&str>)
-        };
-        let headline = item("headline", "Nothing waiting", false)?;
-        let connection = item("connection", "Connecting…", false)?;
-        let notifications = item("notifications", "Notifications on", false)?;
-        let pause_hour = item(
-            &TrayAction::PauseHour.id(),
-            "Pause notifications for 1 hour",
-            true,
-        )?;
-        let pause_tomorrow = item(
-            &TrayAction::PauseTomorrow.id(),
-            "Pause until tomorrow 08:00",
-            true,
-        )?;
-        let resume = item(&TrayAction::Resume.id(), "Resume notifications", false)?;
-        let menu = Menu::with_items(
-            app,
-            &[
-                &item(&TrayAction::Open.id(), "Open Countersign", true)?,
-                &PredefinedMenuItem::separator(app)?,
-                &headline,
-                &PredefinedMenuItem::separator(app)?,
-                &connection,
-                &notifications,
-                &pause_hour,
-                &pause_tomorrow,
-                &resume,
-                &PredefinedMenuItem::separator(app)?,
-                &item(&TrayAction::Quit.id(), "Quit Countersign", true)?,
-            ],
-        )?;
-        let builder = TrayIconBuilder::with_id("countersign")
-            .icon(TrayIconKind::Idle.image())
-            .tooltip("Countersign")
-            .menu(&menu)
-            .show_menu_on_left_click(true)
-            .on_menu_event(move |app, event| {
-                if let Some(action) = TrayAction::from_id(event.id().as_ref()) {
-                    on_action(app, action);
-                }
-            });
-        // The indicator library is loaded on first use and panics when it is missing.
-        let icon = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.build(app)))
-            .map_err(|_| TrayError::NoIndicatorLibrary)??;
-        Ok(Tray {
-            icon,
-            menu,
-            headline,
-            connection,
-            notifications,
-            pause_hour,
-            pause_tomorrow,
-            resume,
-            applied: Mutex::new(Applied {
-                model: None,
-                entries: Vec::new(),
-            }),
-        })
-    }
-
-    /// Shows `model`, changing only what differs from the last one.
-    pub fn show(&self, model: TrayModel) -> tauri::Result<()> {
-        let mut applied = self
-            .applied
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let last = applied.model.take();
-        let changed = |f: fn(&TrayModel) -> &str| last.as_ref().is_none_or(|l| f(l) != f(&model));
-        if changed(|m| &m.headline) {
-            self.headline.set_text(&model.headline)?;
-        }
-        if changed(|m| &m.connection) {
-            self.connection.set_text(&model.connection)?;
-        }
-        if changed(|m| &m.notifications) {
-            self.notifications.set_text(&model.notifications)?;
-        }
-        if last
-            .as_ref()
-            .is_none_or(|l| (l.paused, l.can_pause) != (model.paused, model.can_pause))
-        {
-            self.resume.set_enabled(model.paused)?;
-            self.pause_hour.set_enabled(model.can_pause)?;
-            self.pause_tomorrow.set_enabled(model.can_pause)?;
-        }
-        let same_ids = last.as_ref().is_some_and(|l| {
-            l.entries.len() == model.entries.len()
-                && l.entries
-                    .iter()
-                    .zip(&model.entries)
-                    .all(|(a, b)| a.id == b.id)
-        });
-        if same_ids {
-            for ((item, old), new) in applied
-                .entries
-                .iter()
-                .zip(last.iter().flat_map(|l| &l.entries))
-                .zip(&model.entries)
-            {
-                if old.label != new.label {
-                    item.set_text(&new.label)?;
-                }
-            }
-        } else {
-            for item in applied.entries.drain(..) {
-                self.menu.remove(&item)?;
-            }
-            let app = self.icon.app_handle();
-            for (i, entry) in model.entries.iter().enumerate() {
-                let item = MenuItem::with_id(app, &entry.id, &entry.label, true, None::<&str>)?;
-                self.menu.insert(&item, FIRST_ITEM + i)?;
-                applied.entries.push(item);
-            }
-        }
-        if last.as_ref().is_none_or(|l| l.icon != model.icon) {
-            self.icon.set_icon(Some(model.icon.image()))?;
-        }
-        if changed(|m| &m.label) {
-            self.icon.set_title(Some(&model.label))?;
-        }
-        if changed(|m| &m.tooltip) {
-            self.icon.set_tooltip(Some(&model.tooltip))?;
-        }
-        applied.model = Some(model);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::views::{EnrolledView, InboxItem};
+    use countersign_desk::views::{EnrolledView, InboxItem};
 
     fn item(id: &str, amount: Option<&str>, left: i64) -> InboxItem {
         InboxItem {
@@ -463,7 +282,6 @@ mod tests {
         let model = TrayModel::of(&snap, &NotificationStatus::On, &clock);
         assert_eq!(model.icon, TrayIconKind::Waiting);
         assert_eq!(model.headline, "2 requests waiting");
-        assert_eq!(model.label, "2");
         assert_eq!(model.tooltip, "Countersign: 2 requests waiting");
         assert_eq!(
             model.entries,
@@ -487,8 +305,8 @@ mod tests {
         let snap = snapshot(Connection::Connected { since: 1 }, vec![]);
         let model = TrayModel::of(&snap, &NotificationStatus::On, &clock);
         assert_eq!(
-            (model.icon, model.headline.as_str(), model.label.as_str()),
-            (TrayIconKind::Idle, "Nothing waiting", "")
+            (model.icon, model.headline.as_str(), model.tooltip.as_str()),
+            (TrayIconKind::Idle, "Nothing waiting", "Countersign: nothing waiting")
         );
         let offline = Connection::Reconnecting {
             retry_at: 1_005,

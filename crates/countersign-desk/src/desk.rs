@@ -180,6 +180,19 @@ struct Session {
 }
 
 impl Inner {
+    /// Ends the session (its stream stops, whatever it delivered is forgotten) and returns it.
+    fn end_session(&mut self) -> Option<Session> {
+        let session = self.session.take();
+        for task in session.iter().flat_map(|s| &s.tasks) {
+            task.abort();
+        }
+        self.generation += 1;
+        self.pending.clear();
+        self.refused.clear();
+        self.connection = None;
+        session
+    }
+
     /// The enrolled approver's id (empty when not enrolled; asked only while enrolled).
     fn approver_id(&self) -> String {
         self.session
@@ -234,6 +247,21 @@ impl Desk {
     /// the snapshot, not fatal). Call [`Desk::start`] to connect.
     pub fn open(config: DeskConfig, ui: Arc<dyn Ui>, runtime: tokio::runtime::Handle) -> Arc<Self> {
         let mut inner = Inner::default();
+        Self::load_profile(&config, &mut inner);
+        Arc::new(Desk {
+            history: History::at(config.history_path()),
+            config,
+            ui,
+            runtime,
+            ceremonies: Arc::new(Control::default()),
+            inner: Mutex::new(inner),
+        })
+    }
+
+    /// Loads the saved profile into `inner` (a missing one leaves it unenrolled; one that
+    /// cannot be used is reported).
+    fn load_profile(config: &DeskConfig, inner: &mut Inner) {
+        inner.profile_problem = None;
         match Profile::load(&config.profile_path).and_then(|p| Ok((p.connect()?, p))) {
             Ok((client, profile)) => {
                 inner.session = Some(Session {
@@ -245,14 +273,17 @@ impl Desk {
             Err(countersign_approver::profile::ProfileError::NotEnrolled(_)) => {}
             Err(e) => inner.profile_problem = Some(e.into()),
         }
-        Arc::new(Desk {
-            history: History::at(config.history_path()),
-            config,
-            ui,
-            runtime,
-            ceremonies: Arc::new(Control::default()),
-            inner: Mutex::new(inner),
-        })
+    }
+
+    /// Loads the profile again (another process enrolled or forgot this device): the old
+    /// stream stops, the pending list is rebuilt from the new session's stream.
+    pub fn reload(self: &Arc<Self>) {
+        let Ok(mut inner) = self.lock() else { return };
+        inner.end_session();
+        Self::load_profile(&self.config, &mut inner);
+        drop(inner);
+        self.start_stream();
+        self.emit();
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, ShellError> {
@@ -791,16 +822,9 @@ impl Desk {
             return Err(ShellError::Busy);
         }
         let mut inner = self.lock()?;
-        let Some(session) = inner.session.take() else {
+        let Some(session) = inner.end_session() else {
             return Err(ShellError::NotEnrolled);
         };
-        for task in &session.tasks {
-            task.abort();
-        }
-        inner.generation += 1;
-        inner.pending.clear();
-        inner.refused.clear();
-        inner.connection = None;
         let removed = session
             .profile
             .device_key

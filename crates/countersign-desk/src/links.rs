@@ -125,6 +125,11 @@ fn request_id(id: &str) -> Result<String, LinkError> {
     }
 }
 
+/// The link that opens request `id`'s screen; `None` for an id no link may carry.
+pub fn request_link(id: &str) -> Option<String> {
+    request_id(id).ok().map(|id| format!("{SCHEME}://request/{id}"))
+}
+
 /// The links among a launch's arguments (the first is the program), valid or not: a link is
 /// any argument that starts with `countersign:`.
 pub fn in_arguments(args: &[String]) -> Vec<Result<Link, LinkError>> {
@@ -141,6 +146,19 @@ pub fn in_arguments(args: &[String]) -> Vec<Result<Link, LinkError>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_link_made_here_parses_back_and_a_bad_id_makes_none() {
+        let link = request_link("req_AbC-1").unwrap();
+        assert_eq!(
+            parse(&link),
+            Ok(Link::Request {
+                id: "req_AbC-1".into()
+            })
+        );
+        assert_eq!(request_link("req/../x"), None);
+        assert_eq!(request_link(""), None);
+    }
 
     const CODE: &str = "CSE1.c2VjcmV0c2VjcmV0c2VjcmV0.a2lk";
 

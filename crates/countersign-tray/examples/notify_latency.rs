@@ -4,18 +4,18 @@
 //! real `org.freedesktop.Notifications` server recording arrival times, on a private bus. The
 //! window is not involved in notifying, so it is left out.
 //!
-//! `cargo run --release -p countersign-desktop --example notify_latency [N]` (N = 100).
+//! `cargo run --release -p countersign-tray --example notify_latency [N]` (N = 100).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../crates/countersign-server/tests/common/mod.rs"]
+#[path = "../../countersign-server/tests/common/mod.rs"]
 mod common;
-#[path = "../../tests/support/notifications.rs"]
+#[path = "../../../tests/support/notifications.rs"]
 mod notifications;
 
-use countersign_desktop::ceremony::{CeremonySink, CeremonyUpdate};
-use countersign_desktop::desk::{Desk, DeskConfig, KeyChoice, Ui};
-use countersign_desktop::notify::{NotificationStatus, Notifier, NotifierHost};
-use countersign_desktop::views::{Connection, Snapshot};
+use countersign_desk::ceremony::{CeremonySink, CeremonyUpdate};
+use countersign_desk::desk::{Desk, DeskConfig, KeyChoice, Ui};
+use countersign_tray::notify::{NotificationStatus, Notifier, NotifierHost};
+use countersign_desk::views::{Connection, Snapshot};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 

@@ -5,9 +5,8 @@
 //! inbox, suppressed while paused. "Review" only opens the request's screen: the approval
 //! itself always happens there, with a key touch.
 
-use crate::views::InboxItem;
+use countersign_desk::views::InboxItem;
 use notify_rust::{Notification, NotificationHandle, NotificationResponse, Timeout, Urgency};
-use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -16,23 +15,7 @@ const URGENT_SECONDS: i64 = 300;
 /// The action key of the "Review" button (the body's click is `default`).
 pub const REVIEW: &str = "review";
 
-/// Whether notifications reach the person, for the window to show.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum NotificationStatus {
-    /// They are shown.
-    On,
-    /// Paused by the person until this time (Unix seconds).
-    Paused {
-        /// When they resume.
-        until: i64,
-    },
-    /// The notification server is missing or failed: the window says so.
-    Unavailable {
-        /// What the bus said.
-        message: String,
-    },
-}
+pub use countersign_desk::agent::NotificationStatus;
 
 /// Where the notifier's effects go: opening a request's screen, and its status.
 pub trait NotifierHost: Send + Sync {
@@ -57,7 +40,7 @@ impl Text {
     /// The text for `item` at `now`.
     pub fn of(item: &InboxItem, now: i64) -> Self {
         let left = (item.approve_by - now).max(0);
-        let time_left = crate::views::time_left(left);
+        let time_left = countersign_desk::views::time_left(left);
         Text {
             summary: match &item.amount {
                 Some(amount) => format!("{}: {amount}", item.title),

@@ -8,10 +8,10 @@
 mod common;
 
 use common::{admin, session_hash, Server};
-use countersign_desktop::ceremony::{CeremonySink, CeremonyUpdate, Stage};
-use countersign_desktop::desk::{Choice, Desk, DeskConfig, KeyChoice, Ui};
-use countersign_desktop::error::ShellError;
-use countersign_desktop::views::{Connection, Snapshot};
+use countersign_desk::ceremony::{CeremonySink, CeremonyUpdate, Stage};
+use countersign_desk::desk::{Choice, Desk, DeskConfig, KeyChoice, Ui};
+use countersign_desk::error::ShellError;
+use countersign_desk::views::{Connection, Snapshot};
 use serde_json::json;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
@@ -368,7 +368,7 @@ fn spawn_approve(
     shell: &Shell,
     id: &str,
     digest: &str,
-) -> tokio::task::JoinHandle<Result<countersign_desktop::desk::DecisionOutcome, ShellError>> {
+) -> tokio::task::JoinHandle<Result<countersign_desk::desk::DecisionOutcome, ShellError>> {
     let (desk, id, digest) = (shell.desk.clone(), id.to_owned(), digest.to_owned());
     shell
         .rt
