@@ -29,7 +29,7 @@ if [ -z "${COUNTERSIGN_DEMO_NO_BUILD:-}" ]; then
   COUNTERSIGN_SETUP_NO_TEST_TOOLS=1 bash scripts/setup.sh
   echo "== building the UI and the binaries (the first build takes several minutes)"
   (cd ui && npm ci --no-audit --no-fund --silent && npm run --silent build)
-  cargo build --locked "${PROFILE_FLAG[@]}" -p countersign-server -p countersign-cli -p countersign-desktop
+  cargo build --locked "${PROFILE_FLAG[@]}" -p countersign-server -p countersign-cli -p countersign-desktop -p countersign-tray
 fi
 
 if curl -fs "$BASE/health" >/dev/null 2>&1; then
@@ -52,7 +52,8 @@ CODE=$($S enroll-code create --approver you@example.com 2>/dev/null)
 
 $S serve --listen "$LISTEN" >"$DATA/server.log" 2>&1 &
 SERVER_PID=$!
-trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+# The tray agent outlives the window: stop it with the demo.
+trap 'pkill -f "countersign-tray --profile $PROFILE" 2>/dev/null; kill $SERVER_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
   curl -fs "$BASE/health" >/dev/null 2>&1 && break
   sleep 0.1
@@ -126,10 +127,12 @@ fi
 # Start at login stays off unless asked for (COUNTERSIGN_DEMO_AUTOSTART=1).
 APP_FLAGS=()
 if [ -n "${COUNTERSIGN_DEMO_AUTOSTART:-}" ]; then APP_FLAGS+=(--start-at-login); fi
-# COUNTERSIGN_DEMO_HIDDEN=1 starts the app in the tray without a window (as at login).
+# COUNTERSIGN_DEMO_HIDDEN=1 starts only the tray agent, without a window (as at login).
 if [ -n "${COUNTERSIGN_DEMO_HIDDEN:-}" ]; then APP_FLAGS+=(--hidden); fi
 echo "== opening the desktop app; launched at $(date +%s%3N) ms"
 echo "   Closing its window keeps it in the tray; quit from the tray menu or Settings → Quit"
 echo "   (or press Ctrl-C here) to stop the demo."
 COUNTERSIGN_PROFILE="$PROFILE" COUNTERSIGN_DEMO_KEY="$DATA/desktop/demo-soft-key.json" \
   "$BIN/countersign-desktop" "${APP_FLAGS[@]}" || echo "the desktop app stopped with an error (see above)" >&2
+# The window has closed (or was never opened); the tray agent keeps running until Quit.
+while pgrep -f "countersign-tray --profile $PROFILE" >/dev/null; do sleep 1; done

@@ -602,7 +602,7 @@ fn tray_icon(name: &str) -> Vec<u8> {
 }
 
 #[test]
-fn the_tray_shows_what_waits_closing_keeps_the_app_and_a_second_launch_or_link_opens_requests() {
+fn the_tray_agent_shows_what_waits_outlives_the_window_and_opens_it_on_requests() {
     let _one_at_a_time = serial();
     let mut server = Server::start();
     let home = tempfile::tempdir().unwrap();
@@ -621,7 +621,13 @@ fn the_tray_shows_what_waits_closing_keeps_the_app_and_a_second_launch_or_link_o
         s.entry("Nothing waiting").is_some() && s.entry("Connected").is_some()
     });
     assert!(seen.icon == idle, "the idle icon while nothing waits");
-    assert_eq!(seen.label, "");
+    assert_eq!(seen.label, "Countersign: nothing waiting");
+    // The tray belongs to the agent, a process of its own that maps no web view.
+    let agents = desk.agent_processes();
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", agents[0].0)).unwrap();
+    assert!(!maps.contains("libwebkit2gtk"), "the agent maps WebKit");
+    assert!(!maps.contains("libgtk-3"), "the agent maps GTK");
     assert_eq!(
         seen.labels(),
         [
@@ -644,7 +650,7 @@ fn the_tray_shows_what_waits_closing_keeps_the_app_and_a_second_launch_or_link_o
     // (A tray update changes entries one by one: wait for all of them.)
     let seen = host.wait("two requests", 30, |s| {
         s.entry("2 requests waiting").is_some()
-            && s.label == "2"
+            && s.label == "Countersign: 2 requests waiting"
             && s.labels()
                 .iter()
                 .filter(|l| l.ends_with("min left"))
@@ -652,7 +658,6 @@ fn the_tray_shows_what_waits_closing_keeps_the_app_and_a_second_launch_or_link_o
                 == 2
     });
     assert!(seen.icon == waiting, "the badged icon while requests wait");
-    assert_eq!(seen.label, "2");
     let labels = seen.labels();
     let listed: Vec<&String> = labels.iter().filter(|l| l.ends_with("min left")).collect();
     assert_eq!(listed.len(), 2, "{labels:?}");
@@ -725,24 +730,32 @@ fn the_tray_shows_what_waits_closing_keeps_the_app_and_a_second_launch_or_link_o
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 
-    // Closing the window keeps the app in the tray, still following the server.
+    // Closing the window ends its process (and its web view); the agent stays in the tray,
+    // still following the server.
     desk.close_window();
+    assert_eq!(
+        desk.agent_processes().len(),
+        1,
+        "the agent left with the window"
+    );
     create(
         &server,
         &app_key,
         privilege_grant("tray-3", "alice@example.com"),
     );
     let seen = host.wait("three requests", 30, |s| {
-        s.entry("3 requests waiting").is_some() && s.label == "3"
+        s.entry("3 requests waiting").is_some() && s.label == "Countersign: 3 requests waiting"
     });
-    assert_eq!(seen.label, "3");
-    // "Open" makes the window again, on the inbox.
+    // "Open" starts the window app again, on the inbox (no link).
     host.click(seen.entry("Open Countersign").unwrap().id);
-    ui.wait_window(30);
-    ui.wait_count(".inbox-item", 3, 30);
-
-    // Closed again, a request's entry makes the window on that request.
+    let args = desk.wait_window_process(60, |_| true);
+    assert!(
+        !args.iter().any(|a| a.starts_with("countersign:")),
+        "{args:?}"
+    );
     desk.close_window();
+
+    // A request's entry starts it on that request: the link the second launch above followed.
     let seen = host.seen().unwrap();
     let agent_entry = seen
         .menu
@@ -750,8 +763,9 @@ fn the_tray_shows_what_waits_closing_keeps_the_app_and_a_second_launch_or_link_o
         .find(|e| e.label.starts_with("AI agent tool call"))
         .unwrap();
     host.click(agent_entry.id);
-    ui.wait_window(30);
-    ui.wait_text("#f-object", "tool:refund.issue", 30);
+    let args = desk.wait_window_process(60, |_| true);
+    assert_eq!(args.last(), Some(&link), "{args:?}");
+    desk.close_window();
 
     // Offline: the warning icon and the connection in words.
     server.kill();
@@ -762,12 +776,23 @@ fn the_tray_shows_what_waits_closing_keeps_the_app_and_a_second_launch_or_link_o
     server.crash_and_restart_same_port();
     host.wait("connected again", 60, |s| s.entry("Connected").is_some());
 
-    // Quit ends the app: its tray item leaves the bus.
+    // Quit ends the app: its tray item leaves the bus, and an open window closes with it.
+    let seen = host.seen().unwrap();
+    host.click(seen.entry("Open Countersign").unwrap().id);
+    desk.wait_window_process(60, |_| true);
     let quit = host.seen().unwrap().entry("Quit Countersign").unwrap().id;
     host.click(quit);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while host.seen().is_some() {
-        assert!(std::time::Instant::now() < deadline, "the app did not quit");
+    while host.seen().is_some()
+        || !desk.agent_processes().is_empty()
+        || !desk.window_processes().is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app did not quit: agent {:?}, window {:?}",
+            desk.agent_processes(),
+            desk.window_processes()
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }

@@ -1,13 +1,13 @@
 //! The IPC commands: each one extracts its arguments, calls the desk, and returns its typed
 //! result or [`ShellError`]. All are async so none runs on the main thread.
 
-use crate::desk::{Choice, DecisionOutcome, Desk, KeyChoice, SettingsView};
 use crate::agent_link::AgentLink;
+use crate::desk::{Choice, DecisionOutcome, Desk, KeyChoice, SettingsView};
 use crate::error::ShellError;
-use countersign_desk::agent::NotificationStatus;
 use crate::history::HistoryEntry;
 use crate::views::{EnrolledView, RequestView, Snapshot};
 use countersign_approver::ServerIdentity;
+use countersign_desk::agent::NotificationStatus;
 use serde::Serialize;
 use std::sync::Arc;
 use tauri::State;
@@ -146,10 +146,7 @@ pub async fn take_pending(
 
 /// Forgets this device.
 #[tauri::command]
-pub async fn unenroll(
-    desk: Shell<'_>,
-    agent: State<'_, Arc<AgentLink>>,
-) -> Result<(), ShellError> {
+pub async fn unenroll(desk: Shell<'_>, agent: State<'_, Arc<AgentLink>>) -> Result<(), ShellError> {
     desk.unenroll()?;
     agent.reload().await;
     Ok(())
@@ -207,7 +204,10 @@ pub async fn pause_notifications(
 
 /// Quits the app: the window and the tray agent.
 #[tauri::command]
-pub async fn quit(app: tauri::AppHandle, agent: State<'_, Arc<AgentLink>>) -> Result<(), ShellError> {
+pub async fn quit(
+    app: tauri::AppHandle,
+    agent: State<'_, Arc<AgentLink>>,
+) -> Result<(), ShellError> {
     agent.quit().await;
     app.exit(0);
     Ok(())

@@ -59,13 +59,62 @@ fn process_tree(pid: u32) -> Vec<u32> {
     pids
 }
 
+/// The processes whose command line starts with a program named `name` and whose command line
+/// or environment mentions `needle` (the profile path tells this test's processes from
+/// another's).
+pub fn processes(name: &str, needle: &str) -> Vec<(u32, Vec<String>)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let named = args
+            .first()
+            .is_some_and(|a| Path::new(a).file_name().is_some_and(|f| f == name));
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        let mentions = args.iter().any(|a| a.contains(needle))
+            || String::from_utf8_lossy(&environ).contains(needle);
+        if named && mentions {
+            found.push((pid, args));
+        }
+    }
+    found
+}
+
+/// Calls the tray agent's `method` on the bus at `address` (no reply awaited).
+fn call_agent(address: &str, method: &str) {
+    let _ = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--type=method_call",
+            "--dest=dev.countersign.Tray",
+            "/dev/countersign/Tray",
+            &format!("dev.countersign.Tray1.{method}"),
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", address)
+        .stderr(Stdio::null())
+        .status();
+}
+
 /// Stops tauri-driver and everything it started (WebKitWebDriver, the app, its web
-/// processes): the app stays in the tray when its window closes, so ending the WebDriver
-/// session alone would leave it running.
-fn stop(ui: &WebDriver, driver: &mut Child) {
+/// processes), the tray agent, and any window the agent started.
+fn stop(ui: &WebDriver, driver: &mut Child, bus: &str, profile_dir: &Path) {
+    let profile = profile_dir.display().to_string();
     // Collected first: once the session ends, the app would be an orphan, out of the tree.
-    let pids = process_tree(driver.id());
+    let mut pids = process_tree(driver.id());
+    call_agent(bus, "Quit");
     ui.quit();
+    for name in ["countersign-tray", "countersign-desktop"] {
+        pids.extend(processes(name, &profile).into_iter().map(|(pid, _)| pid));
+    }
     for pid in pids.into_iter().rev() {
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
@@ -147,6 +196,13 @@ fn start_app(
     launch: &Launch<'_>,
 ) -> (Child, WebDriver) {
     let app = env!("CARGO_BIN_EXE_countersign-desktop");
+    let agent = Path::new(app).with_file_name("countersign-tray");
+    assert!(
+        agent.exists(),
+        "{} is missing: the app starts its tray agent from beside it; build it with \
+         `cargo build --workspace --bins`",
+        agent.display()
+    );
     let (port, native_port) = (free_port(), free_port());
     let mut command = Command::new(tauri_driver());
     command
@@ -204,7 +260,7 @@ impl Desktop {
 
     /// Quits the app and starts it again on the same profile, keyring and display.
     pub fn relaunch(&mut self, launch: Launch<'_>) {
-        stop(&self.ui, &mut self.driver);
+        self.stop();
         let (driver, ui) = start_app(&self.xvfb, &self.keyring, &self.profile_dir_path, &launch);
         self.driver = driver;
         self.ui = ui;
@@ -218,10 +274,8 @@ impl Desktop {
             .args(args)
             .env("DISPLAY", &self.xvfb.display)
             .env("NO_AT_BRIDGE", "1")
-            .env(
-                "COUNTERSIGN_PROFILE",
-                self.profile_dir_path.join("profile.json"),
-            )
+            .arg("--profile")
+            .arg(self.profile_dir_path.join("profile.json"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -243,9 +297,15 @@ impl Desktop {
         child.wait_with_output().unwrap()
     }
 
+    fn stop(&mut self) {
+        let bus = self.bus_address();
+        stop(&self.ui, &mut self.driver, &bus, &self.profile_dir_path);
+    }
+
     /// Closes the app's window as a window manager's close button would (a WM_DELETE_WINDOW
     /// message; WebDriver's own "close window" ends the session and kills the app instead), and
-    /// waits until WebDriver sees no window.
+    /// waits until no window process of this profile runs any more (closing the window ends
+    /// it; the tray agent stays). The WebDriver session ends with it.
     pub fn close_window(&self) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/wm_close.py");
         let out = Command::new("/usr/bin/python3")
@@ -255,12 +315,58 @@ impl Desktop {
             .expect("/usr/bin/python3 with python3-xlib (scripts/setup.sh installs it)");
         assert!(out.status.success(), "closing the window: {out:?}");
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !self.ui.window_handles().is_empty() {
+        while !self.window_processes().is_empty() {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the window did not close"
+                "the window's process did not end: {:?}",
+                self.window_processes()
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The window app's processes on this profile, with their command lines.
+    pub fn window_processes(&self) -> Vec<(u32, Vec<String>)> {
+        processes(
+            "countersign-desktop",
+            &self.profile_dir_path.display().to_string(),
+        )
+    }
+
+    /// The tray agent's processes on this profile.
+    pub fn agent_processes(&self) -> Vec<(u32, Vec<String>)> {
+        processes(
+            "countersign-tray",
+            &self.profile_dir_path.display().to_string(),
+        )
+    }
+
+    /// Waits up to `secs` for a window process of this profile whose command line `ok` accepts
+    /// and for its window titled "Countersign" on the display; returns its command line.
+    pub fn wait_window_process(&self, secs: u64, ok: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/support/wm_close.py");
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let found = self
+                .window_processes()
+                .into_iter()
+                .find(|(_, args)| ok(args));
+            if let Some((_, args)) = found {
+                let listed = Command::new("/usr/bin/python3")
+                    .args([script.as_os_str(), "--list".as_ref()])
+                    .env("DISPLAY", &self.xvfb.display)
+                    .output()
+                    .unwrap();
+                if listed.status.success() {
+                    return args;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no matching window within {secs} s; window processes: {:?}",
+                self.window_processes()
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -286,6 +392,6 @@ impl Desktop {
 
 impl Drop for Desktop {
     fn drop(&mut self) {
-        stop(&self.ui, &mut self.driver);
+        self.stop();
     }
 }

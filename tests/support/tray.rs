@@ -1,6 +1,6 @@
 //! A tray host on a test's session bus: an `org.kde.StatusNotifierWatcher` (what a desktop
-//! panel runs, and what AppIndicator registers its icon with), and a reader of what the
-//! registered item shows — its icon file, label and menu (`com.canonical.dbusmenu`) — that can
+//! panel runs, and what a tray item registers with), and a reader of what the registered
+//! item shows — its icon pixels, title and menu (`com.canonical.dbusmenu`) — that can
 //! click a menu entry the way a person would. It reads the real indicator the app made, so a
 //! wrong count, entry or icon fails the test.
 #![allow(dead_code)]
@@ -70,7 +70,7 @@ pub struct Entry {
 pub struct Seen {
     /// The icon's pixels (RGBA, as decoded from the PNG the indicator points at).
     pub icon: Vec<u8>,
-    /// The label beside the icon.
+    /// The item's title (what panels show as its name or tooltip).
     pub label: String,
     /// The menu, top to bottom.
     pub menu: Vec<Entry>,
@@ -199,19 +199,15 @@ impl TrayHost {
     pub fn seen(&self) -> Option<Seen> {
         let (bus, path) = self.item()?;
         self.runtime.block_on(async {
-            let theme_path = string(&self.property(&bus, &path, "IconThemePath").await.ok()?);
-            let icon_name = string(&self.property(&bus, &path, "IconName").await.ok()?);
-            let label = self
-                .property(&bus, &path, "XAyatanaLabel")
-                .await
-                .map(|v| string(&v))
-                .unwrap_or_default();
-            let icon_path = if icon_name.starts_with('/') {
-                std::path::PathBuf::from(&icon_name)
-            } else {
-                std::path::Path::new(&theme_path).join(format!("{icon_name}.png"))
-            };
-            let icon = std::fs::read(&icon_path).ok().map(|b| png_pixels(&b))?;
+            // The icon as pixels (ARGB32, big-endian), turned into RGBA to compare with PNGs.
+            let pixmaps = self.property(&bus, &path, "IconPixmap").await.ok()?;
+            let pixmaps: Vec<(i32, i32, Vec<u8>)> = Vec::try_from(pixmaps).ok()?;
+            let (_, _, argb) = pixmaps.into_iter().next()?;
+            let icon = argb
+                .chunks_exact(4)
+                .flat_map(|p| [p[1], p[2], p[3], p[0]])
+                .collect();
+            let label = string(&self.property(&bus, &path, "Title").await.ok()?);
             let menu_path = self.property(&bus, &path, "Menu").await.ok()?;
             let menu_path = zbus::OwnedObjectPath::try_from(menu_path).ok()?;
             let reply = self

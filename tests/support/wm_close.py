@@ -1,12 +1,14 @@
 """Closes the app's window the way a window manager's close button does: a WM_DELETE_WINDOW
 client message to every top-level window titled "Countersign" on $DISPLAY (the tests' Xvfb has
-no window manager). Exit code 1 if there was no such window. Needs Debian's python3-xlib."""
+no window manager). Exit code 1 if there was no such window. With --list, only says whether
+there is one (exit code 0) or not (1). Needs Debian's python3-xlib."""
 import sys
 
 import Xlib.error
 from Xlib import X, display, protocol
 
-TITLE = sys.argv[1] if len(sys.argv) > 1 else "Countersign"
+LIST = "--list" in sys.argv[1:]
+TITLE = "Countersign"
 
 
 def windows(d, w):
@@ -32,9 +34,11 @@ for w in windows(d, d.screen().root):
             continue
     except Exception:  # a window that went away meanwhile
         continue
+    closed += 1
+    if LIST:
+        continue
     event = protocol.event.ClientMessage(window=w, client_type=protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0]))
     w.send_event(event, event_mask=X.NoEventMask)
-    closed += 1
 d.flush()
-print(f"asked {closed} window(s) to close")
+print(f"{'found' if LIST else 'asked'} {closed} window(s){'' if LIST else ' to close'}")
 sys.exit(0 if closed else 1)

@@ -80,7 +80,9 @@ mod tests {
     fn the_status_travels_as_json_and_an_unreadable_one_is_not_taken_for_on() {
         for status in [
             NotificationStatus::On,
-            NotificationStatus::Paused { until: 1_700_000_000 },
+            NotificationStatus::Paused {
+                until: 1_700_000_000,
+            },
             NotificationStatus::Unavailable {
                 message: "no server".into(),
             },

@@ -127,7 +127,9 @@ fn request_id(id: &str) -> Result<String, LinkError> {
 
 /// The link that opens request `id`'s screen; `None` for an id no link may carry.
 pub fn request_link(id: &str) -> Option<String> {
-    request_id(id).ok().map(|id| format!("{SCHEME}://request/{id}"))
+    request_id(id)
+        .ok()
+        .map(|id| format!("{SCHEME}://request/{id}"))
 }
 
 /// The links among a launch's arguments (the first is the program), valid or not: a link is

@@ -4,7 +4,7 @@
 //! except where the keyring itself is under test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../crates/countersign-server/tests/common/mod.rs"]
+#[path = "../../countersign-server/tests/common/mod.rs"]
 mod common;
 
 use common::{admin, session_hash, Server};

@@ -14,8 +14,8 @@ mod notifications;
 
 use countersign_desk::ceremony::{CeremonySink, CeremonyUpdate};
 use countersign_desk::desk::{Desk, DeskConfig, KeyChoice, Ui};
-use countersign_tray::notify::{NotificationStatus, Notifier, NotifierHost};
 use countersign_desk::views::{Connection, Snapshot};
+use countersign_tray::notify::{NotificationStatus, Notifier, NotifierHost};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 

@@ -72,6 +72,9 @@ mod tests {
         assert_eq!(launcher.command_line(None), ["app", "--profile", "p.json"]);
         let missing = Launcher::new("/nonexistent/countersign-desktop".into(), vec![]);
         let error = missing.open(None).unwrap_err().to_string();
-        assert!(error.contains("/nonexistent/countersign-desktop"), "{error}");
+        assert!(
+            error.contains("/nonexistent/countersign-desktop"),
+            "{error}"
+        );
     }
 }

@@ -101,7 +101,7 @@ impl NotifierHost for Bridge {
 async fn claim_name(bus: &zbus::Connection) -> Result<bool, AgentError> {
     use zbus::fdo::{RequestNameFlags, RequestNameReply};
     match bus
-        .request_name_with_flags(BUS_NAME, RequestNameFlags::DoNotQueue.into())
+        .request_name_with_flags(BUS_NAME, RequestNameFlags::DO_NOT_QUEUE)
         .await
     {
         Ok(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => Ok(true),

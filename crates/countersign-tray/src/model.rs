@@ -306,7 +306,11 @@ mod tests {
         let model = TrayModel::of(&snap, &NotificationStatus::On, &clock);
         assert_eq!(
             (model.icon, model.headline.as_str(), model.tooltip.as_str()),
-            (TrayIconKind::Idle, "Nothing waiting", "Countersign: nothing waiting")
+            (
+                TrayIconKind::Idle,
+                "Nothing waiting",
+                "Countersign: nothing waiting"
+            )
         );
         let offline = Connection::Reconnecting {
             retry_at: 1_005,

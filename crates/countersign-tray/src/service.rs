@@ -25,7 +25,9 @@ impl AgentService {
 
     /// The notifications' status.
     async fn notification_status(&self) -> String {
-        self.notifier.status(countersign_desk::desk::now()).to_wire()
+        self.notifier
+            .status(countersign_desk::desk::now())
+            .to_wire()
     }
 
     /// Pauses until `until` (Unix seconds), or resumes when `until` is 0.
