@@ -116,8 +116,10 @@ fn stop(ui: &WebDriver, driver: &mut Child, bus: &str, profile_dir: &Path) {
         pids.extend(processes(name, &profile).into_iter().map(|(pid, _)| pid));
     }
     for pid in pids.into_iter().rev() {
+        // (Some ended already: the agent quits when asked, its window with it.)
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
             .status();
     }
     let _ = driver.wait();
