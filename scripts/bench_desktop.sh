@@ -15,18 +15,24 @@ IDLE_SECONDS=${IDLE_SECONDS:-300}
 TRAY_SECONDS=${TRAY_SECONDS:-600}
 LOG=$(mktemp)
 (cd ui && npm ci --no-audit --no-fund --silent && npm run --silent build)
-cargo build --locked --release -p countersign-server -p countersign-cli -p countersign-desktop -p countersign-tray
+# The server and CLI as released; the two desktop programs as shipped (profile `desktop`).
+cargo build --locked --release -p countersign-server -p countersign-cli
+cargo build --locked --profile desktop -p countersign-desktop -p countersign-tray
+BIN=target/desktop
 
 Xvfb :77 -screen 0 1280x900x24 -nolisten tcp >/dev/null 2>&1 &
 XVFB=$!
 trap 'kill $XVFB 2>/dev/null || true' EXIT
 sleep 1
 
-# PSS in kB of a process and all its descendants.
+# PSS in kB of processes and all their descendants, each counted once.
 tree_pss() {
-  local pids=("$1") i=0
+  local pids=() i=0 root
+  for root in "$@"; do [[ " ${pids[*]} " == *" $root "* ]] || pids+=("$root"); done
   while [ $i -lt ${#pids[@]} ]; do
-    for child in $(cat /proc/"${pids[$i]}"/task/*/children 2>/dev/null); do pids+=("$child"); done
+    for child in $(cat /proc/"${pids[$i]}"/task/*/children 2>/dev/null); do
+      [[ " ${pids[*]} " == *" $child "* ]] || pids+=("$child")
+    done
     i=$((i + 1))
   done
   local total=0 names=""
@@ -41,7 +47,7 @@ tree_pss() {
 
 run_demo() {
   : >"$LOG"
-  DISPLAY=:77 COUNTERSIGN_DEMO_HIDDEN=${HIDDEN:-} COUNTERSIGN_DEMO_NO_BUILD=1 COUNTERSIGN_DEMO_RELEASE=1 COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18790 \
+  DISPLAY=:77 COUNTERSIGN_DEMO_HIDDEN=${HIDDEN:-} COUNTERSIGN_DEMO_NO_BUILD=1 COUNTERSIGN_DEMO_RELEASE=1 COUNTERSIGN_DEMO_DESKTOP_BIN="$PWD/$BIN" COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18790 \
     WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1 \
     dbus-run-session -- bash scripts/demo.sh >"$LOG" 2>&1 &
   DEMO=$!
@@ -57,8 +63,8 @@ run_demo() {
 }
 
 stop_demo() {
-  pkill -f "target/release/countersign-desktop" 2>/dev/null || true
-  pkill -f "target/release/countersign-tray" 2>/dev/null || true
+  pkill -f "$BIN/countersign-desktop" 2>/dev/null || true
+  pkill -f "$BIN/countersign-tray" 2>/dev/null || true
   wait "$DEMO" 2>/dev/null || true
 }
 
@@ -70,19 +76,21 @@ done
 echo "== memory: window open, then idle ${IDLE_SECONDS} s"
 run_demo
 sleep 10
-APP=$(pgrep -f "target/release/countersign-desktop" | head -1)
-AGENT=$(pgrep -f "target/release/countersign-tray" | head -1)
-echo "window open: $(tree_pss "$APP") + tray agent $(tree_pss "$AGENT")"
+# The window app (its command line starts with it; the agent's only names it as its window
+# command) with its web processes, and the tray agent.
+APP=$(pgrep -f "^[^ ]*$BIN/countersign-desktop" | head -1)
+AGENT=$(pgrep -f "^[^ ]*$BIN/countersign-tray" | head -1)
+echo "window open: $(tree_pss "$APP" "$AGENT")"
 sleep "$IDLE_SECONDS"
-echo "after ${IDLE_SECONDS} s idle: $(tree_pss "$APP") + tray agent $(tree_pss "$AGENT")"
+echo "after ${IDLE_SECONDS} s idle: $(tree_pss "$APP" "$AGENT")"
 stop_demo
 
 echo "== memory: in the tray without a window (--hidden: only the tray agent runs), idle ${TRAY_SECONDS} s, then 200 requests"
 HIDDEN=1 run_demo
 sleep 10
-APP=$(pgrep -f "target/release/countersign-tray" | head -1)
-if pgrep -f "target/release/countersign-desktop" >/dev/null; then
-  echo "a window process runs in the tray-only run: $(pgrep -af target/release/countersign-desktop)" >&2
+APP=$(pgrep -f "^[^ ]*$BIN/countersign-tray" | head -1)
+if pgrep -f "^[^ ]*$BIN/countersign-desktop" >/dev/null; then
+  echo "a window process runs in the tray-only run: $(pgrep -af "^[^ ]*$BIN/countersign-desktop")" >&2
   exit 1
 fi
 echo "in the tray: $(tree_pss "$APP")"

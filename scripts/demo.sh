@@ -10,7 +10,8 @@
 # Environment: COUNTERSIGN_DEMO_LISTEN (default 127.0.0.1:8710); COUNTERSIGN_DEMO_EXIT=1 stops
 # after the sample requests (used by the tests); COUNTERSIGN_DEMO_NO_BUILD=1 uses the binaries
 # already built; COUNTERSIGN_DEMO_RELEASE=1 builds and runs release binaries (benchmarks);
-# COUNTERSIGN_DEMO_AUTOSTART=1 also turns on the app's start at login (off otherwise).
+# COUNTERSIGN_DEMO_AUTOSTART=1 also turns on the app's start at login (off otherwise);
+# COUNTERSIGN_DEMO_DESKTOP_BIN runs the desktop programs from that folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,6 +25,8 @@ if [ -n "${COUNTERSIGN_DEMO_RELEASE:-}" ]; then
   BIN="$ROOT/target/release"
   PROFILE_FLAG=(--release)
 fi
+# Where the desktop programs are (the benchmark points this at its `desktop` profile build).
+DESKTOP_BIN="${COUNTERSIGN_DEMO_DESKTOP_BIN:-$BIN}"
 
 if [ -z "${COUNTERSIGN_DEMO_NO_BUILD:-}" ]; then
   COUNTERSIGN_SETUP_NO_TEST_TOOLS=1 bash scripts/setup.sh
@@ -52,8 +55,11 @@ CODE=$($S enroll-code create --approver you@example.com 2>/dev/null)
 
 $S serve --listen "$LISTEN" >"$DATA/server.log" 2>&1 &
 SERVER_PID=$!
-# The tray agent outlives the window: stop it with the demo.
-trap 'pkill -f "countersign-tray --profile $PROFILE" 2>/dev/null; kill $SERVER_PID 2>/dev/null || true' EXIT
+# The tray agent outlives the window: stop it with the demo ("[c]": a pattern that does not
+# match a command line quoting it).
+# The server is waited for: it writes its last audit checkpoint as it stops, and a demo
+# started right after must find the address free.
+trap 'pkill -f "[c]ountersign-tray --profile $PROFILE" 2>/dev/null || true; kill $SERVER_PID 2>/dev/null && wait $SERVER_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
   curl -fs "$BASE/health" >/dev/null 2>&1 && break
   sleep 0.1
@@ -133,6 +139,6 @@ echo "== opening the desktop app; launched at $(date +%s%3N) ms"
 echo "   Closing its window keeps it in the tray; quit from the tray menu or Settings → Quit"
 echo "   (or press Ctrl-C here) to stop the demo."
 COUNTERSIGN_PROFILE="$PROFILE" COUNTERSIGN_DEMO_KEY="$DATA/desktop/demo-soft-key.json" \
-  "$BIN/countersign-desktop" "${APP_FLAGS[@]}" || echo "the desktop app stopped with an error (see above)" >&2
+  "$DESKTOP_BIN/countersign-desktop" "${APP_FLAGS[@]}" || echo "the desktop app stopped with an error (see above)" >&2
 # The window has closed (or was never opened); the tray agent keeps running until Quit.
-while pgrep -f "countersign-tray --profile $PROFILE" >/dev/null; do sleep 1; done
+while pgrep -f "[c]ountersign-tray --profile $PROFILE" >/dev/null; do sleep 1; done

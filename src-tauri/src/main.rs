@@ -52,20 +52,33 @@ struct Args {
     links: Vec<String>,
 }
 
-/// GTK's own OpenGL is off unless the environment says otherwise: the app draws nothing with
-/// it (the web view composites in its web process), and merely initialising it maps a GL
-/// driver into the app process even while it sits in the tray without a window — under
-/// Mesa's software renderer that is libLLVM, about 26 MB (docs/benchmarks.md).
-fn gtk_gl_off_by_default() {
-    if std::env::var_os("GDK_GL").is_none() {
-        // Before any thread exists: nothing reads the environment concurrently.
-        std::env::set_var("GDK_GL", "disable");
+/// Environment defaults that only cost memory when left on; each is kept when the environment
+/// sets it already (docs/benchmarks.md has what each saves with the window open):
+/// - `GDK_GL=disable`: GTK's own OpenGL. The app draws nothing with it (the web view composites
+///   in its web process), and initialising it maps a GL driver into the app process even
+///   without a window — under Mesa's software renderer that is libLLVM, about 26 MB.
+/// - `WEBKIT_DISABLE_DMABUF_RENDERER=1`: the web process hands its frames over in shared memory
+///   instead of GPU buffers; a few small screens do not need the GPU path.
+/// - `JSC_useJIT=0`: JavaScriptCore interprets instead of compiling to machine code. The UI's
+///   script is small, and no JIT means no writable-and-executable memory in the web process.
+const QUIET_DEFAULTS: [(&str, &str); 3] = [
+    ("GDK_GL", "disable"),
+    ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
+    ("JSC_useJIT", "0"),
+];
+
+fn quiet_defaults() {
+    for (name, value) in QUIET_DEFAULTS {
+        if std::env::var_os(name).is_none() {
+            // Before any thread exists: nothing reads the environment concurrently.
+            std::env::set_var(name, value);
+        }
     }
 }
 
 fn main() -> std::process::ExitCode {
     let started = std::time::Instant::now();
-    gtk_gl_off_by_default();
+    quiet_defaults();
     let args = Args::parse();
     let profile_path = args.profile.unwrap_or_else(Profile::default_path);
     let demo_key_path = args
