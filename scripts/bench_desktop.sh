@@ -35,14 +35,18 @@ tree_pss() {
     done
     i=$((i + 1))
   done
-  local total=0 names=""
+  local total=0 anon=0 names=""
   for pid in "${pids[@]}"; do
-    local pss
+    local pss a
     pss=$(awk '/^Pss:/ {print $2}' /proc/"$pid"/smaps_rollup 2>/dev/null || echo 0)
+    a=$(awk '/^Pss_Anon:/ {print $2}' /proc/"$pid"/smaps_rollup 2>/dev/null || echo 0)
     total=$((total + ${pss:-0}))
+    anon=$((anon + ${a:-0}))
     names="$names $(cat /proc/"$pid"/comm 2>/dev/null)=${pss:-0}kB"
   done
-  echo "$total kB PSS in ${#pids[@]} processes:$names"
+  # Anonymous memory is the processes' own; the rest is library pages, which the kernel may
+  # drop from an idle process when something beside it needs memory.
+  echo "$total kB PSS ($anon kB anonymous) in ${#pids[@]} processes:$names"
 }
 
 run_demo() {
