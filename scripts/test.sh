@@ -15,6 +15,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
+# The binaries first: `cargo test` builds a package's binary only for that package's own
+# tests, and the desktop app's tests need the tray agent (another package) beside the app.
+cargo build --workspace --bins --locked
 cargo test --workspace --all-targets --locked
 echo "== doc tests"
 cargo test --workspace --doc --locked
