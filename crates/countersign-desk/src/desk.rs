@@ -616,10 +616,8 @@ impl Desk {
         };
         {
             let mut inner = self.lock()?;
-            inner.generation += 1;
+            inner.end_session();
             inner.profile_problem = None;
-            inner.pending.clear();
-            inner.refused.clear();
             inner.session = Some(Session {
                 profile,
                 client: Arc::new(client),

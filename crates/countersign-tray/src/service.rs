@@ -48,28 +48,30 @@ impl AgentService {
     }
 }
 
-/// Tells the window app that the notifications' status changed.
-pub async fn announce_status(bus: &zbus::Connection, status: &NotificationStatus) {
+/// Emits `signal` of the agent's interface with `body`; a bus that fails to carry it has
+/// nobody to tell.
+async fn emit(
+    bus: &zbus::Connection,
+    signal: &str,
+    body: &(impl serde::Serialize + zbus::zvariant::DynamicType),
+) {
     let _ = bus
         .emit_signal(
             None::<&str>,
             countersign_desk::agent::OBJECT_PATH,
             countersign_desk::agent::INTERFACE,
-            "NotificationStatusChanged",
-            &(status.to_wire(),),
+            signal,
+            body,
         )
         .await;
 }
 
+/// Tells the window app that the notifications' status changed.
+pub async fn announce_status(bus: &zbus::Connection, status: &NotificationStatus) {
+    emit(bus, "NotificationStatusChanged", &(status.to_wire(),)).await;
+}
+
 /// Tells the window app that the agent quits (Quit from the tray ends the whole app).
 pub async fn announce_quit(bus: &zbus::Connection) {
-    let _ = bus
-        .emit_signal(
-            None::<&str>,
-            countersign_desk::agent::OBJECT_PATH,
-            countersign_desk::agent::INTERFACE,
-            "Quitting",
-            &(),
-        )
-        .await;
+    emit(bus, "Quitting", &()).await;
 }
