@@ -53,7 +53,8 @@ $S approver add --id you@example.com --name "You (demo)" \
 $S approver add --id bob@example.com --name "Bob" --group finance-approvers --group security-admins >/dev/null
 CODE=$($S enroll-code create --approver you@example.com 2>/dev/null)
 
-$S serve --listen "$LISTEN" >"$DATA/server.log" 2>&1 &
+# The demo key is this project's software key, which a server refuses unless told.
+$S serve --listen "$LISTEN" --allow-demo-keys >"$DATA/server.log" 2>&1 &
 SERVER_PID=$!
 # The tray agent outlives the window: stop it with the demo ("[c]": a pattern that does not
 # match a command line quoting it).

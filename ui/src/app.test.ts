@@ -64,12 +64,31 @@ describe("the window", () => {
     await start(
       snapshot({
         enrolled: { approver_id: "dana@example.com", server: "https://a.example", soft_key: true },
-        refused: [{ at: NOW, reason: "refused: unknown server key; this request is not shown" }],
+        refused: [{ at: NOW, request: "req_z", reason: "refused: unknown server key; this request is not shown" }],
       }),
     );
     expect(text("[data-testid=refused]")).toContain("failed verification and is not shown");
     expect(text("[data-testid=empty] h2")).toBe("Nothing verified is waiting");
     expect(text("#demo-badge")).toBe("DEMO KEY");
+  });
+
+  it("the inbox warns of an audit log going back apart from refused requests", async () => {
+    await start(
+      snapshot({
+        audit_alarm: { since: NOW - 5, message: "the server's audit log went back from entry 12 to entry 9: its history may have been cut" },
+        refused: [
+          { at: NOW - 3, request: "req_x", reason: "refused: server signature does not verify; this request is not shown" },
+          { at: NOW, request: "req_y", reason: "refused: signed by an unknown server key; this request is not shown" },
+        ],
+      }),
+    );
+    expect(text("[data-testid=audit-alarm]")).toContain("The server's audit history does not add up.");
+    expect(text("[data-testid=audit-alarm]")).toContain("The server's audit log went back from entry 12 to entry 9");
+    expect(text("[data-testid=audit-alarm]")).not.toContain("failed verification");
+    expect(text("[data-testid=refused]")).toContain("2 pushed requests failed verification and are not shown.");
+    expect(text("[data-testid=refused]")).toContain("Latest: refused: signed by an unknown server key");
+    await emit("snapshot", snapshot({ audit_alarm: null, refused: [] }));
+    await vi.waitFor(() => expect(document.querySelector("[data-testid=audit-alarm]")).toBeNull());
   });
 
   it("without an enrollment, opens the enrollment screen with what the command line gave", async () => {

@@ -46,6 +46,7 @@ export function snapshot(over: Partial<Snapshot> = {}): Snapshot {
     connection: { state: "connected", since: NOW - 10 },
     inbox: [],
     refused: [],
+    audit_alarm: null,
     now: NOW,
     ...over,
   };

@@ -35,7 +35,10 @@ export interface Snapshot {
   profile_problem: ShellError | null;
   connection: Connection;
   inbox: InboxItem[];
-  refused: { at: number; reason: string }[];
+  /// Refused pushed requests, one entry per request (by the id the push claims).
+  refused: { at: number; request: string | null; reason: string }[];
+  /// The server's audit history went back or changed.
+  audit_alarm: { since: number; message: string } | null;
   now: number;
 }
 

@@ -3,9 +3,11 @@
 //! pushed request verified before it is returned, and every assertion made over a challenge
 //! derived here.
 
+use crate::audit_memory::{AuditAlarm, CheckpointMemory};
 use crate::enrollment_code::EnrollmentCode;
 use crate::signer::{Signer, SignerError};
-use crate::verified::{RefusedRequest, VerifiedRequest};
+use crate::verified::{Refusal, RefusedRequest, VerifiedRequest};
+use countersign_core::audit::Checkpoint;
 use countersign_core::b64;
 use countersign_core::device_auth::{self, DeviceAuth};
 use countersign_core::jwk::{KeySet, SigningKey};
@@ -101,7 +103,7 @@ pub struct PendingList {
     /// Requests that may be shown.
     pub verified: Vec<VerifiedRequest>,
     /// Requests refused, with the reason to warn about.
-    pub refused: Vec<RefusedRequest>,
+    pub refused: Vec<Refusal>,
 }
 
 /// Who a server is, as checked against an enrollment code.
@@ -166,7 +168,7 @@ pub struct ServerClient {
     /// The anchors and every key a chain of rollover endorsements leads to from them.
     pinned: std::sync::RwLock<KeySet>,
     /// The newest signed audit checkpoint the server pushed: a later one must not go back.
-    newest_checkpoint: std::sync::Mutex<Option<countersign_core::audit::CheckpointBody>>,
+    checkpoints: std::sync::Mutex<CheckpointMemory>,
     rp_id: String,
     origin: String,
 }
@@ -282,7 +284,7 @@ impl ServerClient {
                 device_key,
                 anchors: KeySet::new([server_key.clone()]),
                 pinned: std::sync::RwLock::new(KeySet::new([server_key])),
-                newest_checkpoint: std::sync::Mutex::new(None),
+                checkpoints: std::sync::Mutex::new(CheckpointMemory::in_memory()),
                 rp_id,
                 origin,
             },
@@ -307,7 +309,7 @@ impl ServerClient {
             device_key,
             anchors: pinned.clone(),
             pinned: std::sync::RwLock::new(pinned),
-            newest_checkpoint: std::sync::Mutex::new(None),
+            checkpoints: std::sync::Mutex::new(CheckpointMemory::in_memory()),
             rp_id: rp_id.to_owned(),
             origin: origin.to_owned(),
         })
@@ -338,33 +340,34 @@ impl ServerClient {
         }
     }
 
-    /// Checks a pushed audit checkpoint against the newest one seen: signed by a trusted key,
-    /// never an earlier entry, never another hash for the same entry. The newest is kept.
-    pub(crate) fn check_checkpoint(
-        &self,
-        checkpoint: &countersign_core::audit::Checkpoint,
-    ) -> Result<(), RefusedRequest> {
-        checkpoint
-            .verify_signature(&self.pinned())
-            .map_err(|_| RefusedRequest::CheckpointUnverified)?;
-        let mut newest = self
-            .newest_checkpoint
+    /// Remembers the newest audit checkpoint in `memory` from now on (a file beside the
+    /// profile, see [`crate::profile::Profile::connect`]), starting from what it holds.
+    pub fn with_checkpoint_memory(self, memory: CheckpointMemory) -> Self {
+        *self
+            .checkpoints
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = &checkpoint.body;
-        if let Some(had) = newest.as_ref() {
-            if now.seq < had.seq {
-                return Err(RefusedRequest::AuditWentBack {
-                    had: had.seq,
-                    now: now.seq,
-                });
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = memory;
+        self
+    }
+
+    /// Checks a pushed audit checkpoint: signed by a trusted key (a key not trusted yet is
+    /// looked for among the server's rollover endorsements once, as for requests), then never
+    /// behind the newest one seen and never another hash for the same entry. The newest is
+    /// kept.
+    pub(crate) async fn check_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), AuditAlarm> {
+        if checkpoint.verify_signature(&self.pinned()).is_err() {
+            if self.pinned().get(&checkpoint.body.kid).is_none() {
+                // Unreachable or malformed: the checkpoint stays unverified, said by the retry.
+                let _ = self.follow_rollovers().await;
             }
-            if now.seq == had.seq && now.head != had.head {
-                return Err(RefusedRequest::AuditRewritten { seq: now.seq });
-            }
+            checkpoint
+                .verify_signature(&self.pinned())
+                .map_err(|_| AuditAlarm::Unverified)?;
         }
-        *newest = Some(now.clone());
-        Ok(())
+        self.checkpoints
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .accept(checkpoint)
     }
 
     /// Fetches `/v1/keys/rollovers` and trusts the keys they lead to from the anchors.
@@ -456,7 +459,7 @@ impl ServerClient {
         for s in &signed {
             match self.verify_pushed(s).await {
                 Ok(v) => out.verified.push(v),
-                Err(e) => out.refused.push(e),
+                Err(e) => out.refused.push(Refusal::of(s, e)),
             }
         }
         Ok(out)

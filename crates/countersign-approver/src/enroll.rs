@@ -3,6 +3,7 @@
 //! the one-time code is spent), then the enrollment, then the device key and the profile are
 //! saved. A failed enrollment removes the placeholder it stored.
 
+use crate::audit_memory::CheckpointMemory;
 use crate::client::{ClientError, ServerClient};
 use crate::device_key::DeviceKeyError;
 use crate::profile::{DeviceKeyLocation, Profile, ProfileError};
@@ -89,6 +90,13 @@ impl Prepared {
         };
         store.save(&enrolled.device_key_seed())?;
         let profile = enrolled.profile(key, self.location);
+        // A checkpoint kept for an earlier enrollment (maybe of another server) says nothing
+        // about this one.
+        let checkpoint_file = Profile::checkpoint_file(&self.profile_path);
+        CheckpointMemory::forget(&checkpoint_file).map_err(|source| ProfileError::Io {
+            path: checkpoint_file,
+            source,
+        })?;
         profile.save(&self.profile_path)?;
         Ok(profile)
     }

@@ -11,12 +11,15 @@
 //! - [`client`]: enrollment and device-signed calls, returning only verified requests and
 //!   answering with assertions over challenges derived here ([`signer::Signer`] is the key);
 //! - [`watch`]: the event stream, verified, with reconnect, backoff, resume and resync;
+//! - [`audit_memory`]: the newest signed audit checkpoint, kept beside the profile, so a
+//!   server whose audit log goes back is noticed, across restarts too;
 //! - [`signer`]: the security key (USB through `authenticator`, or the CTAP2 software key);
 //! - [`profile`] and [`device_key`]: what an enrolled device keeps between runs, the device
 //!   key in the OS keyring; [`enroll`]: enrolling and saving both, the keyring checked before
 //!   the one-time code is spent.
 #![forbid(unsafe_code)]
 
+pub mod audit_memory;
 pub mod client;
 pub mod device_key;
 pub mod display;

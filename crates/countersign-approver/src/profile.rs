@@ -3,6 +3,7 @@
 //! is. The device key itself is never in this file: it stays in the keyring (or, by explicit
 //! opt-in, its own file), see [`crate::device_key`].
 
+use crate::audit_memory::CheckpointMemory;
 use crate::client::{ClientError, ServerClient};
 use crate::device_key::{DeviceKeyError, DeviceKeyStore};
 use crate::serde_b64::b64_bytes;
@@ -165,8 +166,21 @@ impl Profile {
         })
     }
 
-    /// The signed connection this profile describes, with the device key from its store.
-    pub fn connect(&self) -> Result<ServerClient, ProfileError> {
+    /// Where the newest audit checkpoint of the profile at `profile_path` is kept: beside it
+    /// (`profile.json` → `profile.checkpoint.json`).
+    pub fn checkpoint_file(profile_path: &Path) -> PathBuf {
+        profile_path.with_extension("checkpoint.json")
+    }
+
+    /// The signed connection this profile (read from `profile_path`) describes, with the
+    /// device key from its store and the newest audit checkpoint kept beside the profile.
+    pub fn connect(&self, profile_path: &Path) -> Result<ServerClient, ProfileError> {
+        let checkpoint_file = Self::checkpoint_file(profile_path);
+        let memory =
+            CheckpointMemory::load(checkpoint_file.clone()).map_err(|e| ProfileError::Invalid {
+                path: checkpoint_file,
+                detail: e.to_string(),
+            })?;
         let seed = self.device_key.store().load()?;
         let pinned = KeySet::from_jwks(&self.server_keys).map_err(|e| ProfileError::Invalid {
             path: PathBuf::new(),
@@ -179,6 +193,7 @@ impl Profile {
             pinned,
             &self.rp_id,
             &self.origin,
-        )?)
+        )?
+        .with_checkpoint_memory(memory))
     }
 }

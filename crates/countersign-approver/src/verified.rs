@@ -26,23 +26,28 @@ pub enum RefusedRequest {
     /// The challenge could not be derived.
     #[error("refused: the approval statement cannot be encoded")]
     Statement,
-    /// The server's signed audit checkpoint went backwards: its history may have been cut.
-    #[error("the server's audit log went back from entry {had} to entry {now}: its history may have been cut or rewritten; tell your security team before approving anything")]
-    AuditWentBack {
-        /// The newest checkpoint seen before.
-        had: u64,
-        /// The one the server sent now.
-        now: u64,
-    },
-    /// The same checkpointed entry with another hash: rewritten.
-    #[error("the server's audit log entry {seq} changed after it was signed: its history was rewritten; tell your security team before approving anything")]
-    AuditRewritten {
-        /// The entry's sequence number.
-        seq: u64,
-    },
-    /// A checkpoint whose signature does not verify with the pinned keys.
-    #[error("refused: an audit checkpoint does not verify with the server's key")]
-    CheckpointUnverified,
+}
+
+/// A refused push, with the request id it claims: unverified, so only for telling refused
+/// requests apart (the same one pushed again is one refused request, not two), never shown as
+/// the request's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Refusal {
+    /// The id the push claims, if it could be read at all.
+    pub claimed_id: Option<String>,
+    /// Why it is refused.
+    pub reason: RefusedRequest,
+}
+
+impl Refusal {
+    /// A refused `signed` request.
+    pub fn of(signed: &SignedRequest, reason: RefusedRequest) -> Self {
+        Refusal {
+            claimed_id: Some(signed.request.transaction.id.clone()),
+            reason,
+        }
+    }
 }
 
 impl VerifiedRequest {

@@ -2,10 +2,11 @@
 //! on, reconnection with exponential backoff, resume from the last event id, and a `resync`
 //! signal whenever events may have been missed (the caller then re-reads the pending list).
 //! Signed audit checkpoints are checked on the way: one that goes back, or rewrites an entry
-//! already checkpointed, is reported as [`WatchEvent::Refused`].
+//! already checkpointed, is reported as [`WatchEvent::Audit`].
 
+use crate::audit_memory::AuditAlarm;
 use crate::client::{ClientError, ServerClient};
-use crate::verified::{RefusedRequest, VerifiedRequest};
+use crate::verified::{Refusal, RefusedRequest, VerifiedRequest};
 use countersign_core::push::SignedRequest;
 use futures_util::StreamExt;
 use std::ops::ControlFlow;
@@ -17,7 +18,10 @@ pub enum WatchEvent {
     /// A new or changed request, verified.
     Request(Box<VerifiedRequest>),
     /// A pushed request that failed verification: warn, never show.
-    Refused(RefusedRequest),
+    Refused(Refusal),
+    /// The server's audit history went back or changed (or this device cannot keep track of
+    /// it): warn that nothing should be approved until the security team has looked.
+    Audit(AuditAlarm),
     /// Events may have been missed (a reconnect, or the server said so): re-read the list.
     Resync,
     /// The stream is open: what follows is live.
@@ -124,20 +128,23 @@ impl ServerClient {
                         "request" => match serde_json::from_str::<SignedRequest>(&event.data) {
                             Ok(signed) => match self.verify_pushed(&signed).await {
                                 Ok(v) => WatchEvent::Request(Box::new(v)),
-                                Err(e) => WatchEvent::Refused(e),
+                                Err(e) => WatchEvent::Refused(Refusal::of(&signed, e)),
                             },
-                            Err(_) => WatchEvent::Refused(RefusedRequest::Malformed),
+                            Err(_) => WatchEvent::Refused(Refusal {
+                                claimed_id: None,
+                                reason: RefusedRequest::Malformed,
+                            }),
                         },
                         "resync" => WatchEvent::Resync,
                         "checkpoint" => {
                             match serde_json::from_str::<countersign_core::audit::Checkpoint>(
                                 &event.data,
                             ) {
-                                Ok(checkpoint) => match self.check_checkpoint(&checkpoint) {
+                                Ok(checkpoint) => match self.check_checkpoint(&checkpoint).await {
                                     Ok(()) => continue,
-                                    Err(refused) => WatchEvent::Refused(refused),
+                                    Err(alarm) => WatchEvent::Audit(alarm),
                                 },
-                                Err(_) => WatchEvent::Refused(RefusedRequest::Malformed),
+                                Err(_) => WatchEvent::Audit(AuditAlarm::Malformed),
                             }
                         }
                         _ => continue,

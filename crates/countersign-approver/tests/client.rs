@@ -8,8 +8,10 @@
 mod common;
 
 use common::*;
-use countersign_approver::client::ClientError;
+use countersign_approver::audit_memory::AuditAlarm;
+use countersign_approver::client::{ClientError, Enrolled};
 use countersign_approver::enrollment_code::EnrollmentCodeError;
+use countersign_approver::profile::{DeviceKeyLocation, Profile};
 use countersign_approver::signer::{
     KeyEvent, KeyPrompt, SignerError, SoftAlgorithm, SoftKeyState, SoftSigner,
 };
@@ -51,23 +53,29 @@ fn add_alice(server: &Server) -> SoftSigner {
     soft_key()
 }
 
-/// Adds and enrolls Alice through a fresh one-time code; returns her client and key.
-fn enrolled_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (ServerClient, SoftSigner) {
+/// Adds and enrolls Alice through a fresh one-time code; returns what enrolling gave and
+/// her key.
+fn enroll_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (Enrolled, SoftSigner) {
     let signer = add_alice(server);
     let code = admin(
         &server.data_dir(),
         &["enroll-code", "create", "--approver", "alice@example.com"],
     );
-    let client = rt
+    let enrolled = rt
         .block_on(ServerClient::enroll(
             &server.base,
             &EnrollmentCode::parse(&code).unwrap(),
             "laptop",
             &signer,
         ))
-        .unwrap()
-        .client;
-    (client, signer)
+        .unwrap();
+    (enrolled, signer)
+}
+
+/// Alice enrolled: her client and key.
+fn enrolled_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (ServerClient, SoftSigner) {
+    let (enrolled, signer) = enroll_alice(server, rt);
+    (enrolled.client, signer)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -275,6 +283,7 @@ fn watch_reconnects_after_a_server_crash_and_resynchronises() {
                     WatchEvent::Request(v) => events.push(v.request().transaction.id.clone()),
                     WatchEvent::Resync => events.push("resync".into()),
                     WatchEvent::Refused(e) => panic!("{e}"),
+                    WatchEvent::Audit(alarm) => panic!("{alarm}"),
                     WatchEvent::Connected => connection.push("connected"),
                     WatchEvent::Disconnected { .. } => connection.push("disconnected"),
                 }
@@ -395,14 +404,35 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 }
 
 /// A server put back on an older copy of itself (database, checkpoints and keys restored from
-/// a backup, as only someone in control of its host can) pushes an older signed checkpoint;
-/// the watching approver notices the audit log went back and says so (issue 12, item 10).
+/// a backup, as only someone in control of its host can) pushes an older signed checkpoint.
+/// The approver saw a newer one before it quit; started again from its profile, it still
+/// knows that one (kept beside the profile) and says the audit log went back (issue 12,
+/// item 10).
 #[test]
-fn an_approver_notices_the_server_s_audit_log_going_back() {
+fn an_approver_notices_the_server_s_audit_log_going_back_even_after_a_restart() {
     let mut server = Server::start_with_config("[audit]\ncheckpoint_seconds = 1\n");
     let app = server.api_key("payouts", "payouts-service");
     let rt = runtime();
-    let (client, _signer) = enrolled_alice(&server, &rt);
+    let (enrolled, _signer) = enroll_alice(&server, &rt);
+    let home = tempfile::tempdir().unwrap();
+    let profile_path = home.path().join("profile.json");
+    let location = DeviceKeyLocation::InsecureFile {
+        path: home.path().join("device.key"),
+    };
+    location.store().save(&enrolled.device_key_seed()).unwrap();
+    enrolled
+        .profile("soft:test", location)
+        .save(&profile_path)
+        .unwrap();
+    let kept_file = Profile::checkpoint_file(&profile_path);
+    let kept_seq = || -> u64 {
+        std::fs::read(&kept_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["seq"].as_u64())
+            .unwrap_or(0)
+    };
+
     let (status, _) = server.post(
         &app,
         "/v1/requests",
@@ -422,7 +452,6 @@ fn an_approver_notices_the_server_s_audit_log_going_back() {
         );
         assert_eq!(status, 201);
     }
-    let checkpoints = data.join("audit-checkpoints.jsonl");
     let backed_up = std::fs::read_to_string(backup.join("audit-checkpoints.jsonl")).unwrap();
     let newest_then: u64 = backed_up
         .lines()
@@ -430,57 +459,70 @@ fn an_approver_notices_the_server_s_audit_log_going_back() {
         .filter_map(|v| v["seq"].as_u64())
         .max()
         .unwrap();
-    let server = std::sync::Arc::new(std::sync::Mutex::new(server));
-    let (s, data_dir, backup_dir) = (server.clone(), data.clone(), backup.clone());
-    let refusals = rt.block_on(async {
-        let mut refusals: Vec<String> = Vec::new();
-        let restorer = tokio::task::spawn_blocking(move || {
-            // Wait for a checkpoint newer than the backup's, then put the backup back.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-            loop {
-                let text = std::fs::read_to_string(&checkpoints).unwrap_or_default();
-                let newest = text
-                    .lines()
-                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                    .filter_map(|v| v["seq"].as_u64())
-                    .max()
-                    .unwrap_or(0);
-                if newest > newest_then {
-                    break;
-                }
-                assert!(std::time::Instant::now() < deadline, "no newer checkpoint");
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            // Give the stream a moment to deliver it.
-            std::thread::sleep(std::time::Duration::from_millis(1500));
-            let mut server = s.lock().unwrap();
-            server.kill();
-            std::fs::remove_dir_all(&data_dir).unwrap();
-            copy_dir(&backup_dir, &data_dir);
-            server.crash_and_restart_same_port();
-        });
-        let watched = tokio::time::timeout(
+
+    // The approver runs until it has seen (and kept) a checkpoint newer than the backup's,
+    // then quits.
+    let first = Profile::load(&profile_path)
+        .unwrap()
+        .connect(&profile_path)
+        .unwrap();
+    let watching = rt.spawn(async move {
+        first
+            .watch(None, |event| match event {
+                WatchEvent::Audit(alarm) => panic!("{alarm}"),
+                _ => std::ops::ControlFlow::Continue(()),
+            })
+            .await
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while kept_seq() <= newest_then {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no newer checkpoint kept"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    watching.abort();
+    let had = kept_seq();
+
+    // The server is put back on the backup; the approver starts again from its profile.
+    server.kill();
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_dir(&backup, &data);
+    server.crash_and_restart_same_port();
+    let again = Profile::load(&profile_path)
+        .unwrap()
+        .connect(&profile_path)
+        .unwrap();
+    let mut alarms = Vec::new();
+    let watched = rt.block_on(async {
+        tokio::time::timeout(
             std::time::Duration::from_secs(60),
-            client.watch(None, |event| {
-                if let WatchEvent::Refused(e) = event {
-                    refusals.push(e.to_string());
-                    return std::ops::ControlFlow::Break(());
+            again.watch(None, |event| match event {
+                WatchEvent::Audit(alarm) => {
+                    alarms.push(alarm);
+                    std::ops::ControlFlow::Break(())
                 }
-                std::ops::ControlFlow::Continue(())
+                _ => std::ops::ControlFlow::Continue(()),
             }),
         )
-        .await;
-        assert!(matches!(watched, Ok(Ok(()))), "{watched:?}");
-        restorer.await.unwrap();
-        refusals
+        .await
     });
-    assert_eq!(refusals.len(), 1, "{refusals:?}");
-    assert!(
-        refusals[0].starts_with("the server's audit log went back from entry "),
-        "{refusals:?}"
+    assert!(matches!(watched, Ok(Ok(()))), "{watched:?}");
+    assert_eq!(
+        alarms,
+        [AuditAlarm::WentBack {
+            had,
+            now: newest_then
+        }]
     );
     assert!(
-        refusals[0].contains(&format!("to entry {newest_then}")),
-        "{refusals:?}"
+        alarms[0]
+            .to_string()
+            .starts_with("the server's audit log went back from entry "),
+        "{}",
+        alarms[0]
     );
+    // The older checkpoint did not replace the newer one kept.
+    assert_eq!(kept_seq(), had);
 }

@@ -189,7 +189,7 @@ struct Session {
 impl Session {
     fn open(profile_path: &Path) -> Result<Self, CliError> {
         let profile = Profile::load(profile_path)?;
-        let client = profile.connect()?;
+        let client = profile.connect(profile_path)?;
         Ok(Session {
             profile,
             client,
@@ -302,7 +302,7 @@ pub fn decide(
 pub fn watch(profile_path: &Path, json: bool, key: Option<&str>) -> Result<(), CliError> {
     let session = Session::open(profile_path)?;
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel::<WatchEvent>();
-    let stream_client = Profile::load(profile_path)?.connect()?;
+    let stream_client = Profile::load(profile_path)?.connect(profile_path)?;
     let stream = session.runtime.spawn(async move {
         stream_client
             .watch(None, |event| {
@@ -329,6 +329,10 @@ pub fn watch(profile_path: &Path, json: bool, key: Option<&str>) -> Result<(), C
                 eprintln!(
                     "warning: a pushed request failed verification and is not shown: {refused}"
                 );
+                continue;
+            }
+            WatchEvent::Audit(alarm) => {
+                eprintln!("warning: {alarm}");
                 continue;
             }
             WatchEvent::Resync => session.pending()?,

@@ -8,12 +8,15 @@
 use crate::ceremony::{CeremonySink, Control, Reporting};
 use crate::error::ShellError;
 use crate::history::{History, HistoryEntry};
-use crate::views::{Connection, EnrolledView, InboxItem, RefusalView, RequestView, Snapshot};
+use crate::views::{
+    AuditAlarmView, Connection, EnrolledView, InboxItem, RefusalView, RequestView, Snapshot,
+};
+use countersign_approver::audit_memory::{AuditAlarm, CheckpointMemory};
 use countersign_approver::client::PendingList;
 use countersign_approver::enroll::{self, keyring_location};
 use countersign_approver::profile::{DeviceKeyLocation, Profile};
 use countersign_approver::signer::{SoftKeyState, SOFT_KEY_AAGUID};
-use countersign_approver::verified::RefusedRequest;
+use countersign_approver::verified::Refusal;
 use countersign_approver::{
     EnrollmentCode, ServerClient, ServerIdentity, Verdict, VerifiedRequest,
 };
@@ -189,6 +192,7 @@ impl Inner {
         self.generation += 1;
         self.pending.clear();
         self.refused.clear();
+        self.audit_alarm = None;
         self.connection = None;
         session
     }
@@ -208,6 +212,7 @@ struct Inner {
     profile_problem: Option<ShellError>,
     pending: BTreeMap<String, VerifiedRequest>,
     refused: Vec<RefusalView>,
+    audit_alarm: Option<AuditAlarmView>,
     connection: Option<Connection>,
     /// Bumped whenever the session is replaced, so a stale stream task changes nothing.
     generation: u64,
@@ -262,7 +267,9 @@ impl Desk {
     /// cannot be used is reported).
     fn load_profile(config: &DeskConfig, inner: &mut Inner) {
         inner.profile_problem = None;
-        match Profile::load(&config.profile_path).and_then(|p| Ok((p.connect()?, p))) {
+        match Profile::load(&config.profile_path)
+            .and_then(|p| Ok((p.connect(&config.profile_path)?, p)))
+        {
             Ok((client, profile)) => {
                 inner.session = Some(Session {
                     profile,
@@ -351,6 +358,7 @@ impl Desk {
                 connection: Connection::NotEnrolled,
                 inbox: Vec::new(),
                 refused: Vec::new(),
+                audit_alarm: None,
                 now: now(),
             },
         }
@@ -390,6 +398,7 @@ impl Desk {
             connection,
             inbox,
             refused: inner.refused.clone(),
+            audit_alarm: inner.audit_alarm.clone(),
             now,
         }
     }
@@ -423,15 +432,33 @@ impl Desk {
         });
     }
 
-    /// A pushed request failed verification: remembered for the warning, never shown.
-    pub(crate) fn on_refused(&self, generation: u64, refused: &RefusedRequest) {
+    /// A pushed request failed verification: remembered for the warning, never shown. The
+    /// same request refused again (pushed again, or listed again at a resync) is still one
+    /// refused request: its entry moves to the end with the newest reason.
+    pub(crate) fn on_refused(&self, generation: u64, refused: &Refusal) {
         self.update(generation, |inner| {
+            if let Some(id) = &refused.claimed_id {
+                inner.refused.retain(|r| r.request.as_ref() != Some(id));
+            }
             inner.refused.push(RefusalView {
                 at: now(),
-                reason: refused.to_string(),
+                request: refused.claimed_id.clone(),
+                reason: refused.reason.to_string(),
             });
             let excess = inner.refused.len().saturating_sub(REFUSALS_KEPT);
             inner.refused.drain(..excess);
+        });
+    }
+
+    /// The server's audit history went back or changed: a warning of its own, kept for the
+    /// session (the newest words, since the first time).
+    pub(crate) fn on_audit_alarm(&self, generation: u64, alarm: &AuditAlarm) {
+        self.update(generation, |inner| {
+            let since = inner.audit_alarm.as_ref().map_or_else(now, |a| a.since);
+            inner.audit_alarm = Some(AuditAlarmView {
+                since,
+                message: alarm.to_string(),
+            });
         });
     }
 
@@ -608,7 +635,7 @@ impl Desk {
             enroll::EnrollError::Client(c) => ShellError::from_client(c, cancelled),
             other => other.into(),
         })?;
-        let client = profile.connect()?;
+        let client = profile.connect(&self.config.profile_path)?;
         let view = EnrolledView {
             approver_id: profile.approver_id.clone(),
             server: profile.server.clone(),
@@ -832,6 +859,12 @@ impl Desk {
             .and_then(|()| {
                 std::fs::remove_file(&self.config.profile_path).map_err(|e| ShellError::Storage {
                     message: format!("{}: {e}", self.config.profile_path.display()),
+                })
+            })
+            .and_then(|()| {
+                let kept = Profile::checkpoint_file(&self.config.profile_path);
+                CheckpointMemory::forget(&kept).map_err(|e| ShellError::Storage {
+                    message: format!("{}: {e}", kept.display()),
                 })
             })
             .and_then(|()| self.history.clear());

@@ -25,6 +25,7 @@ pub async fn follow(
         match event {
             WatchEvent::Request(request) => desk.on_request(generation, *request),
             WatchEvent::Refused(refused) => desk.on_refused(generation, &refused),
+            WatchEvent::Audit(alarm) => desk.on_audit_alarm(generation, &alarm),
             WatchEvent::Resync => {
                 // A failed read is retried by the next reconnect's resync.
                 if let Ok(list) = client.pending().await {

@@ -69,8 +69,20 @@ pub struct InboxItem {
 pub struct RefusalView {
     /// When it arrived (Unix seconds).
     pub at: i64,
+    /// The request id the push claims (unverified: it only tells refused requests apart).
+    pub request: Option<String>,
     /// Why it was refused.
     pub reason: String,
+}
+
+/// The server's audit history went back or changed: nothing should be approved until the
+/// security team has looked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditAlarmView {
+    /// When it was first noticed in this session (Unix seconds).
+    pub since: i64,
+    /// What was noticed, newest.
+    pub message: String,
 }
 
 /// Everything the main window needs, sent whenever it changes.
@@ -84,8 +96,10 @@ pub struct Snapshot {
     pub connection: Connection,
     /// Pending requests, soonest deadline first.
     pub inbox: Vec<InboxItem>,
-    /// Recent refused pushes, newest last.
+    /// Recently refused pushed requests (one entry per request), newest last.
     pub refused: Vec<RefusalView>,
+    /// The server's audit history went back or changed, if it did.
+    pub audit_alarm: Option<AuditAlarmView>,
     /// The shell's clock (Unix seconds) when this was made, for countdowns.
     pub now: i64,
 }

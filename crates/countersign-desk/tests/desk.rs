@@ -468,6 +468,74 @@ fn unenroll_forgets_the_device_and_a_disabled_device_is_told_so() {
     assert_eq!(shell.desk.unenroll().unwrap_err(), ShellError::NotEnrolled);
 }
 
+/// A server whose signing key was replaced by one no pinned key endorsed (as only an intruder
+/// on its host could): its pushes are refused and counted once per request, however often the
+/// stream and resyncs deliver them again, and its checkpoints raise the audit alarm, a warning
+/// of its own. The newest checkpoint seen is kept beside the profile until unenrolling.
+#[test]
+fn a_refused_request_counts_once_and_an_unverifiable_checkpoint_is_an_audit_alarm() {
+    let mut server = Server::start_with_config("[audit]\ncheckpoint_seconds = 1\n");
+    let app = server.api_key("payouts", "payouts-service");
+    let shell = enrolled(&server);
+    let kept = shell.dir.path().join("profile.checkpoint.json");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !kept.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint kept beside the profile"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    server.kill();
+    for entry in std::fs::read_dir(server.data_dir().join("keys")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let _ = std::fs::remove_file(server.data_dir().join("audit-checkpoints.jsonl"));
+    server.crash_and_restart_same_port();
+    let forged = create(&server, &app, &agent_call("forged"));
+    let forged_id = forged["id"].as_str().unwrap();
+    let snapshot = wait_for(&shell, "refused and alarmed", |s| {
+        !s.refused.is_empty() && s.audit_alarm.is_some()
+    });
+    assert!(snapshot.inbox.is_empty(), "{snapshot:?}");
+    let alarm = snapshot.audit_alarm.unwrap();
+    assert!(
+        alarm
+            .message
+            .starts_with("the server sent an audit checkpoint that does not verify"),
+        "{alarm:?}"
+    );
+    // Pushed again: at the next connection's snapshot and its resync.
+    let Connection::Connected { since: first } = snapshot.connection else {
+        panic!("{:?}", snapshot.connection)
+    };
+    std::thread::sleep(Duration::from_millis(1100));
+    server.crash_and_restart_same_port();
+    wait_for(
+        &shell,
+        "connected again",
+        |s| matches!(s.connection, Connection::Connected { since } if since > first),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let snapshot = shell.desk.snapshot();
+    assert_eq!(
+        snapshot
+            .refused
+            .iter()
+            .map(|r| r.request.as_deref())
+            .collect::<Vec<_>>(),
+        [Some(forged_id)],
+        "{:?}",
+        snapshot.refused
+    );
+    assert!(snapshot.refused[0].reason.contains("not shown"));
+    assert_eq!(snapshot.audit_alarm.unwrap().since, alarm.since);
+
+    shell.desk.unenroll().unwrap();
+    assert!(!kept.exists(), "the kept checkpoint goes with the profile");
+}
+
 /// The next ceremony update of `stage` (earlier ones are skipped).
 fn next_stage(shell: &Shell, stage: Stage) -> CeremonyUpdate {
     let deadline = Instant::now() + Duration::from_secs(30);

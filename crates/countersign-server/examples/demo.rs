@@ -143,6 +143,8 @@ async fn main() {
         data_dir: "countersign-demo".into(),
         ..Config::default()
     };
+    // The demo's approvers enroll with this project's software key.
+    config.enrollment.allow_demo_keys = true;
     if let Ok(listen) = std::env::var("COUNTERSIGN_DEMO_LISTEN") {
         config.listen = listen.parse().unwrap();
     }

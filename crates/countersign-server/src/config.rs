@@ -27,6 +27,12 @@ pub enum ConfigError {
     /// An AAGUID in the allow-list is not 32 hex digits.
     #[error("enrollment.allowed_aaguids: {0:?} is not 32 hex digits")]
     BadAaguid(String),
+    /// An allow-list without metadata would trust what each key claims to be.
+    #[error("enrollment.allowed_aaguids needs enrollment.metadata_blob and enrollment.metadata_root: without them a key's model is only its own claim")]
+    AllowListWithoutMetadata,
+    /// Only one of the two metadata files is set.
+    #[error("enrollment.metadata_blob and enrollment.metadata_root go together")]
+    HalfMetadata,
     /// The webhook must be https (or http to a loopback host), without user info. The URL is
     /// not repeated: it may carry a secret.
     #[error(
@@ -127,10 +133,21 @@ pub struct EnrollmentConfig {
     /// Lifetime of a one-time enrollment code, in seconds.
     pub code_ttl_seconds: u32,
     /// AAGUIDs (32 hex digits) of authenticator models allowed to enroll; empty allows any.
-    /// Listing only hardware keys' AAGUIDs refuses software keys.
+    /// A key's AAGUID is only its claim: with a list, the key's attestation must verify
+    /// against the metadata (`metadata_blob`, `metadata_root`), which a list requires.
     pub allowed_aaguids: Vec<String>,
     /// Whether the key must verify the user (PIN/biometrics) during enrollment.
     pub require_user_verification: bool,
+    /// The FIDO Metadata Service BLOB (MDS3, the signed JWT from the FIDO Alliance, or your
+    /// own), read at start. Keys whose attestation verifies against it are recorded as
+    /// hardware-attested, and only their approvals put `hwk` into decisions.
+    pub metadata_blob: Option<PathBuf>,
+    /// PEM root certificate(s) the BLOB's signature must lead to (for the FIDO Alliance's
+    /// BLOB: GlobalSign Root CA - R3).
+    pub metadata_root: Option<PathBuf>,
+    /// Let this project's own software keys (the demo key, the test key) enroll. Off by
+    /// default: they keep their private keys in files. `serve --allow-demo-keys` turns it on.
+    pub allow_demo_keys: bool,
 }
 
 impl Default for EnrollmentConfig {
@@ -139,6 +156,9 @@ impl Default for EnrollmentConfig {
             code_ttl_seconds: 900,
             allowed_aaguids: Vec::new(),
             require_user_verification: false,
+            metadata_blob: None,
+            metadata_root: None,
+            allow_demo_keys: false,
         }
     }
 }
@@ -250,6 +270,13 @@ impl Config {
                 return Err(ConfigError::BadAaguid(aaguid.clone()));
             }
         }
+        let enrollment = &self.enrollment;
+        match (&enrollment.metadata_blob, &enrollment.metadata_root) {
+            (Some(_), Some(_)) => {}
+            (None, None) if enrollment.allowed_aaguids.is_empty() => {}
+            (None, None) => return Err(ConfigError::AllowListWithoutMetadata),
+            _ => return Err(ConfigError::HalfMetadata),
+        }
         if let Some(webhook) = &self.webhook {
             if !webhook_url_allowed(&webhook.url) || webhook.attempts == 0 {
                 return Err(ConfigError::BadWebhook);
@@ -343,6 +370,28 @@ mod tests {
         assert!(config.listen.ip().is_loopback());
         assert_eq!(config.limits.max_body_bytes, 65536);
         assert!(config.database.dedicated_writer_cpu);
+    }
+
+    #[test]
+    fn an_allow_list_needs_metadata_and_demo_keys_are_off_by_default() {
+        let parse = |t: &str| Config::parse(t, Path::new("x.toml"));
+        assert!(!parse("").unwrap().enrollment.allow_demo_keys);
+        assert!(matches!(
+            parse("[enrollment]\nallowed_aaguids = [\"cb69481e8ff7403993ec0a2729a154a8\"]"),
+            Err(ConfigError::AllowListWithoutMetadata)
+        ));
+        assert!(matches!(
+            parse("[enrollment]\nmetadata_blob = \"mds.jwt\""),
+            Err(ConfigError::HalfMetadata)
+        ));
+        let both = parse(
+            "[enrollment]\nallowed_aaguids = [\"cb69481e8ff7403993ec0a2729a154a8\"]\nmetadata_blob = \"mds.jwt\"\nmetadata_root = \"root.pem\"",
+        )
+        .unwrap();
+        assert_eq!(
+            both.enrollment.metadata_root,
+            Some(PathBuf::from("root.pem"))
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod key_provider;
 pub mod keys;
 pub mod lifecycle;
+pub mod metadata;
 pub mod metrics;
 pub mod policy;
 pub mod problem;

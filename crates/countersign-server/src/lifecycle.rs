@@ -114,8 +114,16 @@ pub fn decide(
         .collect();
     let mut approvers: Vec<String> = counted.iter().map(|a| a.approver_id.clone()).collect();
     approvers.sort();
-    let mut amr = vec!["hwk".to_owned(), "user".to_owned()];
-    if !counted.is_empty() && counted.iter().all(|a| a.user_verified) {
+    // `hwk` only when every counted key's attestation was verified against the FIDO
+    // metadata; a key's own claim to be hardware is not enough.
+    let all =
+        |flag: fn(&ApprovalRecord) -> bool| !counted.is_empty() && counted.iter().all(|a| flag(a));
+    let mut amr = Vec::new();
+    if all(|a| a.hardware_attested) {
+        amr.push("hwk".to_owned());
+    }
+    amr.push("user".to_owned());
+    if all(|a| a.user_verified) {
         amr.push("mfa".to_owned());
     }
     let claims =
@@ -169,6 +177,7 @@ mod tests {
             decision: decision.into(),
             credential_id: vec![1],
             user_verified: true,
+            hardware_attested: true,
             created_at: 0,
         }
     }

@@ -36,6 +36,10 @@ enum Command {
         /// Overrides `listen` (use port 0 for any free port; the chosen address is printed).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Let this project's own software keys enroll (demos and tests only; sets
+        /// `enrollment.allow_demo_keys`).
+        #[arg(long)]
+        allow_demo_keys: bool,
     },
     /// Protected applications' API keys.
     #[command(subcommand)]
@@ -241,11 +245,15 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
     private_data_dir(&config.data_dir)?;
     let provider = keys::provider(&config).map_err(|e| e.to_string())?;
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            allow_demo_keys,
+        } => {
             if let Some(addr) = listen {
                 config.listen = addr;
                 config.validate().map_err(|e| e.to_string())?;
             }
+            config.enrollment.allow_demo_keys |= allow_demo_keys;
             serve::run(config, store).await.map_err(|e| e.to_string())
         }
         Command::ApiKey(ApiKeyCommand::Create {

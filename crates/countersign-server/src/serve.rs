@@ -42,6 +42,9 @@ pub enum ServeError {
     /// The audit chain disagrees with its signed checkpoints, or they cannot be written.
     #[error(transparent)]
     Checkpoints(#[from] crate::checkpoints::CheckpointError),
+    /// The FIDO metadata BLOB or its root is unusable.
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataError),
 }
 
 fn read(path: &Option<std::path::PathBuf>, builtin: &'static str) -> Result<String, ServeError> {
@@ -54,6 +57,31 @@ fn read(path: &Option<std::path::PathBuf>, builtin: &'static str) -> Result<Stri
     }
 }
 
+/// The FIDO metadata the config names, verified now; a BLOB due for replacement is loaded
+/// (enrollments that need it are refused until it is replaced) and said so in the log.
+fn load_metadata(config: &Config) -> Result<Option<Arc<crate::metadata::Metadata>>, ServeError> {
+    let enrollment = &config.enrollment;
+    let (Some(blob), Some(root)) = (&enrollment.metadata_blob, &enrollment.metadata_root) else {
+        return Ok(None);
+    };
+    let metadata = crate::metadata::Metadata::load(blob, root, rustls_pki_types::UnixTime::now())?;
+    tracing::info!(
+        number = metadata.number(),
+        models = metadata.models(),
+        "FIDO metadata loaded"
+    );
+    if metadata.is_stale(crate::clock::now().map(|t| t.unix()).unwrap_or(i64::MAX)) {
+        tracing::error!(
+            number = metadata.number(),
+            "the FIDO metadata BLOB is past its nextUpdate: enrollments that need it are refused until it is replaced"
+        );
+    }
+    if enrollment.allow_demo_keys {
+        tracing::warn!("demo keys may enroll (allow_demo_keys): not for production");
+    }
+    Ok(Some(Arc::new(metadata)))
+}
+
 /// How long open connections may finish after SIGINT or SIGTERM.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -64,6 +92,7 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     let policy = PolicyEngine::new(&read(&config.policy.policies, policy::SAMPLE)?)?;
     let provider = keys::provider(&config)?;
     let keys = keys::load_or_create(&store, &provider).await?;
+    let metadata = load_metadata(&config)?;
     // A database that lost or rewrote what a checkpoint signed does not serve.
     let checkpoint_log = crate::checkpoints::CheckpointLog::at(&config.checkpoints_path());
     let newest = checkpoint_log.newest(&keys.published)?;
@@ -82,6 +111,7 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
         config,
         changes,
         checkpoint: tokio::sync::watch::Sender::new(newest.clone()),
+        metadata,
     });
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Tests and scripts read this line to find the port.

@@ -29,6 +29,32 @@ fn create(
     )
 }
 
+/// The decision for `id` as the payouts service reads it, its token verified offline against
+/// the transaction it will run.
+fn verified_decision(
+    server: &Server,
+    app: &str,
+    id: &str,
+    tx: &Transaction,
+) -> (serde_json::Value, token::DecisionClaims) {
+    let (status, decision) = server.get(app, &format!("/v1/requests/{id}/decision"));
+    assert_eq!(status, 200, "{decision}");
+    let expect = Expectations {
+        issuer: ORIGIN,
+        audience: "payouts-service",
+        now: unix_now(),
+        leeway_seconds: 5,
+    };
+    let claims = token::verify_for_transaction(
+        decision["token"].as_str().unwrap(),
+        &server.keys(),
+        &expect,
+        tx,
+    )
+    .unwrap();
+    (decision, claims)
+}
+
 #[test]
 fn four_eyes_with_self_step_up_end_to_end() {
     let server = Server::start();
@@ -79,23 +105,10 @@ fn four_eyes_with_self_step_up_end_to_end() {
     );
 
     // The protected application verifies the token offline against the transaction it will run.
-    let (status, decision) = server.get(&app, &format!("/v1/requests/{id}/decision"));
-    assert_eq!(status, 200);
-    let expect = Expectations {
-        issuer: ORIGIN,
-        audience: "payouts-service",
-        now: unix_now(),
-        leeway_seconds: 5,
-    };
-    let claims = token::verify_for_transaction(
-        decision["token"].as_str().unwrap(),
-        &server.keys(),
-        &expect,
-        &tx,
-    )
-    .unwrap();
+    let (decision, claims) = verified_decision(&server, &app, &id, &tx);
     assert_eq!(claims.approvers, ["alice@example.com", "bob@example.com"]);
-    assert!(claims.amr.contains(&"hwk".to_owned()));
+    // Software keys whose attestation no metadata verified: no claim of a hardware key.
+    assert_eq!(claims.amr, ["user", "mfa"]);
 
     // Exactly once, then the outcome closes the chain.
     let (status, redeemed) = server.post(&app, &format!("/v1/requests/{id}/redeem"), &json!({}));
@@ -339,11 +352,144 @@ fn approval_attacks_are_refused_precisely() {
     assert_eq!(status, 401);
 }
 
-#[test]
-fn enrollment_codes_are_single_use_and_models_can_be_restricted() {
-    let server = Server::start_with_config(
-        "[enrollment]\nallowed_aaguids = [\"ee882879721c491397753dfcce97072a\"]\n",
+/// The model a hardware-only deployment allows in the tests.
+const MODEL: [u8; 16] = *b"hardware-model-1";
+
+/// A vendor's attestation root, the FIDO root that signs the metadata BLOB, and a server that
+/// allows only `MODEL`, with that BLOB and root as its metadata files.
+fn hardware_only_server() -> (Server, countersign_softkey::metadata::TestCa) {
+    use countersign_softkey::metadata::{blob, Model, TestCa};
+    let fido = TestCa::new("Test FIDO root", 1).unwrap();
+    let vendor = TestCa::new("Test vendor attestation root", 2).unwrap();
+    let model = Model {
+        aaguid: MODEL,
+        description: "Test Hardware Key".into(),
+        roots: vec![vendor.der().to_vec()],
+        statuses: vec!["FIDO_CERTIFIED_L1".into()],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (blob_path, root_path) = (dir.path().join("mds.jwt"), dir.path().join("mds-root.pem"));
+    std::fs::write(&blob_path, blob(&fido, &[model], 1, "2099-12-31").unwrap()).unwrap();
+    std::fs::write(&root_path, fido.pem()).unwrap();
+    let hex: String = MODEL.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[enrollment]\nallowed_aaguids = [{hex:?}]\nmetadata_blob = {blob_path:?}\nmetadata_root = {root_path:?}\n"
+        ),
+    )
+    .unwrap();
+    (Server::start_in(dir), vendor)
+}
+
+/// A one-time code's secret for `id`.
+fn code_secret(server: &Server, id: &str) -> String {
+    let code = admin(
+        &server.data_dir(),
+        &["enroll-code", "create", "--approver", id],
     );
+    code.trim().split('.').nth(1).unwrap().to_owned()
+}
+
+/// With an allow-list, a key's claimed model counts only when its attestation chain verifies
+/// against the metadata (issue 12, item 5): software keys claiming the model are refused,
+/// whatever attestation they send, and the code stays unspent; a key whose certificate the
+/// model's vendor issued enrolls, and its approvals alone put `hwk` into decisions.
+#[test]
+fn hardware_only_enrollment_needs_a_verified_attestation_and_only_that_earns_hwk() {
+    use countersign_softkey::{Attest, TestKey};
+    let (server, vendor) = hardware_only_server();
+    let app = server.api_key("payouts", "payouts-service");
+    for (id, groups) in [
+        ("alice@example.com", vec![]),
+        ("bob@example.com", vec!["--group", "finance-approvers"]),
+    ] {
+        let mut args = vec!["approver", "add", "--id", id, "--name", id];
+        args.extend(groups);
+        admin(&server.data_dir(), &args);
+    }
+    let alice_code = code_secret(&server, "alice@example.com");
+    let attestation_key = TestKey::es256(0x61);
+    let genuine = vendor.issue_attestation(&attestation_key, MODEL).unwrap();
+    let impostor_ca = countersign_softkey::metadata::TestCa::new("Not the vendor", 3).unwrap();
+    let forged = impostor_ca
+        .issue_attestation(&attestation_key, MODEL)
+        .unwrap();
+    let attempts: [(Attest<'_>, &str); 3] = [
+        (Attest::None, "gave no attestation certificate"),
+        (Attest::PackedSelf, "gave no attestation certificate"),
+        (
+            Attest::PackedX5c {
+                certificate: &forged,
+                key: &attestation_key,
+            },
+            "does not lead to a root of model",
+        ),
+    ];
+    for (attest, says) in attempts {
+        let Err((status, problem)) =
+            Approver::enroll_as(&server, "alice@example.com", 1, &alice_code, MODEL, attest)
+        else {
+            panic!("a software key claiming the model enrolled")
+        };
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (403, Some("attestation_not_verified")),
+            "{problem}"
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains(says),
+            "{problem}"
+        );
+    }
+    // This project's own software key is not on the list.
+    let Err((status, problem)) =
+        Approver::enroll_with_code(&server, "alice@example.com", 1, &alice_code, Attest::None)
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("authenticator_not_allowed"))
+    );
+
+    // The genuine model enrolls with the same, still unspent code.
+    let attest = || Attest::PackedX5c {
+        certificate: &genuine,
+        key: &attestation_key,
+    };
+    let alice = Approver::enroll_as(
+        &server,
+        "alice@example.com",
+        1,
+        &alice_code,
+        MODEL,
+        attest(),
+    )
+    .unwrap();
+    let bob_code = code_secret(&server, "bob@example.com");
+    let bob =
+        Approver::enroll_as(&server, "bob@example.com", 2, &bob_code, MODEL, attest()).unwrap();
+    let (id, digest, tx) = create(&server, &app, "hw-1", "25000", "alice@example.com");
+    for approver in [&alice, &bob] {
+        let (status, answer) = approver.decide(&server, &id, &digest, Decision::Approve);
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (_, claims) = verified_decision(&server, &app, &id, &tx);
+    assert_eq!(claims.amr, ["hwk", "user", "mfa"]);
+    // What was proved is in the audit chain.
+    let exported = admin(&server.data_dir(), &["audit", "export"]);
+    assert!(
+        exported.contains(r#""attestation":"verified""#),
+        "{exported}"
+    );
+}
+
+/// By default a server refuses this project's software keys: their private keys live in
+/// files. The code stays unspent.
+#[test]
+fn the_default_config_refuses_the_project_s_software_keys() {
+    let server = Server::start_with_config("[enrollment]\nallow_demo_keys = false\n");
     admin(
         &server.data_dir(),
         &[
@@ -355,26 +501,48 @@ fn enrollment_codes_are_single_use_and_models_can_be_restricted() {
             "Bob",
         ],
     );
-    // The software key's AAGUID is not on the list: refused, and the code stays unused.
-    let code = admin(
-        &server.data_dir(),
-        &["enroll-code", "create", "--approver", "bob@example.com"],
-    );
-    let secret = code.trim().split('.').nth(1).unwrap().to_owned();
-    let Err((status, problem)) = Approver::enroll_with_code(
+    let secret = code_secret(&server, "bob@example.com");
+    for attest in [
+        countersign_softkey::Attest::None,
+        countersign_softkey::Attest::PackedSelf,
+    ] {
+        let Err((status, problem)) =
+            Approver::enroll_with_code(&server, "bob@example.com", 2, &secret, attest)
+        else {
+            panic!("a demo key enrolled")
+        };
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (403, Some("demo_key_not_allowed")),
+            "{problem}"
+        );
+    }
+    let demo_key = countersign_core::webauthn::DEMO_KEY_AAGUID;
+    let Err((status, problem)) = Approver::enroll_as(
         &server,
         "bob@example.com",
         2,
         &secret,
+        demo_key,
         countersign_softkey::Attest::None,
     ) else {
-        panic!()
+        panic!("the desktop's demo key enrolled")
     };
-    assert_eq!(
-        (status, problem["code"].as_str()),
-        (403, Some("authenticator_not_allowed"))
-    );
+    assert_eq!(problem["code"], "demo_key_not_allowed", "{status}");
+    // A key of another model (no allow-list here) enrolls with the same code.
+    assert!(Approver::enroll_as(
+        &server,
+        "bob@example.com",
+        2,
+        &secret,
+        MODEL,
+        countersign_softkey::Attest::None
+    )
+    .is_ok());
+}
 
+#[test]
+fn enrollment_codes_are_single_use() {
     let open = Server::start();
     admin(
         &open.data_dir(),

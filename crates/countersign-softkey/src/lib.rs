@@ -4,6 +4,8 @@
 //! hardware key in production: a deployment can refuse it by its AAGUID, [`AAGUID`].
 #![forbid(unsafe_code)]
 
+pub mod metadata;
+
 use ciborium::Value;
 use countersign_core::canonical::sha256;
 use countersign_core::webauthn::auth_data::{self, AttestedCredentialData, Flags};
@@ -14,7 +16,7 @@ pub const RP_ID: &str = "approvals.example.com";
 /// Origin used by the tests.
 pub const ORIGIN: &str = "https://approvals.example.com";
 /// This software authenticator's AAGUID (ASCII "countersign-test").
-pub const AAGUID: [u8; 16] = *b"countersign-test";
+pub const AAGUID: [u8; 16] = countersign_core::webauthn::TEST_KEY_AAGUID;
 
 /// Why the software key could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -189,11 +191,27 @@ pub fn registration_auth_data_for(
     flags: u8,
     credential_id: &[u8],
 ) -> Vec<u8> {
+    registration_auth_data_as(key, rp_id, flags, credential_id, AAGUID)
+}
+
+/// Registration authenticatorData claiming to be model `aaguid` (a claim only: the
+/// attestation is what proves a model).
+pub fn registration_auth_data_as(
+    key: &TestKey,
+    rp_id: &str,
+    flags: u8,
+    credential_id: &[u8],
+    aaguid: [u8; 16],
+) -> Vec<u8> {
+    let attested = AttestedCredentialData {
+        aaguid,
+        ..credential(key, credential_id)
+    };
     auth_data::encode(
         &sha256(rp_id.as_bytes()),
         flags | Flags::AT,
         0,
-        Some(&credential(key, credential_id)),
+        Some(&attested),
     )
 }
 
@@ -275,39 +293,10 @@ pub fn attestation_certificate(
     key: &TestKey,
     options: CertOptions,
 ) -> Result<Vec<u8>, SoftKeyError> {
-    use rcgen::{CertificateParams, CustomExtension, DnType, IsCa, KeyPair};
-    let cert_err = |e: rcgen::Error| SoftKeyError::Certificate(e.to_string());
-    let key_pair = KeyPair::try_from(key.pkcs8_der()?.as_slice()).map_err(cert_err)?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::CountryName, "SE");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "Countersign Test Vendor");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationalUnitName, options.organizational_unit);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "Countersign Test Key");
-    params.is_ca = if options.is_ca {
-        IsCa::Ca(rcgen::BasicConstraints::Unconstrained)
-    } else {
-        IsCa::ExplicitNoCa
-    };
-    if let Some(aaguid) = options.aaguid {
-        let mut content = vec![0x04, 0x10];
-        content.extend_from_slice(&aaguid);
-        params
-            .custom_extensions
-            .push(CustomExtension::from_oid_content(
-                &[1, 3, 6, 1, 4, 1, 45724, 1, 1, 4],
-                content,
-            ));
-    }
-    Ok(params
+    let key_pair = rcgen::KeyPair::try_from(key.pkcs8_der()?.as_slice())
+        .map_err(|e| SoftKeyError::Certificate(e.to_string()))?;
+    metadata::attestation_params(options.organizational_unit, options.is_ca, options.aaguid)
         .self_signed(&key_pair)
-        .map_err(cert_err)?
-        .der()
-        .to_vec())
+        .map(|c| c.der().to_vec())
+        .map_err(|e| SoftKeyError::Certificate(e.to_string()))
 }

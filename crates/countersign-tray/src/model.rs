@@ -262,6 +262,7 @@ mod tests {
             connection,
             inbox,
             refused: vec![],
+            audit_alarm: None,
             now: 1_000,
         }
     }

@@ -2,6 +2,7 @@
 // shell without a refresh, decided and expired ones leave.
 import { h, put } from "../dom";
 import { timeLeft } from "../format";
+import { auditAlarmBanner } from "./alarms";
 import type { Context } from "../context";
 import type { Snapshot } from "../types";
 
@@ -10,6 +11,7 @@ export function renderInbox(ctx: Context, root: HTMLElement, s: Snapshot): void 
   const items = s.inbox.filter((i) => i.approve_by > now);
   put(root, 
     h("h1", {}, "Waiting for you"),
+    auditAlarmBanner(s),
     s.refused.length
       ? h(
           "div",

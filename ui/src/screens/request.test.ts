@@ -4,9 +4,9 @@ import { RequestScreen } from "./request";
 import { CeremonyOverlay } from "./ceremony";
 import type { Context } from "../context";
 import { NOW, requestView, snapshot } from "../fixtures.test-util";
-import type { RequestView } from "../types";
+import type { RequestView, Snapshot } from "../types";
 
-function setup(view: RequestView, decide?: (args: Record<string, unknown>) => unknown) {
+function setup(view: RequestView, decide?: (args: Record<string, unknown>) => unknown, alarm: Snapshot["audit_alarm"] = null) {
   document.body.innerHTML = '<main id="main"></main><div id="layer" hidden></div>';
   const calls: { cmd: string; args: Record<string, unknown> }[] = [];
   mockIPC((cmd, args) => {
@@ -17,7 +17,7 @@ function setup(view: RequestView, decide?: (args: Record<string, unknown>) => un
   });
   let now = NOW;
   const ctx: Context = {
-    snapshot: () => snapshot({ inbox: [{ id: "req_1", title: "", headline: "", amount: null, object: "", requester: "", approve_by: view.approve_by, fingerprint: "" }] }),
+    snapshot: () => snapshot({ audit_alarm: alarm, inbox: [{ id: "req_1", title: "", headline: "", amount: null, object: "", requester: "", approve_by: view.approve_by, fingerprint: "" }] }),
     now: () => now,
     navigate: vi.fn(),
     ceremony: new CeremonyOverlay(document.getElementById("layer")!),
@@ -52,6 +52,13 @@ describe("the request screen", () => {
     expect(row.querySelector("ins")?.textContent).toBe("DE44500105175407324931");
     expect(text("#countdown")).toBe("10 min 00 s left to decide");
     expect(document.querySelector("#canonical")).toBeNull();
+  });
+
+  it("shows the server's audit alarm above the request, where the decision is made", async () => {
+    const { screen } = setup(requestView(), undefined, { since: NOW, message: "the server's audit log entry 40 changed after it was signed" });
+    await screen.load();
+    expect(text("[data-testid=audit-alarm]")).toContain("The server's audit log entry 40 changed after it was signed.");
+    expect(text("#f-object")).toBe("vendor:4711");
   });
 
   it("keeps the approvals' times current while the screen is open", async () => {

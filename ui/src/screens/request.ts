@@ -6,6 +6,7 @@ import { h, clear, put } from "../dom";
 import { asShellError, ipc } from "../ipc";
 import { ago, errorText, timeLeft } from "../format";
 import { openModal } from "../dialog";
+import { auditAlarmBanner } from "./alarms";
 import type { Context } from "../context";
 import type { Choice, DecisionOutcome, DisplayModel, RequestView, ShellError } from "../types";
 
@@ -14,6 +15,8 @@ export class RequestScreen {
   private gone: "decided" | null = null;
   private rawOpen = false;
   private error: ShellError | null = null;
+  /// The audit alarm this screen shows (the snapshot's when it was drawn).
+  private alarmShown: string | null = null;
 
   constructor(
     private ctx: Context,
@@ -38,6 +41,7 @@ export class RequestScreen {
     if (this.ctx.ceremony.isOpen || document.querySelector(".confirm")) return;
     const s = this.ctx.snapshot();
     if (!s) return;
+    if ((s.audit_alarm?.message ?? null) !== this.alarmShown) this.render();
     if (!s.inbox.some((i) => i.id === this.id)) {
       if (this.gone === null && this.view && this.secondsLeft() > 0) {
         this.gone = "decided";
@@ -95,8 +99,11 @@ export class RequestScreen {
     const m = v.model;
     const expired = this.secondsLeft() <= 0;
     const closed = expired || this.gone !== null;
+    const snapshot = this.ctx.snapshot();
+    this.alarmShown = snapshot?.audit_alarm?.message ?? null;
     put(this.root, 
       back,
+      auditAlarmBanner(snapshot),
       h(
         "header",
         { class: "request-head" },

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The software key's AAGUID (ASCII "countersign-soft"): a deployment lists hardware AAGUIDs
 /// and so refuses this key.
-pub const SOFT_KEY_AAGUID: [u8; 16] = *b"countersign-soft";
+pub const SOFT_KEY_AAGUID: [u8; 16] = countersign_core::webauthn::DEMO_KEY_AAGUID;
 
 /// PIN attempts before the PIN is blocked for good (CTAP2 §6.5.2.2 uses 8).
 pub const PIN_RETRIES: u8 = 8;

@@ -24,3 +24,11 @@ pub use auth_data::{AuthDataError, AuthenticatorData, Flags};
 pub use client_data::{CeremonyType, ClientData, ClientDataError};
 pub use cose::{CoseAlgorithm, CoseKeyError, CredentialPublicKey};
 pub use signature::SignatureError;
+
+/// The AAGUID of the approver's CTAP2 software key for demos (ASCII "countersign-soft").
+pub const DEMO_KEY_AAGUID: [u8; 16] = *b"countersign-soft";
+/// The AAGUID of the protocol-level software key of the tests (ASCII "countersign-test").
+pub const TEST_KEY_AAGUID: [u8; 16] = *b"countersign-test";
+/// This project's own software authenticators: their private keys live in files, so a server
+/// refuses them unless demo keys are explicitly allowed.
+pub const PROJECT_SOFTWARE_AAGUIDS: [[u8; 16]; 2] = [DEMO_KEY_AAGUID, TEST_KEY_AAGUID];

@@ -7,8 +7,8 @@ use crate::clock;
 use crate::lifecycle::{self, Role};
 use crate::problem::Problem;
 use crate::store::{
-    ApprovalRecord, ApproverRecord, CredentialRecord, DeviceRecord, FreezeRecord, NonceUse,
-    RequestState, StoreError,
+    ApprovalRecord, ApproverRecord, AttestationTrust, CredentialRecord, DeviceRecord, FreezeRecord,
+    NonceUse, RequestState, StoreError,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -20,7 +20,8 @@ use countersign_core::jwk::VerifyingKey;
 use countersign_core::push::{ActionDisplay, CountedApproval, PushedRequest, SignedRequest};
 use countersign_core::webauthn::{
     verify_assertion, verify_registration, AssertionError, AssertionInput, AssertionPolicy,
-    CredentialPublicKey, RegistrationPolicy,
+    AttestationType, CredentialPublicKey, RegisteredCredential, RegistrationPolicy,
+    PROJECT_SOFTWARE_AAGUIDS,
 };
 use countersign_core::{b64, canonical, enrollment, ApprovalStatement, Decision, Timestamp};
 use serde::Deserialize;
@@ -65,6 +66,61 @@ pub struct EnrollBody {
     pub attestation_object: String,
     /// WebAuthn clientDataJSON, base64url.
     pub client_data_json: String,
+}
+
+/// What the server may believe about the key that registered. The AAGUID is the key's own
+/// claim; only an attestation chain verified against the FIDO metadata makes it a fact.
+/// - This project's software keys are refused unless demo keys are allowed.
+/// - With an allow-list, the model must be on it *and* its attestation must verify.
+/// - Otherwise the key enrolls, recorded as hardware-attested only when it verified.
+fn judge_attestation(
+    state: &AppState,
+    credential: &RegisteredCredential,
+    now: i64,
+) -> Result<AttestationTrust, Problem> {
+    let enrollment = &state.config.enrollment;
+    let aaguid_hex = crate::metadata::aaguid_hex(&credential.aaguid);
+    if PROJECT_SOFTWARE_AAGUIDS.contains(&credential.aaguid) && !enrollment.allow_demo_keys {
+        return Err(forbidden(
+            "demo_key_not_allowed",
+            "this is a Countersign demo or test software key; this server accepts security keys only",
+        ));
+    }
+    let chain = match &credential.attestation {
+        AttestationType::Basic { certificates } => certificates.as_slice(),
+        AttestationType::None | AttestationType::SelfAttestation => &[],
+    };
+    let verified = match &state.metadata {
+        Some(metadata) if !chain.is_empty() => metadata
+            .verify_attestation(&credential.aaguid, chain, now)
+            .map(|_| ()),
+        Some(_) => Err(crate::metadata::TrustError::NoCertificate),
+        None => Err(crate::metadata::TrustError::UnknownModel(
+            aaguid_hex.clone(),
+        )),
+    };
+    let allowed = &enrollment.allowed_aaguids;
+    if !allowed.is_empty() {
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(&aaguid_hex)) {
+            return Err(forbidden(
+                "authenticator_not_allowed",
+                format!("authenticator model {aaguid_hex} is not on this server's allow-list"),
+            ));
+        }
+        if let Err(reason) = verified {
+            tracing::warn!(aaguid = %aaguid_hex, %reason, "enrollment refused: attestation not verified");
+            return Err(forbidden(
+                "attestation_not_verified",
+                format!("the security key's attestation could not be verified: {reason}"),
+            ));
+        }
+    }
+    Ok(match (&credential.attestation, verified) {
+        (_, Ok(())) => AttestationTrust::Verified,
+        (AttestationType::None, _) => AttestationTrust::None,
+        (AttestationType::SelfAttestation, _) => AttestationTrust::SelfAttested,
+        (AttestationType::Basic { .. }, _) => AttestationTrust::Unverified,
+    })
 }
 
 /// `POST /v1/enroll`: redeems a one-time code, registering the device key and a FIDO credential.
@@ -123,18 +179,8 @@ pub async fn enroll(
     let client_data = bytes_field("client_data_json", &body.client_data_json)?;
     let credential = verify_registration(&policy, &attestation, &client_data)
         .map_err(|e| Problem::bad_request(e.code(), e.to_string()))?;
-    let aaguid_hex: String = credential
-        .aaguid
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let allowed = &state.config.enrollment.allowed_aaguids;
-    if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(&aaguid_hex)) {
-        return Err(forbidden(
-            "authenticator_not_allowed",
-            format!("authenticator model {aaguid_hex} is not on this server's allow-list"),
-        ));
-    }
+    let aaguid_hex = crate::metadata::aaguid_hex(&credential.aaguid);
+    let attestation = judge_attestation(&state, &credential, now.unix())?;
 
     let device_id = format!(
         "dev_{}",
@@ -154,6 +200,7 @@ pub async fn enroll(
         approver_id: approver_id.clone(),
         public_key: credential.public_key.to_cose_bytes(),
         aaguid: credential.aaguid,
+        attestation,
         sign_count: credential.sign_count,
         created_at: now.unix(),
         cloned_at: None,
@@ -163,7 +210,7 @@ pub async fn enroll(
         kind: "approver.enrolled".into(),
         request_id: None,
         actor: approver_id.clone(),
-        data: serde_json::json!({"device_id": device_id, "device_name": body.device_name, "aaguid": aaguid_hex, "credential_id": b64::encode(&credential.credential_id)}),
+        data: serde_json::json!({"device_id": device_id, "device_name": body.device_name, "aaguid": aaguid_hex, "attestation": attestation.as_str(), "credential_id": b64::encode(&credential.credential_id)}),
     };
     match state
         .store
@@ -575,6 +622,7 @@ async fn decide_as(
         decision: decision.to_string(),
         credential_id: credential_id.clone(),
         user_verified: verified.flags.user_verified(),
+        hardware_attested: credential.attestation == AttestationTrust::Verified,
         created_at: now.unix(),
     };
     let event = Event {
@@ -582,7 +630,7 @@ async fn decide_as(
         kind: format!("approval.{decision}"),
         request_id: Some(tx.id.clone()),
         actor: caller.approver.id.clone(),
-        data: serde_json::json!({"role": role.as_str(), "credential_id": body.credential_id, "sign_count": verified.sign_count, "uv": verified.flags.user_verified(), "reason": body.reason, "reported": verdict == Verdict::Report}),
+        data: serde_json::json!({"role": role.as_str(), "credential_id": body.credential_id, "sign_count": verified.sign_count, "uv": verified.flags.user_verified(), "hardware_attested": credential.attestation == AttestationTrust::Verified, "reason": body.reason, "reported": verdict == Verdict::Report}),
     };
     let issuer = state.config.origin.clone();
     let signing_key = state.keys.active.clone();

@@ -37,6 +37,8 @@ pub struct AppState {
     /// The newest signed audit checkpoint, pushed to approver streams (approvers keep the
     /// newest they saw and refuse one that goes backwards).
     pub checkpoint: tokio::sync::watch::Sender<Option<countersign_core::audit::Checkpoint>>,
+    /// The FIDO metadata that attestations are verified against, if configured.
+    pub metadata: Option<Arc<crate::metadata::Metadata>>,
 }
 
 impl AppState {

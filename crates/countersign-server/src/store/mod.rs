@@ -218,14 +218,55 @@ pub struct CredentialRecord {
     pub approver_id: String,
     /// COSE_Key bytes.
     pub public_key: Vec<u8>,
-    /// Authenticator model.
+    /// Authenticator model, as the key claimed it.
     pub aaguid: [u8; 16],
+    /// What its attestation proved at enrollment.
+    pub attestation: AttestationTrust,
     /// Last accepted counter.
     pub sign_count: u32,
     /// Unix seconds.
     pub created_at: i64,
     /// Set when a counter regression flagged the credential as cloned; it is then refused.
     pub cloned_at: Option<i64>,
+}
+
+/// What a credential's attestation proved when it enrolled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttestationTrust {
+    /// The key gave no attestation (`fmt: none`).
+    None,
+    /// The key signed its own attestation: it proves nothing about the model.
+    SelfAttested,
+    /// An attestation certificate that was not (or could not be) verified against metadata;
+    /// also every credential enrolled before attestation was recorded.
+    Unverified,
+    /// The certificate chain verified up to the model's root in the FIDO metadata: a
+    /// hardware key of that model.
+    Verified,
+}
+
+impl AttestationTrust {
+    /// The stored and logged name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttestationTrust::None => "none",
+            AttestationTrust::SelfAttested => "self",
+            AttestationTrust::Unverified => "unverified",
+            AttestationTrust::Verified => "verified",
+        }
+    }
+
+    /// The stored name back; anything else is not a name this server wrote.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            AttestationTrust::None,
+            AttestationTrust::SelfAttested,
+            AttestationTrust::Unverified,
+            AttestationTrust::Verified,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == text)
+    }
 }
 
 /// One approver's recorded decision on one request.
@@ -243,6 +284,9 @@ pub struct ApprovalRecord {
     pub credential_id: Vec<u8>,
     /// Whether the key verified the user.
     pub user_verified: bool,
+    /// Whether the credential's attestation was verified against the FIDO metadata (only
+    /// such approvals put `hwk` into a decision).
+    pub hardware_attested: bool,
     /// Unix seconds.
     pub created_at: i64,
 }

@@ -7,9 +7,9 @@ use super::sqlite_writer::{
     head_in, i64_of, start_writer_thread, AuditBatch, AuditedTx, Deliver, Job, WriterTotals,
 };
 use super::{
-    ApiKeyRecord, ApprovalRecord, ApproverRecord, Created, CredentialRecord, Decide, DeviceRecord,
-    FreezeRecord, NonceUse, PendingCap, PendingCaps, Recorded, Redeemed, Reported, RequestRecord,
-    RequestState, SigningKeyRecord, Store, StoreError,
+    ApiKeyRecord, ApprovalRecord, ApproverRecord, AttestationTrust, Created, CredentialRecord,
+    Decide, DeviceRecord, FreezeRecord, NonceUse, PendingCap, PendingCaps, Recorded, Redeemed,
+    Reported, RequestRecord, RequestState, SigningKeyRecord, Store, StoreError,
 };
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
@@ -216,6 +216,8 @@ fn credential_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CredentialRecord
         approver_id: row.try_get("approver_id")?,
         public_key: row.try_get("public_key")?,
         aaguid: fixed(row, "aaguid")?,
+        attestation: AttestationTrust::parse(row.try_get("attestation")?)
+            .ok_or_else(|| StoreError::Corrupt("credential attestation".into()))?,
         sign_count: u32::try_from(count).map_err(|_| StoreError::Corrupt("sign count".into()))?,
         created_at: row.try_get("created_at")?,
         cloned_at: row.try_get("cloned_at")?,
@@ -230,6 +232,7 @@ fn approval_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApprovalRecord, St
         decision: row.try_get("decision")?,
         credential_id: row.try_get("credential_id")?,
         user_verified: row.try_get("user_verified")?,
+        hardware_attested: row.try_get("hardware_attested")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -1044,12 +1047,13 @@ async fn enroll_tx(
         .await;
     let insert_credential = match insert_device {
         Ok(_) => {
-            sqlx::query("INSERT INTO credentials (id, device_id, approver_id, public_key, aaguid, sign_count, created_at, cloned_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)")
+            sqlx::query("INSERT INTO credentials (id, device_id, approver_id, public_key, aaguid, attestation, sign_count, created_at, cloned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)")
                 .bind(&credential.id)
                 .bind(&credential.device_id)
                 .bind(&credential.approver_id)
                 .bind(&credential.public_key)
                 .bind(credential.aaguid.as_slice())
+                .bind(credential.attestation.as_str())
                 .bind(i64::from(credential.sign_count))
                 .bind(credential.created_at)
                 .execute(&mut *tx)
@@ -1184,8 +1188,8 @@ async fn insert_approval(
     now: Option<i64>,
 ) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
-        "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, created_at)
-         SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE id = ? AND state = 'pending' AND (? IS NULL OR approve_by >= ?)) ON CONFLICT DO NOTHING",
+        "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, hardware_attested, created_at)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE id = ? AND state = 'pending' AND (? IS NULL OR approve_by >= ?)) ON CONFLICT DO NOTHING",
     )
     .bind(&approval.request_id)
     .bind(&approval.approver_id)
@@ -1193,6 +1197,7 @@ async fn insert_approval(
     .bind(&approval.decision)
     .bind(&approval.credential_id)
     .bind(approval.user_verified)
+    .bind(approval.hardware_attested)
     .bind(approval.created_at)
     .bind(&approval.request_id)
     .bind(now)
@@ -1623,6 +1628,7 @@ mod tests {
                 approver_id: who.clone(),
                 public_key: vec![0xa5],
                 aaguid: [0; 16],
+                attestation: AttestationTrust::None,
                 sign_count: 0,
                 created_at: now.unix(),
                 cloned_at: None,
@@ -1694,6 +1700,7 @@ mod tests {
             decision: "approve".into(),
             credential_id: vec![i],
             user_verified: true,
+            hardware_attested: false,
             created_at: now.unix(),
         }
     }

@@ -71,10 +71,17 @@ fn spawn_on(dir: &Path, listen: &str) -> (Child, String) {
     if config.exists() {
         command.arg("--config").arg(&config);
     }
-    let mut child = command
+    command
         .arg("--data-dir")
         .arg(dir.join("data"))
-        .args(["serve", "--listen", listen])
+        .args(["serve", "--listen", listen]);
+    // The tests' keys are this project's software keys, which a server refuses by default;
+    // a test that sets `allow_demo_keys` in its config decides for itself.
+    let config_text = std::fs::read_to_string(&config).unwrap_or_default();
+    if !config_text.contains("allow_demo_keys") {
+        command.arg("--allow-demo-keys");
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -306,6 +313,25 @@ impl Approver {
         secret: &str,
         attest: countersign_softkey::Attest<'_>,
     ) -> Result<Approver, (u16, serde_json::Value)> {
+        Self::enroll_as(
+            server,
+            id,
+            seed,
+            secret,
+            countersign_softkey::AAGUID,
+            attest,
+        )
+    }
+
+    /// Enrolls with a key that claims to be model `aaguid` and attests as `attest`.
+    pub fn enroll_as(
+        server: &Server,
+        id: &str,
+        seed: u8,
+        secret: &str,
+        aaguid: [u8; 16],
+        attest: countersign_softkey::Attest<'_>,
+    ) -> Result<Approver, (u16, serde_json::Value)> {
         use countersign_core::b64;
         let device_key = countersign_core::jwk::SigningKey::from_seed(&[seed; 32]);
         let device_pub = b64::encode(device_key.verifying_key().as_bytes());
@@ -318,11 +344,12 @@ impl Approver {
             origin: ORIGIN.into(),
         }
         .to_json();
-        let auth_data = countersign_softkey::registration_auth_data_for(
+        let auth_data = countersign_softkey::registration_auth_data_as(
             &credential,
             RP_ID,
             countersign_core::webauthn::Flags::UP | countersign_core::webauthn::Flags::UV,
             &credential_id,
+            aaguid,
         );
         let attestation =
             countersign_softkey::attestation_object(&credential, &auth_data, &client_data, attest);
