@@ -429,7 +429,8 @@ fn expiry_a_server_restart_and_an_unverifiable_push() {
     std::fs::write(&policies, SHORT_WINDOW).unwrap();
     std::fs::write(
         dir.path().join("config.toml"),
-        format!("[policy]\npolicies = {policies:?}\n"),
+        // Checkpoints every second, so the audit alarm below comes soon.
+        format!("[policy]\npolicies = {policies:?}\n[audit]\ncheckpoint_seconds = 1\n"),
     )
     .unwrap();
     let mut server = Server::start_in(dir);
@@ -499,6 +500,15 @@ fn expiry_a_server_restart_and_an_unverifiable_push() {
         .try_find(&format!(".inbox-item[data-id='{forged_id}']"))
         .is_none());
     assert!(ui.text_of("[data-testid=refused]").contains("not shown"));
+    // Its audit checkpoints, signed by the same unknown key, raise the audit alarm: a warning
+    // of its own above the refused requests.
+    ui.wait("[data-testid=audit-alarm]", 60);
+    let alarm = ui.text_of("[data-testid=audit-alarm]");
+    assert!(
+        alarm.starts_with("The server's audit history does not add up."),
+        "{alarm}"
+    );
+    assert!(alarm.contains("does not verify with its key"), "{alarm}");
     desk.screenshot("unverifiable");
     let shown = decide_directly(ui, forged_id, forged["digest"].as_str().unwrap());
     assert_eq!(
