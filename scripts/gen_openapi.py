@@ -73,7 +73,7 @@ doc = {
   "/v1/enroll": {"post": {"tags": ["approver"], "summary": "Redeem a one-time enrollment code: register the device key and a FIDO credential (attestation bound to the code and device key)",
      "requestBody": {"required": True, "content": {"application/json": {"schema": ref("EnrollBody")}}},
      "responses": {"200": json_resp("Enrolled", ref("Enrolled")),
-                   "400": problem_resp("Malformed body or attestation (`malformed_json`, `invalid_base64`, `invalid_device_key`, `invalid_device_name`, ...)"), "403": problem_resp("`invalid_enrollment_code` (unknown, used or expired), `authenticator_not_allowed`, `approver_disabled`, or a registration check"),
+                   "400": problem_resp("Malformed body or attestation (`malformed_json`, `invalid_base64`, `invalid_device_key`, `invalid_device_name`, ...)"), "403": problem_resp("`invalid_enrollment_code` (unknown, used or expired), `authenticator_not_allowed`, `attestation_not_verified` (an allow-listed model whose attestation does not verify against the FIDO metadata), `demo_key_not_allowed`, `approver_disabled`, or a registration check"),
                    "409": problem_resp("`already_enrolled`"), "429": problem_resp("Rate limited"), **too_large}}},
   "/v1/approver/requests": {"get": {"tags": ["approver"], "summary": "Pending requests this approver may act on, each signed by the server", "security": device_sec,
      "responses": {"200": json_resp("Signed requests", {"type": "array", "items": ref("SignedRequest")}), **{k: errs_dev[k] for k in ("401", "429")}}}},
