@@ -514,6 +514,37 @@ mod tests {
         );
     }
 
+    /// As the FIDO Alliance's BLOB and many vendors do: chains through intermediate CAs, the
+    /// intermediates carried in x5c, only the roots configured.
+    #[test]
+    fn chains_through_intermediates_verify_up_to_the_roots() {
+        let world = world();
+        let fido_intermediate = world.fido.intermediate("Test FIDO signing CA", 4).unwrap();
+        let vendor_intermediate = world
+            .vendor
+            .intermediate("Test vendor batch CA", 5)
+            .unwrap();
+        let text = blob(&fido_intermediate, &[model(&world, &[])], 9, "2026-12-31").unwrap();
+        let root = CertificateDer::from(world.fido.der().to_vec());
+        let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(NOW as u64));
+        let metadata = Metadata::from_blob(text.as_bytes(), &[root], at).unwrap();
+        assert_eq!(metadata.number(), 9);
+        let key = TestKey::es256(9);
+        let leaf = vendor_intermediate.issue_attestation(&key, MODEL).unwrap();
+        let mut chain = vec![leaf.clone()];
+        chain.extend(vendor_intermediate.chain().iter().cloned());
+        assert_eq!(chain.len(), 2);
+        assert_eq!(
+            metadata.verify_attestation(&MODEL, &chain, NOW),
+            Ok("Test Hardware Key")
+        );
+        // Without the intermediate the leaf leads nowhere.
+        assert!(matches!(
+            metadata.verify_attestation(&MODEL, &[leaf], NOW),
+            Err(TrustError::Chain { .. })
+        ));
+    }
+
     #[test]
     fn compromised_models_and_stale_blobs_are_refused() {
         let world = world();

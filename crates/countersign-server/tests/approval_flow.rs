@@ -467,9 +467,26 @@ fn hardware_only_enrollment_needs_a_verified_attestation_and_only_that_earns_hwk
         attest(),
     )
     .unwrap();
+    // Bob's key chains through the vendor's batch CA, carried in x5c.
+    let batch = vendor.intermediate("Test vendor batch CA", 5).unwrap();
+    let bob_attestation_key = TestKey::es256(0x62);
+    let mut bob_chain = vec![batch
+        .issue_attestation(&bob_attestation_key, MODEL)
+        .unwrap()];
+    bob_chain.extend(batch.chain().iter().cloned());
     let bob_code = code_secret(&server, "bob@example.com");
-    let bob =
-        Approver::enroll_as(&server, "bob@example.com", 2, &bob_code, MODEL, attest()).unwrap();
+    let bob = Approver::enroll_as(
+        &server,
+        "bob@example.com",
+        2,
+        &bob_code,
+        MODEL,
+        Attest::PackedX5cChain {
+            chain: &bob_chain,
+            key: &bob_attestation_key,
+        },
+    )
+    .unwrap();
     let (id, digest, tx) = create(&server, &app, "hw-1", "25000", "alice@example.com");
     for approver in [&alice, &bob] {
         let (status, answer) = approver.decide(&server, &id, &digest, Decision::Approve);

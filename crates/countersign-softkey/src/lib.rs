@@ -168,6 +168,14 @@ pub enum Attest<'a> {
         /// Its private key.
         key: &'a TestKey,
     },
+    /// `packed` with an x5c chain: the attestation certificate first, then the intermediates
+    /// above it (DER), and the attestation certificate's private key.
+    PackedX5cChain {
+        /// DER certificates, leaf first.
+        chain: &'a [Vec<u8>],
+        /// The leaf's private key.
+        key: &'a TestKey,
+    },
 }
 
 /// The attested credential data for `key` under this authenticator's AAGUID.
@@ -236,20 +244,14 @@ pub fn attestation_object(
         Attest::PackedX5c {
             certificate,
             key: att_key,
-        } => (
-            "packed",
-            vec![
-                (Value::Text("alg".into()), Value::from(att_key.cose_alg())),
-                (
-                    Value::Text("sig".into()),
-                    Value::Bytes(att_key.sign(&signed)),
-                ),
-                (
-                    Value::Text("x5c".into()),
-                    Value::Array(vec![Value::Bytes(certificate.to_vec())]),
-                ),
-            ],
-        ),
+        } => ("packed", x5c_statement(att_key, &signed, &[certificate])),
+        Attest::PackedX5cChain {
+            chain,
+            key: att_key,
+        } => {
+            let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+            ("packed", x5c_statement(att_key, &signed, &chain))
+        }
     };
     encode_cbor(&Value::Map(vec![
         (Value::Text("fmt".into()), Value::Text(fmt.into())),
@@ -259,6 +261,18 @@ pub fn attestation_object(
             Value::Bytes(auth_data.to_vec()),
         ),
     ]))
+}
+
+/// A packed statement signed by the attestation key, with its certificate chain.
+fn x5c_statement(key: &TestKey, signed: &[u8], chain: &[&[u8]]) -> Vec<(Value, Value)> {
+    vec![
+        (Value::Text("alg".into()), Value::from(key.cose_alg())),
+        (Value::Text("sig".into()), Value::Bytes(key.sign(signed))),
+        (
+            Value::Text("x5c".into()),
+            Value::Array(chain.iter().map(|c| Value::Bytes(c.to_vec())).collect()),
+        ),
+    ]
 }
 
 /// CBOR bytes of a value (writing to a vector cannot fail).

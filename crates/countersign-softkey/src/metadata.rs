@@ -59,12 +59,40 @@ pub struct TestCa {
     params: CertificateParams,
     key: KeyPair,
     der: Vec<u8>,
+    /// For an intermediate CA: its certificate and those above it, up to (not including) the
+    /// root — what a chain from a certificate it issues must carry.
+    chain: Vec<Vec<u8>>,
 }
 
 impl TestCa {
     /// A self-signed CA named `name`, its P-256 key from `seed`.
     pub fn new(name: &str, seed: u8) -> Result<Self, SoftKeyError> {
         let key = key_pair(&TestKey::es256(seed))?;
+        let params = Self::params(name);
+        let der = params.self_signed(&key).map_err(cert_err)?.der().to_vec();
+        Ok(TestCa {
+            params,
+            key,
+            der,
+            chain: Vec::new(),
+        })
+    }
+
+    /// An intermediate CA named `name` that this CA issues, its P-256 key from `seed`.
+    pub fn intermediate(&self, name: &str, seed: u8) -> Result<Self, SoftKeyError> {
+        let params = Self::params(name);
+        let der = self.issue(&params, &TestKey::es256(seed))?;
+        let mut chain = vec![der.clone()];
+        chain.extend(self.chain.iter().cloned());
+        Ok(TestCa {
+            params,
+            key: key_pair(&TestKey::es256(seed))?,
+            der,
+            chain,
+        })
+    }
+
+    fn params(name: &str) -> CertificateParams {
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, name);
@@ -73,8 +101,13 @@ impl TestCa {
             .push(DnType::OrganizationName, "Countersign Tests");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let der = params.self_signed(&key).map_err(cert_err)?.der().to_vec();
-        Ok(TestCa { params, key, der })
+        params
+    }
+
+    /// The certificates a chain from a certificate this CA issues carries after it (empty for
+    /// a root).
+    pub fn chain(&self) -> &[Vec<u8>] {
+        &self.chain
     }
 
     /// The CA's certificate, DER.
@@ -152,9 +185,9 @@ fn uuid(aaguid: &[u8; 16]) -> String {
     )
 }
 
-/// A Metadata Service BLOB (compact JWS, ES256, x5c = the signer's certificate) listing
-/// `models`, signed by a signer that `root` issues, due for replacement on `next_update`
-/// (`YYYY-MM-DD`).
+/// A Metadata Service BLOB (compact JWS, ES256, x5c = the signer's certificate and the
+/// intermediates above it) listing `models`, signed by a signer that `root` (a root or an
+/// intermediate CA) issues, due for replacement on `next_update` (`YYYY-MM-DD`).
 pub fn blob(
     root: &TestCa,
     models: &[Model],
@@ -165,8 +198,11 @@ pub fn blob(
     let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let signer_key = TestKey::es256(0x5a);
     let signer = root.issue_blob_signer(&signer_key)?;
-    let header =
-        serde_json::json!({"alg": "ES256", "typ": "JWT", "x5c": [std_b64.encode(&signer)]});
+    let x5c: Vec<String> = std::iter::once(&signer)
+        .chain(root.chain())
+        .map(|c| std_b64.encode(c))
+        .collect();
+    let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "x5c": x5c});
     let entries: Vec<serde_json::Value> = models
         .iter()
         .map(|m| {
