@@ -13,7 +13,7 @@ fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf
         rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, made.cert.pem()).unwrap();
-    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
     (cert, key, made.cert.pem())
 }
 
@@ -65,7 +65,7 @@ fn unusable_certificates_stop_the_server_with_a_precise_error() {
     let (cert, key, _) = certificate(dir.path());
     let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let other_key = dir.path().join("other-key.pem");
-    std::fs::write(&other_key, other.key_pair.serialize_pem()).unwrap();
+    std::fs::write(&other_key, other.signing_key.serialize_pem()).unwrap();
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "").unwrap();
     let cases = [
