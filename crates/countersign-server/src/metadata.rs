@@ -619,6 +619,136 @@ mod tests {
         ));
     }
 
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The FIDO Alliance signs its BLOB with RS256 under an RSA chain. OpenSSL, an independent
+    /// implementation, makes an RSA root and signer and signs such a BLOB here.
+    #[test]
+    fn an_rs256_blob_signed_by_openssl_verifies_and_a_changed_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ext = d.join("ext.cnf");
+        std::fs::write(
+            &ext,
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "root.key",
+                "-out",
+                "root.pem",
+                "-subj",
+                "/CN=Test RSA metadata root",
+                "-days",
+                "3650",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "signer.key",
+                "-out",
+                "signer.csr",
+                "-subj",
+                "/CN=Test RSA metadata signer",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "signer.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-CAcreateserial",
+                "-days",
+                "3650",
+                "-extfile",
+                ext.to_str().unwrap(),
+                "-outform",
+                "DER",
+                "-out",
+                "signer.der",
+            ],
+        );
+        let std_b64 = base64::engine::general_purpose::STANDARD;
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let signer = std::fs::read(d.join("signer.der")).unwrap();
+        let header =
+            serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [std_b64.encode(&signer)]});
+        let payload = |no: u64| {
+            serde_json::json!({"no": no, "nextUpdate": "2099-12-31", "entries": [
+                {"aaguid": "68617264-7761-7265-2d6d-6f64656c2d31", "metadataStatement": {"description": "RSA-listed key", "attestationRootCertificates": []}}
+            ]})
+        };
+        let input = format!(
+            "{}.{}",
+            url.encode(header.to_string()),
+            url.encode(payload(3).to_string())
+        );
+        std::fs::write(d.join("input"), &input).unwrap();
+        openssl(
+            d,
+            &[
+                "dgst",
+                "-sha256",
+                "-sign",
+                "signer.key",
+                "-out",
+                "sig",
+                "input",
+            ],
+        );
+        let signature = url.encode(std::fs::read(d.join("sig")).unwrap());
+        std::fs::write(d.join("mds.jwt"), format!("{input}.{signature}")).unwrap();
+        let metadata =
+            Metadata::load(&d.join("mds.jwt"), &d.join("root.pem"), UnixTime::now()).unwrap();
+        assert_eq!((metadata.number(), metadata.models()), (3, 1));
+        // The same signature over another payload.
+        let changed = format!(
+            "{}.{}.{signature}",
+            url.encode(header.to_string()),
+            url.encode(payload(4).to_string())
+        );
+        std::fs::write(d.join("changed.jwt"), changed).unwrap();
+        assert!(matches!(
+            Metadata::load(&d.join("changed.jwt"), &d.join("root.pem"), UnixTime::now()),
+            Err(MetadataError::Signature(_))
+        ));
+    }
+
     #[test]
     fn a_blob_that_is_not_a_jws_is_refused_with_the_reason() {
         for (blob, says) in [
