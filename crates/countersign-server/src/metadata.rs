@@ -76,6 +76,9 @@ pub enum MetadataError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrustError {
+    /// This server has no metadata to verify attestations with.
+    #[error("this server has no FIDO metadata configured")]
+    NoMetadata,
     /// The metadata does not know this model.
     #[error("authenticator model {0} is not in the metadata")]
     UnknownModel(String),

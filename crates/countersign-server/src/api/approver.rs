@@ -95,9 +95,7 @@ fn judge_attestation(
             .verify_attestation(&credential.aaguid, chain, now)
             .map(|_| ()),
         Some(_) => Err(crate::metadata::TrustError::NoCertificate),
-        None => Err(crate::metadata::TrustError::UnknownModel(
-            aaguid_hex.clone(),
-        )),
+        None => Err(crate::metadata::TrustError::NoMetadata),
     };
     let allowed = &enrollment.allowed_aaguids;
     if !allowed.is_empty() {
