@@ -355,8 +355,9 @@ impl ServerClient {
     /// behind the newest one seen and never another hash for the same entry. The newest is
     /// kept.
     pub(crate) async fn check_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), AuditAlarm> {
-        if checkpoint.verify_signature(&self.pinned()).is_err() {
-            if self.pinned().get(&checkpoint.body.kid).is_none() {
+        let pinned = self.pinned();
+        if checkpoint.verify_signature(&pinned).is_err() {
+            if pinned.get(&checkpoint.body.kid).is_none() {
                 // Unreachable or malformed: the checkpoint stays unverified, said by the retry.
                 let _ = self.follow_rollovers().await;
             }

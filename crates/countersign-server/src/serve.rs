@@ -76,9 +76,6 @@ fn load_metadata(config: &Config) -> Result<Option<Arc<crate::metadata::Metadata
             "the FIDO metadata BLOB is past its nextUpdate: enrollments that need it are refused until it is replaced"
         );
     }
-    if enrollment.allow_demo_keys {
-        tracing::warn!("demo keys may enroll (allow_demo_keys): not for production");
-    }
     Ok(Some(Arc::new(metadata)))
 }
 
@@ -93,6 +90,9 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     let provider = keys::provider(&config)?;
     let keys = keys::load_or_create(&store, &provider).await?;
     let metadata = load_metadata(&config)?;
+    if config.enrollment.allow_demo_keys {
+        tracing::warn!("demo keys may enroll (allow_demo_keys): not for production");
+    }
     // A database that lost or rewrote what a checkpoint signed does not serve.
     let checkpoint_log = crate::checkpoints::CheckpointLog::at(&config.checkpoints_path());
     let newest = checkpoint_log.newest(&keys.published)?;

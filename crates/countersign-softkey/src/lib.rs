@@ -307,10 +307,8 @@ pub fn attestation_certificate(
     key: &TestKey,
     options: CertOptions,
 ) -> Result<Vec<u8>, SoftKeyError> {
-    let key_pair = rcgen::KeyPair::try_from(key.pkcs8_der()?.as_slice())
-        .map_err(|e| SoftKeyError::Certificate(e.to_string()))?;
     metadata::attestation_params(options.organizational_unit, options.is_ca, options.aaguid)
-        .self_signed(&key_pair)
+        .self_signed(&metadata::key_pair(key)?)
         .map(|c| c.der().to_vec())
-        .map_err(|e| SoftKeyError::Certificate(e.to_string()))
+        .map_err(metadata::cert_err)
 }

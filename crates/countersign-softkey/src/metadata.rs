@@ -9,11 +9,11 @@ use rcgen::{
     KeyPair, KeyUsagePurpose,
 };
 
-fn cert_err(e: rcgen::Error) -> SoftKeyError {
+pub(crate) fn cert_err(e: rcgen::Error) -> SoftKeyError {
     SoftKeyError::Certificate(e.to_string())
 }
 
-fn key_pair(key: &TestKey) -> Result<KeyPair, SoftKeyError> {
+pub(crate) fn key_pair(key: &TestKey) -> Result<KeyPair, SoftKeyError> {
     KeyPair::try_from(key.pkcs8_der()?.as_slice()).map_err(cert_err)
 }
 
