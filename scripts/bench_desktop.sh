@@ -4,7 +4,7 @@
 # then after IDLE_SECONDS (default 300) idle (the window app's processes plus the tray agent);
 # then in the tray without a window (started with --hidden, as at login: only the tray agent
 # runs) at once, after TRAY_SECONDS (default 600), and after 200 requests were
-# created and withdrawn. Runs the demo (server, five requests, the app) on a private Xvfb
+# created and withdrawn. Runs the demo (server, six requests, the app) on a private Xvfb
 # display and D-Bus session. Needs what scripts/demo.sh needs.
 #
 #   bash scripts/bench_desktop.sh [RUNS]      # RUNS cold starts (default 3), then the idle runs

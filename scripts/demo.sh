@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The demo: the server on its embedded SQLite default (./countersign-demo, fresh every run)
 # with the sample catalog and policies, the desktop app enrolled with a clearly labelled demo
-# software key, sample requests (a payout, a bank-detail change, a recovery update, a privilege
-# grant needing four eyes, an AI agent's tool call), then the app opens. Without a display the
+# software key, sample requests (a payout, a larger payout needing two groups, a bank-detail
+# change, a recovery update, a privilege grant needing four eyes, an AI agent's tool call),
+# then the app opens. Without a display the
 # server keeps running for the command-line approver instead.
 #
 #   bash scripts/demo.sh
@@ -92,6 +93,10 @@ create '{"idempotency_key":"demo-payout","action":"payout.send","object":"vendor
   "amount":{"value":"25000","currency":"EUR"},"requester":{"id":"alice@example.com","kind":"human"},
   "session":"'"$S1"'","context":{"ip":"198.51.100.7","geo":"DE","device_posture":"managed","privileges":["payments"]}}'
 echo "   a payout of 25,000.00 EUR to vendor:4711 by alice (her own key and one finance approver)"
+create '{"idempotency_key":"demo-treasury","action":"payout.send","object":"vendor:9020",
+  "amount":{"value":"150000","currency":"EUR"},"requester":{"id":"alice@example.com","kind":"human"},
+  "session":"'"$S1"'","context":{"ip":"198.51.100.7","geo":"DE","device_posture":"managed","privileges":["payments"]}}'
+echo "   a payout of 150,000.00 EUR to vendor:9020 by alice (her own key, one finance approver AND one security administrator)"
 create '{"idempotency_key":"demo-bank","action":"payout.bank_details.change","object":"vendor:4711",
   "change":[{"field":"iban","before":"DE89370400440532013000","after":"DE44500105175407324931"}],
   "requester":{"id":"alice@example.com","kind":"human"},"session":"'"$S1"'",
@@ -116,7 +121,7 @@ if [ -n "${COUNTERSIGN_DEMO_EXIT:-}" ]; then
   PENDING=$($CLI --json pending)
   COUNT=$(printf '%s' "$PENDING" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
   echo "== $COUNT requests are waiting for you@example.com; stopping (COUNTERSIGN_DEMO_EXIT)"
-  [ "$COUNT" = 5 ] || { echo "expected 5 pending requests, saw $COUNT" >&2; exit 1; }
+  [ "$COUNT" = 6 ] || { echo "expected 6 pending requests, saw $COUNT" >&2; exit 1; }
   exit 0
 fi
 

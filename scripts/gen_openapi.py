@@ -108,6 +108,9 @@ doc = {
     "Enrolled": {"type": "object", "required": ["approver_id", "device_id", "rp_id", "origin", "server_key"], "properties": {"approver_id": {"type": "string"}, "device_id": {"type": "string"}, "rp_id": {"type": "string"}, "origin": {"type": "string"}, "server_key": {"type": "object"}}},
     "SignedRequest": {"type": "object", "required": ["request", "kid", "signature"], "properties": {"request": {"type": "object", "required": ["transaction", "digest", "state", "approvals"]}, "kid": {"type": "string"}, "signature": b64}},
     "Assertion": assertion,
-    "DecisionProgress": {"type": "object", "required": ["counted", "role", "state", "progress"], "properties": {"counted": {"const": True}, "role": {"enum": ["requester", "approver"]}, "state": {"enum": ["pending", "approved", "denied"]}, "progress": {"type": "object"}}},
+    "DecisionProgress": {"type": "object", "required": ["counted", "role", "state", "progress"], "properties": {"counted": {"const": True}, "role": {"enum": ["requester", "approver"]}, "state": {"enum": ["pending", "approved", "denied"]},
+       "progress": {"type": "object", "required": ["self_step_up_done", "approvers", "approvers_required", "groups"], "properties": {"self_step_up_done": {"type": "boolean"},
+         "approvers": {"type": "integer", "description": "Places filled over all groups (one per distinct approver)"}, "approvers_required": {"type": "integer"},
+         "groups": {"type": "array", "description": "Each group of the requirements, in their order", "items": {"type": "object", "required": ["group", "approvers", "required"], "properties": {"group": {"type": "string"}, "approvers": {"type": "integer"}, "required": {"type": "integer"}}}}}}}},
   }}}
 print(json.dumps(doc, indent=2, ensure_ascii=False))

@@ -18,7 +18,7 @@ export function requestView(over: Partial<RequestView> = {}): RequestView {
       audience: "payouts-service",
       session: "8409-7828-FC31",
       reason: "bank details change",
-      progress: "1 of 2 approvers from finance-approvers",
+      progress: ["1 of 2 approvers from finance-approvers"],
       approvals: [{ approver_id: "bob@example.com", at: NOW - 185, text: "bob@example.com approved 3 min ago" }],
       user_verification: true,
       approve_by: "2027-01-15T08:00:00Z",

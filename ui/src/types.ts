@@ -61,7 +61,8 @@ export interface DisplayModel {
   audience: string;
   session: string;
   reason: string;
-  progress: string;
+  /** One line per requirement: the requester's own confirmation, then each group's count. */
+  progress: string[];
   /// Approvals counted so far by others than the requester, oldest first.
   approvals: { approver_id: string; at: number; text: string }[];
   user_verification: boolean;

@@ -66,8 +66,9 @@ pub struct DisplayModel {
     pub session: String,
     /// Why policy asked for this step-up.
     pub reason: String,
-    /// "1 of 2 approvers", "your own confirmation", ...
-    pub progress: String,
+    /// One line per thing still asked or done, in the requirements' order: the requester's
+    /// own confirmation, then each group's count ("1 of 2 approvers from finance").
+    pub progress: Vec<String>,
     /// The approvals counted so far by others than the requester, oldest first.
     pub approvals: Vec<ApprovalLine>,
     /// Whether the key must verify the user (PIN or biometrics).
@@ -174,7 +175,6 @@ impl DisplayModel {
                 text: format!("{} approved {}", a.approver_id, ago(a.at.unix(), now)),
             })
             .collect();
-        let others = approvals.len();
         let mut progress = Vec::new();
         if req.self_step_up {
             let done = pushed.approved_by(&tx.requester.id);
@@ -188,15 +188,13 @@ impl DisplayModel {
                 if done { "done" } else { "waiting" }
             ));
         }
-        if req.approvers > 0 {
+        for group in pushed.quorum_fill() {
             progress.push(format!(
-                "{others} of {} approver{}{}",
-                req.approvers,
-                if req.approvers == 1 { "" } else { "s" },
-                req.group
-                    .as_ref()
-                    .map(|g| format!(" from {g}"))
-                    .unwrap_or_default()
+                "{} of {} approver{} from {}",
+                group.filled(),
+                group.required,
+                if group.required == 1 { "" } else { "s" },
+                group.group
             ));
         }
         let mut warnings = Vec::new();
@@ -241,7 +239,7 @@ impl DisplayModel {
             audience: tx.audience.clone(),
             session: tx.session.fingerprint(),
             reason: req.reason.clone(),
-            progress: progress.join("; "),
+            progress,
             approvals,
             user_verification: req.user_verification,
             approve_by: tx.approve_by.to_string(),
@@ -257,7 +255,7 @@ mod tests {
     use super::*;
     use countersign_core::jwk::{KeySet, SigningKey};
     use countersign_core::push::{ActionDisplay, PushedRequest, SignedRequest};
-    use countersign_core::transaction::{Change, Requirements};
+    use countersign_core::transaction::{Change, GroupQuorum, Requirements};
     use countersign_core::Transaction;
 
     fn sample() -> Transaction {
@@ -270,6 +268,17 @@ mod tests {
         tx: Transaction,
         approved_by: Vec<(String, i64)>,
     ) -> (VerifiedRequest, KeySet, SigningKey) {
+        let approved_by = approved_by
+            .into_iter()
+            .map(|(who, at)| (who, at, Vec::new()))
+            .collect();
+        verified_in_groups(tx, approved_by)
+    }
+
+    fn verified_in_groups(
+        tx: Transaction,
+        approved_by: Vec<(String, i64, Vec<String>)>,
+    ) -> (VerifiedRequest, KeySet, SigningKey) {
         let key = SigningKey::from_seed(&[5; 32]);
         let pinned = KeySet::new([key.verifying_key().clone()]);
         let pushed = PushedRequest {
@@ -279,9 +288,10 @@ mod tests {
             approvals: approved_by
                 .into_iter()
                 .map(
-                    |(approver_id, at)| countersign_core::push::CountedApproval {
+                    |(approver_id, at, groups)| countersign_core::push::CountedApproval {
                         approver_id,
                         at: countersign_core::Timestamp::from_unix(at).unwrap(),
+                        groups,
                     },
                 )
                 .collect(),
@@ -312,8 +322,10 @@ mod tests {
         }]);
         tx.requirements = Requirements {
             self_step_up: true,
-            approvers: 2,
-            group: Some("finance".into()),
+            quorum: vec![GroupQuorum {
+                group: "finance".into(),
+                approvers: 2,
+            }],
             user_verification: true,
             execution_ttl_seconds: 300,
             reason: "payout of 10000 or more".into(),
@@ -335,7 +347,10 @@ mod tests {
         assert_eq!(model.changes[0].before, "(none)");
         assert_eq!(
             model.progress,
-            format!("{requester}'s own confirmation: done; 1 of 2 approvers from finance")
+            [
+                format!("{requester}'s own confirmation: done"),
+                "1 of 2 approvers from finance".into()
+            ]
         );
         assert_eq!(
             model.approvals,
@@ -350,8 +365,51 @@ mod tests {
         assert_eq!(model.fingerprint, digest.fingerprint());
         assert_eq!(model.fingerprint.len(), 14);
         let own = DisplayModel::render(&v, &requester, approve_by + 5);
-        assert!(own.progress.starts_with("your own confirmation: done"));
+        assert_eq!(own.progress[0], "your own confirmation: done");
         assert_eq!(own.seconds_left, 0);
+    }
+
+    /// A version 2 request shows every group's count on its own line, counted as the server
+    /// counts: one person in both groups fills one place.
+    #[test]
+    fn each_group_of_a_version_2_request_has_its_own_line() {
+        let mut tx = sample();
+        tx.requirements.self_step_up = false;
+        tx.requirements.quorum = vec![
+            GroupQuorum {
+                group: "finance".into(),
+                approvers: 1,
+            },
+            GroupQuorum {
+                group: "security-admins".into(),
+                approvers: 1,
+            },
+        ];
+        tx.version = 2;
+        let at = tx.approve_by.unix() - 100;
+        let both = vec!["finance".to_owned(), "security-admins".to_owned()];
+        let (v, _, _) = verified_in_groups(tx.clone(), vec![("dee".into(), at, both.clone())]);
+        assert_eq!(
+            DisplayModel::render(&v, "carol", at).progress,
+            [
+                "1 of 1 approver from finance",
+                "0 of 1 approver from security-admins"
+            ]
+        );
+        let (v, _, _) = verified_in_groups(
+            tx,
+            vec![
+                ("dee".into(), at, both),
+                ("bob".into(), at, vec!["finance".into()]),
+            ],
+        );
+        assert_eq!(
+            DisplayModel::render(&v, "carol", at).progress,
+            [
+                "1 of 1 approver from finance",
+                "1 of 1 approver from security-admins"
+            ]
+        );
     }
 
     #[test]

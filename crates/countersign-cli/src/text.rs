@@ -39,7 +39,10 @@ pub fn display(m: &DisplayModel) -> String {
     out.push(format!("  for app     {}", e(&m.audience)));
     out.push(format!("  session     {}", m.session));
     out.push(format!("  why         {}", e(&m.reason)));
-    out.push(format!("  progress    {}", e(&m.progress)));
+    for (i, line) in m.progress.iter().enumerate() {
+        let label = if i == 0 { "progress" } else { "" };
+        out.push(format!("  {label:<11} {}", e(line)));
+    }
     for a in &m.approvals {
         out.push(format!("              {}", e(&a.text)));
     }

@@ -82,23 +82,45 @@ fn transactions() -> Vec<Value> {
     agent["requirements"]["group"] = json!("agent-owners");
     agent["requirements"]["user_verification"] = json!(false);
     agent["requirements"]["reason"] = json!("an AI agent's refund call");
-    vec![payout, grant, agent]
+    // Version 2: two policies matched, each asking for approvers from its own group.
+    let mut two_groups = base_tx();
+    two_groups["version"] = json!(2);
+    two_groups["id"] = json!("req_01JDZ9E5F6");
+    two_groups["action"] = json!("payout.send");
+    two_groups["object"] = json!("vendor:4711");
+    two_groups["amount"] = json!({"value": "250000", "currency": "EUR"});
+    two_groups["change"] = Value::Null;
+    two_groups["requirements"] = json!({
+        "self_step_up": true,
+        "quorum": [
+            {"group": "finance-approvers", "approvers": 1},
+            {"group": "security-admins", "approvers": 1}
+        ],
+        "user_verification": true, "execution_ttl_seconds": 300,
+        "reason": "payout above 100000 EUR; payout to a vendor changed this week"
+    });
+    vec![payout, grant, agent, two_groups]
 }
 
 fn transaction_vectors(txs: &[Value]) -> Value {
-    let mut cases: Vec<Value> = ["ok_payout_change", "ok_privilege_grant", "ok_agent_action"]
-        .iter()
-        .zip(txs)
-        .map(|(name, tx)| {
-            let parsed = Transaction::from_json(tx.to_string().as_bytes()).unwrap();
-            json!({
-                "name": name,
-                "transaction": tx,
-                "canonical": String::from_utf8(parsed.canonical_json().unwrap()).unwrap(),
-                "digest": parsed.digest().unwrap().to_base64url(),
-            })
+    let mut cases: Vec<Value> = [
+        "ok_payout_change",
+        "ok_privilege_grant",
+        "ok_agent_action",
+        "ok_two_groups_version_2",
+    ]
+    .iter()
+    .zip(txs)
+    .map(|(name, tx)| {
+        let parsed = Transaction::from_json(tx.to_string().as_bytes()).unwrap();
+        json!({
+            "name": name,
+            "transaction": tx,
+            "canonical": String::from_utf8(parsed.canonical_json().unwrap()).unwrap(),
+            "digest": parsed.digest().unwrap().to_base64url(),
         })
-        .collect();
+    })
+    .collect();
     let text = base_tx().to_string();
     let with = |path: &[&str], v: Value| {
         let mut doc = base_tx();
@@ -161,7 +183,27 @@ fn transaction_vectors(txs: &[Value]) -> Value {
             ),
         ),
         ("fail_bad_nonce", with(&["nonce"], json!("c2hvcnQ"))),
-        ("fail_unsupported_version", with(&["version"], json!(2))),
+        ("fail_unsupported_version", with(&["version"], json!(3))),
+        (
+            "fail_version_2_with_one_group",
+            with(&["version"], json!(2)),
+        ),
+        (
+            "fail_quorum_of_one_group",
+            with(
+                &["requirements"],
+                json!({"self_step_up": false, "quorum": [{"group": "finance-approvers", "approvers": 1}], "user_verification": true, "execution_ttl_seconds": 300, "reason": "r"}),
+            )
+            .replace("\"version\":1", "\"version\":2"),
+        ),
+        (
+            "fail_quorum_out_of_order",
+            with(
+                &["requirements"],
+                json!({"self_step_up": false, "quorum": [{"group": "security-admins", "approvers": 1}, {"group": "finance-approvers", "approvers": 1}], "user_verification": true, "execution_ttl_seconds": 300, "reason": "r"}),
+            )
+            .replace("\"version\":1", "\"version\":2"),
+        ),
         (
             "fail_no_approval_path",
             with(

@@ -1,7 +1,8 @@
 //! The Countersign protocol: everything the server, the approver and a protected
 //! application must agree on byte for byte, with no I/O.
 //!
-//! * [`transaction`]: the model of one high-risk action and its strict validation.
+//! * [`transaction`]: the model of one high-risk action and its strict validation;
+//!   [`requirements`] what policy demanded of it, [`quorum`] how approvals count against that.
 //! * [`canonical`]: RFC 8785 canonical JSON and the versioned, domain-separated digests.
 //! * [`statement`]: the approval statement and the WebAuthn challenge derived from it.
 //! * [`webauthn`]: clientDataJSON, authenticatorData, COSE keys, assertion and registration
@@ -21,6 +22,8 @@ pub mod enrollment;
 pub mod invisible;
 pub mod jwk;
 pub mod push;
+pub mod quorum;
+pub mod requirements;
 pub mod rollover;
 pub mod statement;
 pub mod timestamp;

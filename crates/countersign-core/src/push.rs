@@ -39,12 +39,41 @@ pub struct CountedApproval {
     pub approver_id: String,
     /// When the server counted it.
     pub at: crate::Timestamp,
+    /// The transaction's groups this approver belonged to when they approved. Named for
+    /// version 2 transactions only: with one group, everyone but the requester counts for it
+    /// (and approvers that predate version 2 refuse members they do not know).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl PushedRequest {
     /// Whether `approver_id`'s approval is counted.
     pub fn approved_by(&self, approver_id: &str) -> bool {
         self.approvals.iter().any(|a| a.approver_id == approver_id)
+    }
+
+    /// How the approvals so far fill each group's places (the requester's own approval
+    /// fills none), counted as the server counts them.
+    pub fn quorum_fill(&self) -> Vec<crate::quorum::GroupFill> {
+        let tx = &self.transaction;
+        let only_group = match tx.requirements.quorum.as_slice() {
+            [one] => vec![one.group.clone()],
+            _ => Vec::new(),
+        };
+        let approvers: Vec<(String, Vec<String>)> = self
+            .approvals
+            .iter()
+            .filter(|a| a.approver_id != tx.requester.id)
+            .map(|a| {
+                let groups = if a.groups.is_empty() {
+                    only_group.clone()
+                } else {
+                    a.groups.clone()
+                };
+                (a.approver_id.clone(), groups)
+            })
+            .collect();
+        crate::quorum::fill(&tx.requirements.quorum, &approvers)
     }
 }
 

@@ -10,14 +10,14 @@ use crate::canonical::{self, CanonicalError, Digest};
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// The only transaction version this crate speaks.
-pub const VERSION: u32 = 1;
+/// The transaction versions this crate speaks: 1 names at most one group of approvers, 2
+/// several ([`Requirements::version`] says which one a transaction must carry).
+pub const VERSIONS: std::ops::RangeInclusive<u32> = 1..=2;
 /// Largest accepted transaction document, in bytes.
 pub const MAX_JSON_BYTES: usize = 16 * 1024;
 /// Most before/after changes in one transaction.
 pub const MAX_CHANGES: usize = 32;
-/// Most approvers other than the requester a policy may demand.
-pub const MAX_APPROVERS: u32 = 16;
+pub use crate::requirements::{GroupQuorum, Requirements, MAX_APPROVERS, MAX_GROUPS};
 /// Shortest and longest nonce, in bytes.
 pub const NONCE_BYTES: std::ops::RangeInclusive<usize> = 16..=64;
 
@@ -55,29 +55,11 @@ pub struct Change {
     pub after: Option<String>,
 }
 
-/// What the policy demanded, carried in the transaction so the approver sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Requirements {
-    /// The requester must approve with their own key.
-    pub self_step_up: bool,
-    /// Distinct approvers other than the requester.
-    pub approvers: u32,
-    /// Group the other approvers must belong to.
-    pub group: Option<String>,
-    /// The key must verify the user (PIN or biometrics), not just their presence.
-    pub user_verification: bool,
-    /// Seconds the decision stays redeemable once issued.
-    pub execution_ttl_seconds: u32,
-    /// Why the policy asked for a step-up, for the approver to read.
-    pub reason: String,
-}
-
 /// One high-risk action awaiting approval.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transaction {
-    /// Format version; always [`VERSION`].
+    /// Format version: the one its requirements need ([`Requirements::version`]).
     pub version: u32,
     /// Request identifier assigned by the server.
     pub id: String,
@@ -129,9 +111,12 @@ pub enum TransactionError {
     /// Wrong type, missing member, duplicate member or bad enum value.
     #[error("malformed transaction: {0}")]
     Malformed(String),
-    /// A version other than [`VERSION`].
+    /// A version outside [`VERSIONS`].
     #[error("unsupported transaction version {0}")]
     UnsupportedVersion(u32),
+    /// A known version that is not the one the requirements are written in.
+    #[error("transaction version {version} with requirements written as version {written}")]
+    VersionMismatch { version: u32, written: u32 },
     /// A required text field is empty.
     #[error("field {0} is empty")]
     Empty(&'static str),
@@ -198,8 +183,15 @@ impl Transaction {
 
     /// Checks every rule a valid transaction obeys.
     pub fn validate(&self) -> Result<(), TransactionError> {
-        if self.version != VERSION {
+        if !VERSIONS.contains(&self.version) {
             return Err(TransactionError::UnsupportedVersion(self.version));
+        }
+        let written = self.requirements.version();
+        if self.version != written {
+            return Err(TransactionError::VersionMismatch {
+                version: self.version,
+                written,
+            });
         }
         check_id("id", &self.id, 128)?;
         check_id("action", &self.action, 128)?;
@@ -294,21 +286,30 @@ fn check_changes(changes: &[Change]) -> Result<(), TransactionError> {
 }
 
 fn check_requirements(req: &Requirements) -> Result<(), TransactionError> {
-    if !req.self_step_up && req.approvers == 0 {
+    if !req.self_step_up && req.quorum.is_empty() {
         return Err(TransactionError::Requirements(
             "neither self step-up nor any approver",
         ));
     }
-    if req.approvers > MAX_APPROVERS {
+    if req.approvers() > MAX_APPROVERS {
         return Err(TransactionError::Requirements("more than 16 approvers"));
     }
-    if req.approvers > 0 && req.group.is_none() {
-        return Err(TransactionError::Requirements(
-            "approvers required but no group named",
-        ));
+    if req.quorum.len() > MAX_GROUPS {
+        return Err(TransactionError::Requirements("more than 8 groups"));
     }
-    if let Some(group) = &req.group {
-        check_id("requirements.group", group, 128)?;
+    for q in &req.quorum {
+        check_id("requirements.group", &q.group, 128)?;
+        if q.approvers == 0 {
+            return Err(TransactionError::Requirements(
+                "a group named for no approvers",
+            ));
+        }
+    }
+    // Sorted and unique, so that one set of requirements has one spelling.
+    if req.quorum.windows(2).any(|w| w[0].group >= w[1].group) {
+        return Err(TransactionError::Requirements(
+            "quorum groups out of order or named twice",
+        ));
     }
     if req.execution_ttl_seconds == 0 {
         return Err(TransactionError::Requirements("execution TTL of zero"));
@@ -423,8 +424,17 @@ pub(crate) mod tests {
             (with(&["requester", "role"], json!("admin")), |e| {
                 matches!(e, E::UnknownField(_))
             }),
+            (with(&["version"], json!(3)), |e| {
+                matches!(e, E::UnsupportedVersion(3))
+            }),
             (with(&["version"], json!(2)), |e| {
-                matches!(e, E::UnsupportedVersion(2))
+                matches!(
+                    e,
+                    E::VersionMismatch {
+                        version: 2,
+                        written: 1
+                    }
+                )
             }),
             (with(&["requester", "kind"], json!("robot")), |e| {
                 matches!(e, E::Malformed(_))
@@ -439,7 +449,10 @@ pub(crate) mod tests {
                 matches!(e, E::AmountAndScope)
             }),
             (with(&["change"], json!([])), |e| matches!(e, E::Change(_))),
-            (with(&["requirements", "approvers"], json!(0)), |_| false),
+            (
+                with(&["requirements", "approvers"], json!(0)),
+                |e| matches!(e, E::Malformed(m) if m.contains("go together")),
+            ),
             (with(&["requirements", "approvers"], json!(17)), |e| {
                 matches!(e, E::Requirements(_))
             }),
@@ -450,15 +463,79 @@ pub(crate) mod tests {
         ];
         for (i, (doc, expected)) in cases.into_iter().enumerate() {
             match parse(doc) {
-                // approvers: 0 with self step-up is valid: the one case here that must parse.
-                Ok(_) if i == 18 => {}
                 Ok(tx) => panic!("case {i} accepted: {tx:?}"),
                 Err(e) => assert!(expected(&e), "case {i}: unexpected error {e:?}"),
             }
         }
-        let mut neither = with(&["requirements", "approvers"], json!(0));
-        neither["requirements"]["self_step_up"] = json!(false);
-        assert!(matches!(parse(neither), Err(E::Requirements(_))));
+        // Self step-up alone (no approvers, no group) is valid; with no self step-up either
+        // nobody could approve.
+        let mut alone = with(&["requirements", "approvers"], json!(0));
+        alone["requirements"]["group"] = json!(null);
+        assert!(parse(alone.clone()).is_ok());
+        alone["requirements"]["self_step_up"] = json!(false);
+        assert!(matches!(parse(alone), Err(E::Requirements(_))));
+    }
+
+    /// The sample with its one group replaced by `quorum`, as version 2.
+    fn two_groups(quorum: serde_json::Value) -> serde_json::Value {
+        let mut doc = sample_json();
+        let req = doc["requirements"].as_object_mut().unwrap();
+        req.remove("approvers");
+        req.remove("group");
+        req.insert("quorum".into(), quorum);
+        doc["version"] = json!(2);
+        doc
+    }
+
+    #[test]
+    fn version_2_names_several_groups_and_round_trips() {
+        let doc = two_groups(json!([
+            {"group": "finance-approvers", "approvers": 1},
+            {"group": "security-admins", "approvers": 2}
+        ]));
+        let tx = parse(doc.clone()).unwrap();
+        assert_eq!(tx.requirements.approvers(), 3);
+        assert_eq!(tx.requirements.version(), 2);
+        let written: serde_json::Value =
+            serde_json::from_slice(&tx.canonical_json().unwrap()).unwrap();
+        assert_eq!(written, doc, "written back member for member");
+        assert_ne!(tx.digest().unwrap(), sample().digest().unwrap());
+
+        let mut as_v1 = doc.clone();
+        as_v1["version"] = json!(1);
+        assert_eq!(
+            parse(as_v1),
+            Err(TransactionError::VersionMismatch {
+                version: 1,
+                written: 2
+            })
+        );
+    }
+
+    #[test]
+    fn version_2_quorum_defects_are_refused() {
+        use TransactionError as E;
+        let g = |group: &str, n: u32| json!({"group": group, "approvers": n});
+        let cases = [
+            (json!([g("b", 1), g("a", 1)]), "out of order"),
+            (json!([g("a", 1), g("a", 2)]), "out of order"),
+            (json!([g("a", 1), g("b", 0)]), "no approvers"),
+            (json!([g("a", 9), g("b", 8)]), "more than 16"),
+            (
+                json!((0..9).map(|i| g(&format!("g{i}"), 1)).collect::<Vec<_>>()),
+                "more than 8 groups",
+            ),
+        ];
+        for (quorum, expected) in cases {
+            match parse(two_groups(quorum.clone())) {
+                Err(E::Requirements(m)) => assert!(m.contains(expected), "{quorum}: {m}"),
+                other => panic!("{quorum}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            parse(two_groups(json!([g("a b", 1), g("c", 1)]))),
+            Err(E::InvalidCharacters("requirements.group"))
+        );
     }
 
     #[test]

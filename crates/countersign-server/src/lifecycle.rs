@@ -5,6 +5,7 @@
 use crate::store::{ApprovalRecord, DecisionWrite, RequestRecord, RequestState};
 use countersign_core::audit::Event;
 use countersign_core::jwk::SigningKey;
+use countersign_core::quorum::{self, GroupFill};
 use countersign_core::token::{self, DecisionClaims};
 use countersign_core::transaction::Transaction;
 use countersign_core::{Decision, Timestamp};
@@ -14,7 +15,7 @@ use countersign_core::{Decision, Timestamp};
 pub enum Role {
     /// The requester, stepping up their own action.
     Requester,
-    /// A distinct approver from the required group.
+    /// A distinct approver from one of the required groups.
     Approver,
 }
 
@@ -34,7 +35,7 @@ pub enum Ineligible {
     /// The requester of a request that needs other people's approval, not their own.
     #[error("requesters cannot approve their own request unless it asks for a self step-up")]
     OwnRequest,
-    /// Not in the group the policy names, or the policy needs no other approvers.
+    /// In none of the groups the policy names, or the policy needs no other approvers.
     #[error("not an approver for this request")]
     NotInGroup,
 }
@@ -49,44 +50,60 @@ pub fn role_for(tx: &Transaction, approver: &str, groups: &[String]) -> Result<R
             Err(Ineligible::OwnRequest)
         };
     }
-    let in_group = req.group.as_ref().is_some_and(|g| groups.contains(g));
-    if req.approvers > 0 && in_group {
-        Ok(Role::Approver)
-    } else {
+    if counting_groups(tx, groups).is_empty() {
         Err(Ineligible::NotInGroup)
+    } else {
+        Ok(Role::Approver)
     }
 }
 
+/// The groups of `tx`'s requirements among `groups` (an approver's), in the requirements'
+/// order: the places that approver may fill, recorded with their approval.
+pub fn counting_groups(tx: &Transaction, groups: &[String]) -> Vec<String> {
+    tx.requirements
+        .quorum
+        .iter()
+        .filter(|q| groups.contains(&q.group))
+        .map(|q| q.group.clone())
+        .collect()
+}
+
 /// Quorum progress.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Progress {
     /// The requester's own approval, when required, is in.
     pub self_done: bool,
-    /// Distinct other approvers so far.
-    pub approvers: u32,
+    /// Each group's places and who fills them, in the requirements' order.
+    pub groups: Vec<GroupFill>,
     /// Everything the policy asked for is in.
     pub complete: bool,
 }
 
-/// Counts distinct approvals per role.
+impl Progress {
+    /// Places filled over all groups.
+    pub fn approvers(&self) -> u32 {
+        self.groups.iter().map(GroupFill::filled).sum()
+    }
+}
+
+/// Counts distinct approvals per role: the requester's own, and each other approver in one
+/// place of a group they belonged to when they approved (a largest matching, so every
+/// group's count must hold on its own).
 pub fn progress(tx: &Transaction, approvals: &[ApprovalRecord]) -> Progress {
     let approving = approvals.iter().filter(|a| a.decision == "approve");
-    let mut others: Vec<&str> = approving
+    let others: Vec<(String, Vec<String>)> = approving
         .clone()
         .filter(|a| a.role == Role::Approver.as_str() && a.approver_id != tx.requester.id)
-        .map(|a| a.approver_id.as_str())
+        .map(|a| (a.approver_id.clone(), a.groups.clone()))
         .collect();
-    others.sort_unstable();
-    others.dedup();
     let self_done = approving
         .clone()
         .any(|a| a.role == Role::Requester.as_str() && a.approver_id == tx.requester.id);
-    let approvers = u32::try_from(others.len()).unwrap_or(u32::MAX);
-    let complete =
-        (!tx.requirements.self_step_up || self_done) && approvers >= tx.requirements.approvers;
+    let groups = quorum::fill(&tx.requirements.quorum, &others);
+    let complete = (!tx.requirements.self_step_up || self_done) && quorum::complete(&groups);
     Progress {
         self_done,
-        approvers,
+        groups,
         complete,
     }
 }
@@ -151,26 +168,47 @@ pub fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use countersign_core::transaction::Requirements;
+    use countersign_core::transaction::{GroupQuorum, Requirements};
 
     fn tx(self_step_up: bool, approvers: u32) -> Transaction {
+        let quorum = if approvers > 0 {
+            vec![("finance", approvers)]
+        } else {
+            vec![]
+        };
+        tx_of(self_step_up, &quorum)
+    }
+
+    fn tx_of(self_step_up: bool, quorum: &[(&str, u32)]) -> Transaction {
         let doc: serde_json::Value =
             serde_json::from_str(include_str!("../../../tests/vectors/transaction.json")).unwrap();
         let mut tx =
             Transaction::from_json(doc["cases"][0]["transaction"].to_string().as_bytes()).unwrap();
         tx.requirements = Requirements {
             self_step_up,
-            approvers,
-            group: (approvers > 0).then(|| "finance".to_owned()),
+            quorum: quorum
+                .iter()
+                .map(|(group, approvers)| GroupQuorum {
+                    group: (*group).into(),
+                    approvers: *approvers,
+                })
+                .collect(),
             user_verification: true,
             execution_ttl_seconds: 300,
             reason: "r".into(),
         };
+        tx.version = tx.requirements.version();
+        tx.validate().unwrap();
         tx
     }
 
     fn approval(who: &str, role: Role, decision: &str) -> ApprovalRecord {
+        let groups = match role {
+            Role::Approver => vec!["finance".to_owned()],
+            Role::Requester => Vec::new(),
+        };
         ApprovalRecord {
+            groups,
             request_id: "r".into(),
             approver_id: who.into(),
             role: role.as_str().into(),
@@ -269,5 +307,71 @@ mod tests {
             )
             .complete
         );
+    }
+
+    fn in_groups(who: &str, groups: &[&str]) -> ApprovalRecord {
+        ApprovalRecord {
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            ..approval(who, Role::Approver, "approve")
+        }
+    }
+
+    /// Two groups: either group's approvers alone never complete it, one person in both
+    /// groups fills one place, and the role follows membership in any of the groups.
+    #[test]
+    fn every_group_s_count_holds_and_one_person_fills_one_place() {
+        let both = tx_of(false, &[("finance", 1), ("security", 1)]);
+        let security = vec!["security".to_owned()];
+        assert_eq!(role_for(&both, "sam", &security), Ok(Role::Approver));
+        assert_eq!(
+            counting_groups(&both, &["security".into(), "finance".into(), "x".into()]),
+            ["finance", "security"]
+        );
+        assert_eq!(
+            role_for(&both, "sam", &["x".into()]),
+            Err(Ineligible::NotInGroup)
+        );
+
+        let finance_only = progress(
+            &both,
+            &[
+                in_groups("bob", &["finance"]),
+                in_groups("fay", &["finance"]),
+            ],
+        );
+        assert!(
+            !finance_only.complete,
+            "two from finance, none from security"
+        );
+        assert_eq!(finance_only.approvers(), 1);
+        let one_in_both = progress(&both, &[in_groups("dee", &["finance", "security"])]);
+        assert!(!one_in_both.complete, "one person, two places");
+        let done = progress(
+            &both,
+            &[
+                in_groups("dee", &["finance", "security"]),
+                in_groups("bob", &["finance"]),
+            ],
+        );
+        assert!(done.complete);
+        assert_eq!(
+            done.groups
+                .iter()
+                .map(|g| (g.group.as_str(), g.approvers.clone()))
+                .collect::<Vec<_>>(),
+            [
+                ("finance", vec!["bob".to_owned()]),
+                ("security", vec!["dee".to_owned()])
+            ],
+            "dee moves to the place only she can fill"
+        );
+        let denied = [
+            in_groups("dee", &["finance", "security"]),
+            ApprovalRecord {
+                decision: "deny".into(),
+                ..in_groups("bob", &["finance"])
+            },
+        ];
+        assert!(!progress(&both, &denied).complete, "a denial fills nothing");
     }
 }

@@ -1,5 +1,6 @@
 //! Run-time policy evaluation with Cedar: forbid over permit, requirements carried as
-//! annotations on permit policies, the strictest requirement winning when several match.
+//! annotations on permit policies. When several match, every one of their requirements
+//! holds: each group's count, the strictest flags and the shortest TTLs.
 //! Anything that cannot be evaluated cleanly refuses the request (fail closed).
 
 use cedar_policy::{
@@ -7,8 +8,8 @@ use cedar_policy::{
     PolicySet, Request,
 };
 use countersign_core::amount::Amount;
-use countersign_core::transaction::RequesterKind;
-use std::collections::BTreeSet;
+use countersign_core::transaction::{GroupQuorum, RequesterKind, MAX_APPROVERS, MAX_GROUPS};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -70,10 +71,8 @@ pub struct PolicyInput<'a> {
 pub struct StepUp {
     /// The requester must approve with their own key.
     pub self_step_up: bool,
-    /// Distinct other approvers.
-    pub approvers: u32,
-    /// Group those approvers come from.
-    pub group: Option<String>,
+    /// Distinct other approvers per group, sorted by group (the transaction's quorum).
+    pub quorum: Vec<GroupQuorum>,
     /// User verification required.
     pub user_verification: bool,
     /// Seconds to collect approvals.
@@ -150,17 +149,11 @@ impl PolicyEngine {
                 && engine.requires_step_up(policy.id())?
             {
                 let step_up = engine.step_up_of(policy.id())?;
-                if !step_up.self_step_up && step_up.approvers == 0 {
+                if !step_up.self_step_up && step_up.quorum.is_empty() {
                     return Err(PolicyError::Annotation {
                         policy: id,
                         problem: "asks for a step-up with neither @self_step_up nor @approvers"
                             .into(),
-                    });
-                }
-                if step_up.approvers > 0 && step_up.group.is_none() {
-                    return Err(PolicyError::Annotation {
-                        policy: id,
-                        problem: "@approvers without @group".into(),
                     });
                 }
             }
@@ -215,11 +208,10 @@ impl PolicyEngine {
         }
         Ok(match strictest(requiring) {
             Ok(step_up) => Outcome::StepUp(step_up),
-            Err(GroupsDiffer { groups, policies }) => Outcome::Forbidden {
+            Err(TooMany { problem, policies }) => Outcome::Forbidden {
                 reason: format!(
-                    "policies ask for approvers from different groups ({}); a request cannot \
-                     yet require both, so it is refused rather than asking for one of them",
-                    groups.join(", ")
+                    "the matching policies together ask for {problem}; no request can carry \
+                     that many, so it is refused rather than asking for fewer"
                 ),
                 policies,
             },
@@ -317,10 +309,18 @@ impl PolicyEngine {
                     )
                 }),
         };
+        let approvers = number("approvers", 0, 0..=MAX_APPROVERS)?;
+        let quorum = match (approvers, self.annotation(id, "group")) {
+            (0, _) => Vec::new(),
+            (approvers, Some(group)) => vec![GroupQuorum {
+                group: group.to_owned(),
+                approvers,
+            }],
+            (_, None) => return Err(self.bad(id, "@approvers without @group".into())),
+        };
         Ok(StepUp {
             self_step_up: flag("self_step_up", false)?,
-            approvers: number("approvers", 0, 0..=16)?,
-            group: self.annotation(id, "group").map(str::to_owned),
+            quorum,
             user_verification: flag("user_verification", true)?,
             approval_ttl_seconds: number("approval_ttl", 600, 30..=86_400)?,
             execution_ttl_seconds: number("execution_ttl", 300, 10..=86_400)?,
@@ -337,35 +337,23 @@ impl PolicyEngine {
     }
 }
 
-/// Matching policies that ask for approvers from different groups. A transaction names one
-/// group, so keeping either would drop the other's requirement: the request is refused.
+/// Matching policies that together ask for more approvers or groups than a transaction may
+/// carry. Dropping any of them would weaken a requirement, so the request is refused.
 #[derive(Debug, PartialEq, Eq)]
-struct GroupsDiffer {
-    groups: Vec<String>,
+struct TooMany {
+    problem: String,
     policies: Vec<String>,
 }
 
-/// Merges requirements: self step-up and UV if any asks, the most approvers of their one group,
-/// the shortest TTLs, every reason. The result does not depend on the order of `all` (Cedar
-/// reports matching policies in no fixed order).
-fn strictest(all: Vec<StepUp>) -> Result<StepUp, GroupsDiffer> {
-    let groups: BTreeSet<String> = all
-        .iter()
-        .filter(|s| s.approvers > 0)
-        .filter_map(|s| s.group.clone())
-        .collect();
-    if groups.len() > 1 {
-        let mut policies: Vec<String> = all.iter().flat_map(|s| s.policies.clone()).collect();
-        policies.sort();
-        return Err(GroupsDiffer {
-            groups: groups.into_iter().collect(),
-            policies,
-        });
-    }
+/// Merges requirements so that every one of them holds: per group the largest count any
+/// policy asks of it (counts from different groups add up, an approver fills one place), self
+/// step-up and UV if any asks, the shortest TTLs, every reason. The result does not depend on
+/// the order of `all` (Cedar reports matching policies in no fixed order).
+fn strictest(all: Vec<StepUp>) -> Result<StepUp, TooMany> {
+    let mut quorum: BTreeMap<String, u32> = BTreeMap::new();
     let mut merged = StepUp {
         self_step_up: false,
-        approvers: 0,
-        group: None,
+        quorum: Vec::new(),
         user_verification: false,
         approval_ttl_seconds: u32::MAX,
         execution_ttl_seconds: u32::MAX,
@@ -376,23 +364,39 @@ fn strictest(all: Vec<StepUp>) -> Result<StepUp, GroupsDiffer> {
     for s in all {
         merged.self_step_up |= s.self_step_up;
         merged.user_verification |= s.user_verification;
-        if s.approvers > merged.approvers
-            || (s.approvers == merged.approvers && merged.group.is_none())
-        {
-            merged.approvers = s.approvers;
-            merged.group = s.group.clone();
+        for q in s.quorum {
+            let count = quorum.entry(q.group).or_default();
+            *count = (*count).max(q.approvers);
         }
         merged.approval_ttl_seconds = merged.approval_ttl_seconds.min(s.approval_ttl_seconds);
         merged.execution_ttl_seconds = merged.execution_ttl_seconds.min(s.execution_ttl_seconds);
         reasons.insert(s.reason);
         merged.policies.extend(s.policies);
     }
-    if merged.approvers == 0 {
-        merged.group = None;
-    }
     merged.reason = reasons.into_iter().collect::<Vec<_>>().join("; ");
     merged.policies.sort();
-    Ok(merged)
+    merged.quorum = quorum
+        .into_iter()
+        .map(|(group, approvers)| GroupQuorum { group, approvers })
+        .collect();
+    let total: u32 = merged.quorum.iter().map(|q| q.approvers).sum();
+    let problem = if merged.quorum.len() > MAX_GROUPS {
+        Some(format!(
+            "approvers from {} groups (at most {MAX_GROUPS})",
+            merged.quorum.len()
+        ))
+    } else if total > MAX_APPROVERS {
+        Some(format!("{total} approvers (at most {MAX_APPROVERS})"))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(TooMany {
+            problem,
+            policies: merged.policies,
+        }),
+        None => Ok(merged),
+    }
 }
 
 /// The amount in the currency's minor units, as Cedar's 64-bit integer.
@@ -424,6 +428,14 @@ mod tests {
         }
     }
 
+    /// The quorum as (group, count) pairs.
+    fn quorum(s: &StepUp) -> Vec<(&str, u32)> {
+        s.quorum
+            .iter()
+            .map(|q| (q.group.as_str(), q.approvers))
+            .collect()
+    }
+
     #[test]
     fn sample_policies_give_each_outcome() {
         let engine = PolicyEngine::new(SAMPLE).unwrap();
@@ -446,8 +458,8 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (s.self_step_up, s.approvers, s.execution_ttl_seconds),
-            (true, 0, 600)
+            (s.self_step_up, quorum(&s), s.execution_ttl_seconds),
+            (true, vec![], 600)
         );
         // Two permits match: the strictest of each requirement wins.
         let Outcome::StepUp(s) = engine
@@ -457,8 +469,9 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (s.self_step_up, s.approvers, s.group.as_deref()),
-            (true, 1, Some("finance-approvers"))
+            (s.self_step_up, quorum(&s)),
+            (true, vec![("finance-approvers", 1), ("security-admins", 1)]),
+            "250,000: the finance approver and a security administrator"
         );
         assert_eq!(
             (
@@ -468,7 +481,18 @@ mod tests {
             ),
             (true, 900, 300)
         );
-        assert_eq!(s.policies, vec!["payout-large", "payout-very-large"]);
+        assert_eq!(
+            s.policies,
+            vec!["payout-large", "payout-treasury", "payout-very-large"]
+        );
+        let twenty_five_k = Amount::new("25000", "EUR").unwrap();
+        let Outcome::StepUp(s) = engine
+            .evaluate(&input("payout.send", Some(&twenty_five_k), human, &ctx))
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(quorum(&s), vec![("finance-approvers", 1)]);
 
         let Outcome::StepUp(s) = engine
             .evaluate(&input("payout.bank_details.change", None, human, &ctx))
@@ -476,7 +500,10 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!((s.self_step_up, s.approvers), (true, 1));
+        assert_eq!(
+            (s.self_step_up, quorum(&s)),
+            (true, vec![("finance-approvers", 1)])
+        );
         let Outcome::StepUp(s) = engine
             .evaluate(&input("account.recovery.update", None, human, &ctx))
             .unwrap()
@@ -484,8 +511,8 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (s.self_step_up, s.approvers, s.execution_ttl_seconds),
-            (true, 0, 120)
+            (s.self_step_up, quorum(&s), s.execution_ttl_seconds),
+            (true, vec![], 120)
         );
         let Outcome::StepUp(s) = engine
             .evaluate(&input("iam.privilege.grant", None, human, &ctx))
@@ -494,8 +521,8 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (s.self_step_up, s.approvers, s.group.as_deref()),
-            (false, 2, Some("security-admins"))
+            (s.self_step_up, quorum(&s)),
+            (false, vec![("security-admins", 2)])
         );
         let Outcome::StepUp(s) = engine
             .evaluate(&input(
@@ -509,8 +536,8 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            (s.self_step_up, s.approvers, s.group.as_deref()),
-            (false, 1, Some("agent-owners"))
+            (s.self_step_up, quorum(&s)),
+            (false, vec![("agent-owners", 1)])
         );
 
         // Forbidden: no permit (a human using the agent action, an unknown action), or a forbid.
@@ -622,68 +649,100 @@ mod tests {
         assert!(minor_units(&Amount::new("99999999999999999999", "EUR").unwrap()).is_err());
     }
 
-    /// Two matching policies asking for approvers from different groups: refused, the same way
-    /// every time, never one group silently dropped (issue 12, item 2, until requirements can
-    /// name several groups); from one group, the larger count holds.
-    #[test]
-    fn requirements_from_several_policies_never_drop_a_group() {
-        let two_groups = r#"
-@id("finance") @reason("finance") @approvers("1") @group("finance")
-permit(principal, action == Action::"payout.send", resource);
-@id("security") @reason("security") @approvers("1") @group("security-admins")
-permit(principal, action == Action::"payout.send", resource);
-"#;
-        let engine = PolicyEngine::new(two_groups).unwrap();
-        let ctx = RuntimeContext::default();
+    fn step_up_for(text: &str) -> Outcome {
         let amount = Amount::new("50", "EUR").unwrap();
-        let first = engine
-            .evaluate(&input(
-                "payout.send",
-                Some(&amount),
-                RequesterKind::Human,
-                &ctx,
-            ))
-            .unwrap();
-        match &first {
-            Outcome::Forbidden { reason, policies } => {
-                assert!(reason.contains("(finance, security-admins)"), "{reason}");
-                assert_eq!(policies, &["finance", "security"]);
-            }
-            other => panic!("{other:?}"),
-        }
-        for _ in 0..20 {
-            let again = PolicyEngine::new(two_groups).unwrap().evaluate(&input(
-                "payout.send",
-                Some(&amount),
-                RequesterKind::Human,
-                &ctx,
-            ));
-            assert_eq!(again.unwrap(), first, "the same verdict in every process");
-        }
-
-        let one_group = r#"
-@id("one") @reason("one") @approvers("1") @group("finance")
-permit(principal, action == Action::"payout.send", resource);
-@id("two") @reason("two") @approvers("2") @group("finance") @approval_ttl("120")
-permit(principal, action == Action::"payout.send", resource);
-"#;
-        let outcome = PolicyEngine::new(one_group)
+        PolicyEngine::new(text)
             .unwrap()
             .evaluate(&input(
                 "payout.send",
                 Some(&amount),
                 RequesterKind::Human,
-                &ctx,
+                &RuntimeContext::default(),
             ))
-            .unwrap();
-        let Outcome::StepUp(step_up) = outcome else {
-            panic!("{outcome:?}")
+            .unwrap()
+    }
+
+    /// Two matching policies asking for approvers from different groups: both groups' counts
+    /// hold, the same way in every process (issue 12, item 2: one of them used to be dropped,
+    /// chosen by the order of a hash set inside Cedar's diagnostics); from one group, the
+    /// larger count holds; flags and TTLs take the strictest.
+    #[test]
+    fn requirements_from_several_policies_all_hold() {
+        let two_groups = r#"
+@id("finance") @reason("finance") @approvers("1") @group("finance") @execution_ttl("60")
+permit(principal, action == Action::"payout.send", resource);
+@id("security") @reason("security") @approvers("2") @group("security-admins") @self_step_up("true") @user_verification("false")
+permit(principal, action == Action::"payout.send", resource);
+@id("finance-more") @reason("finance") @approvers("1") @group("finance") @approval_ttl("120") @user_verification("false")
+permit(principal, action == Action::"payout.send", resource);
+"#;
+        let first = step_up_for(two_groups);
+        let Outcome::StepUp(s) = &first else {
+            panic!("{first:?}")
+        };
+        assert_eq!(quorum(s), [("finance", 1), ("security-admins", 2)]);
+        assert_eq!(
+            (
+                s.self_step_up,
+                s.user_verification,
+                s.approval_ttl_seconds,
+                s.execution_ttl_seconds
+            ),
+            (true, true, 120, 60),
+            "self step-up and UV because one policy asks, the shortest TTLs"
+        );
+        assert_eq!(s.policies, ["finance", "finance-more", "security"]);
+        assert_eq!(s.reason, "finance; security");
+        for _ in 0..20 {
+            assert_eq!(step_up_for(two_groups), first, "the same in every process");
+        }
+
+        let one_group = r#"
+@id("one") @reason("one") @approvers("1") @group("finance")
+permit(principal, action == Action::"payout.send", resource);
+@id("two") @reason("two") @approvers("2") @group("finance")
+permit(principal, action == Action::"payout.send", resource);
+"#;
+        let Outcome::StepUp(s) = step_up_for(one_group) else {
+            panic!()
         };
         assert_eq!(
-            (step_up.approvers, step_up.group.as_deref()),
-            (2, Some("finance"))
+            quorum(&s),
+            [("finance", 2)],
+            "the larger count, not the sum"
         );
-        assert_eq!(step_up.approval_ttl_seconds, 120);
-        assert_eq!(step_up.policies, ["one", "two"]);
+    }
+
+    /// Policies that together ask for more than a transaction can carry are refused whole,
+    /// naming every policy, rather than silently asking for less.
+    #[test]
+    fn requirements_beyond_a_transaction_s_limits_refuse_the_request() {
+        let many: String = (0..9)
+            .map(|i| {
+                format!(
+                    "@id(\"p{i}\") @approvers(\"1\") @group(\"g{i}\")\npermit(principal, action == Action::\"payout.send\", resource);\n"
+                )
+            })
+            .collect();
+        match step_up_for(&many) {
+            Outcome::Forbidden { reason, policies } => {
+                assert!(reason.contains("9 groups (at most 8)"), "{reason}");
+                assert_eq!(policies.len(), 9);
+            }
+            other => panic!("{other:?}"),
+        }
+        let heavy = r#"
+@id("a") @approvers("9") @group("a")
+permit(principal, action == Action::"payout.send", resource);
+@id("b") @approvers("8") @group("b")
+permit(principal, action == Action::"payout.send", resource);
+"#;
+        match step_up_for(heavy) {
+            Outcome::Forbidden { reason, policies } => {
+                assert!(reason.contains("17 approvers (at most 16)"), "{reason}");
+                assert_eq!(policies, ["a", "b"]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

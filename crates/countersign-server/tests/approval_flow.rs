@@ -146,6 +146,146 @@ fn four_eyes_with_self_step_up_end_to_end() {
     );
 }
 
+/// (group, filled, required) for each group of an approval answer's progress.
+fn group_progress(answer: &serde_json::Value) -> Vec<(String, u64, u64)> {
+    answer["progress"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["group"].as_str().unwrap().to_owned(),
+                g["approvers"].as_u64().unwrap(),
+                g["required"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 12, item 2: two matching policies ask for approvers from two groups (the sample
+/// policies for a payout of 100,000 or more: one finance approver and one security
+/// administrator). The request names both (version 2), every group's count holds — two
+/// finance approvers are not a security administrator — and one person in both groups fills
+/// one place only. (Before, such a request was refused, and before that one group was
+/// silently dropped.)
+#[test]
+fn requirements_from_two_groups_both_hold() {
+    let server = Server::start();
+    let app = server.api_key("payouts", "payouts-service");
+    let alice = Approver::add_and_enroll(&server, "alice@example.com", &[], 1);
+    let fay = Approver::add_and_enroll(&server, "fay@example.com", &["finance-approvers"], 2);
+    let fred = Approver::add_and_enroll(&server, "fred@example.com", &["finance-approvers"], 3);
+    let sam = Approver::add_and_enroll(&server, "sam@example.com", &["security-admins"], 4);
+    let dee = Approver::add_and_enroll(
+        &server,
+        "dee@example.com",
+        &["finance-approvers", "security-admins"],
+        5,
+    );
+    let (id, digest, tx) = create(&server, &app, "big-1", "150000", "alice@example.com");
+    assert_eq!(tx.version, 2);
+    assert_eq!(
+        tx.requirements
+            .quorum
+            .iter()
+            .map(|q| (q.group.as_str(), q.approvers))
+            .collect::<Vec<_>>(),
+        [("finance-approvers", 1), ("security-admins", 1)]
+    );
+    assert!(tx.requirements.self_step_up);
+    for approver in [&fay, &sam, &dee] {
+        assert_eq!(approver.pending(&server).len(), 1, "{}", approver.id);
+    }
+
+    let (status, body) = alice.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!((status, body["state"].as_str()), (200, Some("pending")));
+    let (_, body) = fay.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!(body["state"], "pending", "{body}");
+    let (status, body) = fred.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("pending")),
+        "a second finance approver is not a security administrator: {body}"
+    );
+    assert_eq!(
+        group_progress(&body),
+        [
+            ("finance-approvers".into(), 1, 1),
+            ("security-admins".into(), 0, 1)
+        ]
+    );
+    assert_eq!(
+        (
+            &body["progress"]["approvers"],
+            &body["progress"]["approvers_required"]
+        ),
+        (&json!(1), &json!(2))
+    );
+    let (status, _) = server.get(&app, &format!("/v1/requests/{id}/decision"));
+    assert_eq!(status, 409, "not decided");
+    // Sam sees the request signed, with each counted approval's groups, and the same count.
+    let seen = sam.pending(&server);
+    let fills = seen[0].quorum_fill();
+    assert_eq!(
+        fills
+            .iter()
+            .map(|f| (f.filled(), f.required))
+            .collect::<Vec<_>>(),
+        [(1, 1), (0, 1)]
+    );
+    assert_eq!(
+        seen[0]
+            .approvals
+            .iter()
+            .map(|a| (a.approver_id.as_str(), a.groups.clone()))
+            .collect::<Vec<_>>(),
+        [
+            ("alice@example.com", vec![]),
+            ("fay@example.com", vec!["finance-approvers".to_owned()]),
+            ("fred@example.com", vec!["finance-approvers".to_owned()])
+        ]
+    );
+
+    let (status, body) = sam.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (200, Some("approved")),
+        "{body}"
+    );
+    let (_, claims) = verified_decision(&server, &app, &id, &tx);
+    assert_eq!(
+        claims.approvers,
+        [
+            "alice@example.com",
+            "fay@example.com",
+            "fred@example.com",
+            "sam@example.com"
+        ]
+    );
+
+    // Dee belongs to both groups: alone she fills one place, and the request waits for
+    // someone from either group; Fay's approval then completes it (Dee moves to security).
+    let (id, digest, tx) = create(&server, &app, "big-2", "150000", "alice@example.com");
+    alice.decide(&server, &id, &digest, Decision::Approve);
+    let (_, body) = dee.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!(body["state"], "pending", "one person, two places: {body}");
+    assert_eq!(body["progress"]["approvers"], 1);
+    let (_, body) = fay.decide(&server, &id, &digest, Decision::Approve);
+    assert_eq!(body["state"], "approved", "{body}");
+    assert_eq!(
+        group_progress(&body),
+        [
+            ("finance-approvers".into(), 1, 1),
+            ("security-admins".into(), 1, 1)
+        ]
+    );
+    let (_, claims) = verified_decision(&server, &app, &id, &tx);
+    assert_eq!(
+        claims.approvers,
+        ["alice@example.com", "dee@example.com", "fay@example.com"]
+    );
+}
+
 #[test]
 fn deny_and_cancel() {
     let server = Server::start();

@@ -54,8 +54,14 @@ fn step_up_request_is_created_bound_and_idempotent() {
         "audience comes from the API key, not the body"
     );
     assert!(tx.requirements.self_step_up);
-    assert_eq!(tx.requirements.approvers, 1);
-    assert_eq!(tx.requirements.group.as_deref(), Some("finance-approvers"));
+    assert_eq!(
+        tx.requirements.quorum,
+        [countersign_core::transaction::GroupQuorum {
+            group: "finance-approvers".into(),
+            approvers: 1
+        }]
+    );
+    assert_eq!(tx.version, 1, "one group is written as version 1");
     assert_eq!(tx.execute_by.unix() - tx.approve_by.unix(), 300);
 
     let id = created["id"].as_str().unwrap();

@@ -76,7 +76,7 @@ fn approver_stream_sends_signed_snapshot_live_changes_keepalives_and_resumes() {
     let screen = countersign_approver::DisplayModel::render(&verified, "alice@example.com", 0);
     assert_eq!(screen.title, "Send a payout");
     assert_eq!(screen.headline, "Pay 2,500.00 EUR to vendor:4711");
-    assert_eq!(screen.progress, "your own confirmation: waiting");
+    assert_eq!(screen.progress, ["your own confirmation: waiting"]);
     let snapshot_id = snapshot.id.clone().expect("events carry ids");
 
     // Bob may not act on Alice's self step-up: his stream stays silent about it.

@@ -27,6 +27,7 @@ function setup(view: RequestView, decide?: (args: Record<string, unknown>) => un
 }
 
 const text = (sel: string) => document.querySelector(sel)?.textContent ?? "";
+const lines = (sel: string) => Array.from(document.querySelectorAll(sel), (e) => e.textContent ?? "");
 
 describe("the request screen", () => {
   beforeEach(() => vi.useRealTimers());
@@ -44,7 +45,8 @@ describe("the request screen", () => {
     expect(text("#f-audience")).toBe("payouts-service");
     expect(text("#f-session")).toBe("8409-7828-FC31");
     expect(text("#f-reason")).toBe("bank details change");
-    expect(text("#f-progress")).toBe("1 of 2 approvers from finance-approvers — bob@example.com approved 3 min ago");
+    expect(lines("#f-progress .progress-line")).toEqual(["1 of 2 approvers from finance-approvers"]);
+    expect(text("#f-progress .approvals")).toBe("bob@example.com approved 3 min ago");
     expect(text("#f-uv")).toContain("will ask for your PIN");
     expect(text("#fingerprint")).toBe("525C-119C-3E71");
     const row = document.querySelectorAll("#changes tbody tr")[0];
@@ -61,12 +63,20 @@ describe("the request screen", () => {
     expect(text("#f-object")).toBe("vendor:4711");
   });
 
+  it("gives each group of a request that needs several groups its own line", async () => {
+    const view = requestView();
+    view.model.progress = ["alice@example.com's own confirmation: done", "1 of 1 approver from finance-approvers", "0 of 1 approver from security-admins"];
+    const { screen } = setup(view);
+    await screen.load();
+    expect(lines("#f-progress .progress-line")).toEqual(view.model.progress);
+  });
+
   it("keeps the approvals' times current while the screen is open", async () => {
     const { screen, advance } = setup(requestView());
     await screen.load();
     advance(125);
     screen.tick();
-    expect(text("#f-progress")).toBe("1 of 2 approvers from finance-approvers — bob@example.com approved 5 min ago");
+    expect(text("#f-progress .approvals")).toBe("bob@example.com approved 5 min ago");
   });
 
   it("warns above the fields when what is shown holds invisible or look-alike characters", async () => {

@@ -182,7 +182,16 @@ export class RequestScreen {
           "dl",
           { class: "fields" },
           row("Policy", h("span", {}, ...visible(m, m.reason)), "f-reason"),
-          row("Approvals", h("span", {}, m.progress || "—", approvals.length ? h("span", { class: "muted" }, " — ", ...approvals.flatMap((a, i) => (i ? [", ", a] : [a]))) : null), "f-progress"),
+          row(
+            "Approvals",
+            h(
+              "div",
+              {},
+              ...(m.progress.length ? m.progress : ["—"]).map((line) => h("div", { class: "progress-line" }, line)),
+              approvals.length ? h("div", { class: "muted approvals" }, ...approvals.flatMap((a, i) => (i ? [", ", a] : [a]))) : null,
+            ),
+            "f-progress",
+          ),
           row("Your key", m.user_verification ? "will ask for your PIN (user verification required)" : "needs a touch (no PIN required)", "f-uv"),
           row("Deadline", h("span", {}, m.approve_by.replace("T", " ").replace("Z", " UTC")), "f-deadline"),
         ),

@@ -398,6 +398,13 @@ fn sign(
                     approver_id: a.approver_id.clone(),
                     at: Timestamp::from_unix(a.created_at)
                         .ok_or_else(|| internal("approval time out of range"))?,
+                    // Only a transaction with several groups needs them, and approvers that
+                    // predate version 2 refuse members they do not know.
+                    groups: if request.transaction.requirements.version() >= 2 {
+                        a.groups.clone()
+                    } else {
+                        Vec::new()
+                    },
                 })
             })
             .collect::<Result<_, Problem>>()?,
@@ -621,6 +628,10 @@ async fn decide_as(
         credential_id: credential_id.clone(),
         user_verified: verified.flags.user_verified(),
         hardware_attested: credential.attestation == AttestationTrust::Verified,
+        groups: match role {
+            Role::Approver => lifecycle::counting_groups(tx, &caller.approver.groups),
+            Role::Requester => Vec::new(),
+        },
         created_at: now.unix(),
     };
     let event = Event {
@@ -695,7 +706,12 @@ async fn decide_as(
         "counted": true,
         "role": role.as_str(),
         "state": recorded.decision.as_ref().map_or("pending", |d| d.state.as_str()),
-        "progress": {"self_step_up_done": progress.self_done, "approvers": progress.approvers, "approvers_required": tx.requirements.approvers},
+        "progress": {
+            "self_step_up_done": progress.self_done,
+            "approvers": progress.approvers(),
+            "approvers_required": tx.requirements.approvers(),
+            "groups": progress.groups.iter().map(|g| serde_json::json!({"group": g.group, "approvers": g.filled(), "required": g.required})).collect::<Vec<_>>(),
+        },
     })))
 }
 

@@ -199,8 +199,7 @@ pub async fn create(
     let nonce = b64::encode(clock::random::<24>().map_err(internal)?);
     let draft_requirements = Requirements {
         self_step_up: true,
-        approvers: 0,
-        group: None,
+        quorum: Vec::new(),
         user_verification: true,
         execution_ttl_seconds: 1,
         reason: "draft".into(),
@@ -210,7 +209,7 @@ pub async fn create(
             .ok_or_else(|| internal("deadline out of range"))
     };
     let mut tx = Transaction {
-        version: countersign_core::transaction::VERSION,
+        version: draft_requirements.version(),
         id,
         action: body.action.clone(),
         object: body.object.clone(),
@@ -301,12 +300,12 @@ pub async fn create(
 
     tx.requirements = Requirements {
         self_step_up: step_up.self_step_up,
-        approvers: step_up.approvers,
-        group: step_up.group.clone(),
+        quorum: step_up.quorum.clone(),
         user_verification: step_up.user_verification,
         execution_ttl_seconds: step_up.execution_ttl_seconds,
         reason: step_up.reason.clone(),
     };
+    tx.version = tx.requirements.version();
     tx.approve_by = later(i64::from(step_up.approval_ttl_seconds))?;
     tx.execute_by =
         later(i64::from(step_up.approval_ttl_seconds) + i64::from(step_up.execution_ttl_seconds))?;

@@ -287,6 +287,9 @@ pub struct ApprovalRecord {
     /// Whether the credential's attestation was verified against the FIDO metadata (only
     /// such approvals put `hwk` into a decision).
     pub hardware_attested: bool,
+    /// The groups of the request's requirements the approver belonged to when approving (none
+    /// for the requester's own step-up): the places they may fill in the quorum.
+    pub groups: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
 }

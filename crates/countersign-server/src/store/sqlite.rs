@@ -233,6 +233,8 @@ fn approval_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApprovalRecord, St
         credential_id: row.try_get("credential_id")?,
         user_verified: row.try_get("user_verified")?,
         hardware_attested: row.try_get("hardware_attested")?,
+        groups: serde_json::from_str(row.try_get("groups")?)
+            .map_err(|_| StoreError::Corrupt("approval groups".into()))?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -1188,8 +1190,8 @@ async fn insert_approval(
     now: Option<i64>,
 ) -> Result<bool, StoreError> {
     let inserted = sqlx::query(
-        "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, hardware_attested, created_at)
-         SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE id = ? AND state = 'pending' AND (? IS NULL OR approve_by >= ?)) ON CONFLICT DO NOTHING",
+        "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, hardware_attested, groups, created_at)
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM requests WHERE id = ? AND state = 'pending' AND (? IS NULL OR approve_by >= ?)) ON CONFLICT DO NOTHING",
     )
     .bind(&approval.request_id)
     .bind(&approval.approver_id)
@@ -1198,6 +1200,7 @@ async fn insert_approval(
     .bind(&approval.credential_id)
     .bind(approval.user_verified)
     .bind(approval.hardware_attested)
+    .bind(serde_json::Value::from(approval.groups.clone()).to_string())
     .bind(approval.created_at)
     .bind(&approval.request_id)
     .bind(now)
@@ -1701,6 +1704,7 @@ mod tests {
             credential_id: vec![i],
             user_verified: true,
             hardware_attested: false,
+            groups: vec!["finance-approvers".into()],
             created_at: now.unix(),
         }
     }
@@ -1824,6 +1828,70 @@ mod tests {
         assert_eq!(files.keys().unwrap()[0].key.kid(), legacy.kid());
         let again = crate::keys::load_or_create(&store, &files).await.unwrap();
         assert_eq!(again.active.kid(), legacy.kid(), "nothing moves twice");
+    }
+
+    /// Approvals recorded before approvals named their groups (migration 0009): an approver's
+    /// approval of a one-group request gets that group, so a pending request's quorum still
+    /// counts it after the upgrade; the requester's own approval gets none.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn approvals_recorded_before_groups_were_kept_get_their_request_s_group() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        {
+            let mut older = sqlx::migrate!("./migrations/sqlite");
+            older.migrations = std::borrow::Cow::Owned(
+                older
+                    .migrations
+                    .iter()
+                    .filter(|m| m.version < 9)
+                    .cloned()
+                    .collect(),
+            );
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true);
+            let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+            older.run(&mut conn).await.unwrap();
+            let tx = transaction("req_old");
+            sqlx::query(
+                "INSERT INTO requests (id, audience, requester_id, idempotency_key, fingerprint, transaction_json, digest, state, created_at, approve_by, execute_by, updated_at)
+                 VALUES (?, 'payouts-service', ?, 'k', 'f', ?, 'd', 'pending', 1, 2, 3, 1)",
+            )
+            .bind(&tx.id)
+            .bind(&tx.requester.id)
+            .bind(String::from_utf8(tx.canonical_json().unwrap()).unwrap())
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            for (who, role) in [("bob", "approver"), (tx.requester.id.as_str(), "requester")] {
+                sqlx::query(
+                    "INSERT INTO approvals (request_id, approver_id, role, decision, credential_id, user_verified, created_at)
+                     VALUES ('req_old', ?, ?, 'approve', x'01', 1, 1)",
+                )
+                .bind(who)
+                .bind(role)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            }
+            conn.close().await.unwrap();
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let groups: Vec<(String, Vec<String>)> = store
+            .approvals("req_old")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.role, a.groups))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("requester".to_owned(), vec![]),
+                ("approver".to_owned(), vec!["finance-approvers".to_owned()])
+            ]
+        );
     }
 
     /// A frozen requester's approved decision is not redeemed and the refusal is audited;
