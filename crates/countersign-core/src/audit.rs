@@ -30,6 +30,107 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
+/// Every kind of event the server writes into the chain: one list, so that a reader of the
+/// log (or of this code) finds them all in one place. The chain stores the spelling
+/// ([`Event::kind`] is text), so a verifier also reads kinds it does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// An application's request needed a step-up and is pending.
+    #[strum(serialize = "request.created")]
+    RequestCreated,
+    /// Policy let the action through without a step-up.
+    #[strum(serialize = "request.not_required")]
+    RequestNotRequired,
+    /// Policy forbade the action.
+    #[strum(serialize = "request.forbidden")]
+    RequestForbidden,
+    /// The application withdrew the request, or a report cancelled it.
+    #[strum(serialize = "request.cancelled")]
+    RequestCancelled,
+    /// Its approval window closed before a decision.
+    #[strum(serialize = "request.expired")]
+    RequestExpired,
+    /// An approver's approval was counted.
+    #[strum(serialize = "approval.approve")]
+    ApprovalApprove,
+    /// An approver's denial (or report) was recorded.
+    #[strum(serialize = "approval.deny")]
+    ApprovalDeny,
+    /// The quorum was met: the request is approved.
+    #[strum(serialize = "decision.approved")]
+    DecisionApproved,
+    /// A denial decided the request.
+    #[strum(serialize = "decision.denied")]
+    DecisionDenied,
+    /// The application redeemed the decision (exactly once).
+    #[strum(serialize = "decision.redeemed")]
+    DecisionRedeemed,
+    /// Redemption was refused (a frozen requester).
+    #[strum(serialize = "decision.refused")]
+    DecisionRefused,
+    /// The application reported how the execution went.
+    #[strum(serialize = "execution.reported")]
+    ExecutionReported,
+    /// A report froze the requester.
+    #[strum(serialize = "requester.frozen")]
+    RequesterFrozen,
+    /// An administrator lifted a freeze.
+    #[strum(serialize = "requester.unfrozen")]
+    RequesterUnfrozen,
+    /// An administrator added an approver.
+    #[strum(serialize = "approver.added")]
+    ApproverAdded,
+    /// An administrator disabled an approver.
+    #[strum(serialize = "approver.disabled")]
+    ApproverDisabled,
+    /// An approver enrolled a device and a security key.
+    #[strum(serialize = "approver.enrolled")]
+    ApproverEnrolled,
+    /// An administrator made an enrollment code.
+    #[strum(serialize = "enrollment_code.created")]
+    EnrollmentCodeCreated,
+    /// A credential's signature counter went back: flagged as possibly cloned.
+    #[strum(serialize = "credential.cloned")]
+    CredentialCloned,
+    /// An administrator made an API key.
+    #[strum(serialize = "api_key.created")]
+    ApiKeyCreated,
+    /// An administrator revoked an API key.
+    #[strum(serialize = "api_key.revoked")]
+    ApiKeyRevoked,
+    /// The server's signing key was rotated.
+    #[strum(serialize = "signing_key.rotated")]
+    SigningKeyRotated,
+    /// The security team's webhook took a report.
+    #[strum(serialize = "webhook.delivered")]
+    WebhookDelivered,
+    /// The security team's webhook could not be reached.
+    #[strum(serialize = "webhook.failed")]
+    WebhookFailed,
+}
+
+impl EventKind {
+    /// The spelling stored in the chain.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The kind of an approver's recorded answer.
+    pub fn approval(decision: crate::Decision) -> Self {
+        match decision {
+            crate::Decision::Approve => EventKind::ApprovalApprove,
+            crate::Decision::Deny => EventKind::ApprovalDeny,
+        }
+    }
+}
+
+impl From<EventKind> for String {
+    fn from(kind: EventKind) -> Self {
+        kind.as_str().to_owned()
+    }
+}
+
 /// One sealed entry of the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -359,6 +460,28 @@ fn consistent_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The spellings are what earlier servers wrote into chains that still verify: each reads
+    /// back as its kind, and the two an approval or decision picks follow the decision.
+    #[test]
+    fn event_kinds_keep_their_spellings() {
+        use EventKind as K;
+        for (kind, text) in [
+            (K::RequestCreated, "request.created"),
+            (K::ApprovalApprove, "approval.approve"),
+            (K::ApprovalDeny, "approval.deny"),
+            (K::DecisionApproved, "decision.approved"),
+            (K::DecisionRedeemed, "decision.redeemed"),
+            (K::RequesterFrozen, "requester.frozen"),
+            (K::EnrollmentCodeCreated, "enrollment_code.created"),
+            (K::WebhookFailed, "webhook.failed"),
+        ] {
+            assert_eq!((kind.as_str(), text.parse::<K>().ok()), (text, Some(kind)));
+            assert_eq!(String::from(kind), text);
+        }
+        assert_eq!(K::approval(crate::Decision::Deny), K::ApprovalDeny);
+        assert!("request.Created".parse::<K>().is_err());
+    }
     use serde_json::json;
 
     fn event(n: u64) -> Event {

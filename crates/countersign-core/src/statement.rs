@@ -14,8 +14,9 @@ use std::fmt;
 pub const VERSION: u32 = 1;
 
 /// What the approver decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, strum::EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Decision {
     /// Let the action proceed.
     Approve,

@@ -3,7 +3,7 @@
 use crate::clock;
 use crate::keys;
 use crate::store::{ApiKeyRecord, Store};
-use countersign_core::audit::{self, Checkpoint, Entry, Event, Head};
+use countersign_core::audit::{self, Checkpoint, Entry, Event, EventKind, Head};
 use countersign_core::b64;
 use countersign_core::jwk::KeySet;
 use sha2::{Digest as _, Sha256};
@@ -94,7 +94,7 @@ pub async fn create_api_key(
     };
     let event = Event {
         at: now,
-        kind: "api_key.created".into(),
+        kind: EventKind::ApiKeyCreated.into(),
         request_id: None,
         actor: "admin".into(),
         data: serde_json::json!({"id": id, "name": name, "audience": audience, "requesters": requesters}),
@@ -108,7 +108,7 @@ pub async fn revoke_api_key(store: &dyn Store, id: &str) -> Result<(), AdminErro
     let now = clock::now().map_err(system)?;
     let event = Event {
         at: now,
-        kind: "api_key.revoked".into(),
+        kind: EventKind::ApiKeyRevoked.into(),
         request_id: None,
         actor: "admin".into(),
         data: serde_json::json!({"id": id}),
@@ -228,7 +228,7 @@ pub async fn add_approver(
     };
     let event = Event {
         at: now,
-        kind: "approver.added".into(),
+        kind: EventKind::ApproverAdded.into(),
         request_id: None,
         actor: "admin".into(),
         data: serde_json::json!({"id": id, "groups": groups}),
@@ -247,7 +247,7 @@ pub async fn disable_approver(store: &dyn Store, id: &str) -> Result<(), AdminEr
     let now = clock::now().map_err(system)?;
     let event = Event {
         at: now,
-        kind: "approver.disabled".into(),
+        kind: EventKind::ApproverDisabled.into(),
         request_id: None,
         actor: "admin".into(),
         data: serde_json::json!({"id": id}),
@@ -264,7 +264,7 @@ pub async fn unfreeze_requester(store: &dyn Store, id: &str) -> Result<(), Admin
     let now = clock::now().map_err(system)?;
     let event = Event {
         at: now,
-        kind: "requester.unfrozen".into(),
+        kind: EventKind::RequesterUnfrozen.into(),
         request_id: None,
         actor: "admin".into(),
         data: serde_json::json!({"requester": id}),
@@ -301,7 +301,7 @@ pub async fn create_enrollment_code(
     let expires = now.unix() + i64::from(ttl_seconds);
     let event = Event {
         at: now,
-        kind: "enrollment_code.created".into(),
+        kind: EventKind::EnrollmentCodeCreated.into(),
         request_id: None,
         actor: "admin".into(),
         data: serde_json::json!({"approver": approver_id, "expires_at": expires}),

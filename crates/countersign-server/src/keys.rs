@@ -7,7 +7,7 @@ use crate::clock;
 use crate::config::Config;
 use crate::key_provider::{FileKeys, KeyFile, KeyFileError, KeyProvider};
 use crate::store::{SigningKeyRecord, Store, StoreError};
-use countersign_core::audit::Event;
+use countersign_core::audit::{Event, EventKind};
 use countersign_core::jwk::{KeySet, SigningKey};
 use countersign_core::rollover::KeyRollover;
 
@@ -125,7 +125,7 @@ pub async fn rotate(
     };
     let event = Event {
         at: now,
-        kind: "signing_key.rotated".into(),
+        kind: EventKind::SigningKeyRotated.into(),
         request_id: None,
         actor: actor.into(),
         data: serde_json::json!({"kid": kid}),

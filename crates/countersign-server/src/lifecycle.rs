@@ -3,7 +3,7 @@
 //! database transaction, so these rules see every approval recorded so far.
 
 use crate::store::{ApprovalRecord, DecisionWrite, RequestRecord, RequestState};
-use countersign_core::audit::Event;
+use countersign_core::audit::{Event, EventKind};
 use countersign_core::jwk::SigningKey;
 use countersign_core::quorum::{self, GroupFill};
 use countersign_core::token::{self, DecisionClaims};
@@ -11,7 +11,8 @@ use countersign_core::transaction::Transaction;
 use countersign_core::{Decision, Timestamp};
 
 /// The role in which an approver acts on a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     /// The requester, stepping up their own action.
     Requester,
@@ -22,10 +23,7 @@ pub enum Role {
 impl Role {
     /// Stored spelling.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Requester => "requester",
-            Role::Approver => "approver",
-        }
+        self.into()
     }
 }
 
@@ -90,15 +88,15 @@ impl Progress {
 /// place of a group they belonged to when they approved (a largest matching, so every
 /// group's count must hold on its own).
 pub fn progress(tx: &Transaction, approvals: &[ApprovalRecord]) -> Progress {
-    let approving = approvals.iter().filter(|a| a.decision == "approve");
+    let approving = approvals.iter().filter(|a| a.decision == Decision::Approve);
     let others: Vec<(String, Vec<String>)> = approving
         .clone()
-        .filter(|a| a.role == Role::Approver.as_str() && a.approver_id != tx.requester.id)
+        .filter(|a| a.role == Role::Approver && a.approver_id != tx.requester.id)
         .map(|a| (a.approver_id.clone(), a.groups.clone()))
         .collect();
     let self_done = approving
         .clone()
-        .any(|a| a.role == Role::Requester.as_str() && a.approver_id == tx.requester.id);
+        .any(|a| a.role == Role::Requester && a.approver_id == tx.requester.id);
     let groups = quorum::fill(&tx.requirements.quorum, &others);
     let complete = (!tx.requirements.self_step_up || self_done) && quorum::complete(&groups);
     Progress {
@@ -117,7 +115,7 @@ pub fn decide(
     now: Timestamp,
 ) -> Result<Option<DecisionWrite>, String> {
     let tx = &request.transaction;
-    let denied = approvals.iter().any(|a| a.decision == "deny");
+    let denied = approvals.iter().any(|a| a.decision == Decision::Deny);
     let decision = if denied {
         Decision::Deny
     } else if progress(tx, approvals).complete {
@@ -127,7 +125,7 @@ pub fn decide(
     };
     let counted: Vec<&ApprovalRecord> = approvals
         .iter()
-        .filter(|a| a.decision == decision.to_string())
+        .filter(|a| a.decision == decision)
         .collect();
     let mut approvers: Vec<String> = counted.iter().map(|a| a.approver_id.clone()).collect();
     approvers.sort();
@@ -157,7 +155,11 @@ pub fn decide(
         exp: claims.exp,
         audit: Event {
             at: now,
-            kind: format!("decision.{}", state.as_str()),
+            kind: match decision {
+                Decision::Approve => EventKind::DecisionApproved,
+                Decision::Deny => EventKind::DecisionDenied,
+            }
+            .into(),
             request_id: Some(tx.id.clone()),
             actor: "server".into(),
             data: serde_json::json!({"approvers": approvers, "exp": claims.exp, "kid": key.kid(), "digest": request.digest}),
@@ -202,7 +204,7 @@ mod tests {
         tx
     }
 
-    fn approval(who: &str, role: Role, decision: &str) -> ApprovalRecord {
+    fn approval(who: &str, role: Role, decision: Decision) -> ApprovalRecord {
         let groups = match role {
             Role::Approver => vec!["finance".to_owned()],
             Role::Requester => Vec::new(),
@@ -211,8 +213,8 @@ mod tests {
             groups,
             request_id: "r".into(),
             approver_id: who.into(),
-            role: role.as_str().into(),
-            decision: decision.into(),
+            role,
+            decision,
             credential_id: vec![1],
             user_verified: true,
             hardware_attested: true,
@@ -253,7 +255,7 @@ mod tests {
     #[test]
     fn quorum_counts_distinct_people_in_the_right_roles() {
         let both = tx(true, 2);
-        let a = |who, role| approval(who, role, "approve");
+        let a = |who, role| approval(who, role, Decision::Approve);
         assert!(
             !progress(
                 &both,
@@ -312,7 +314,7 @@ mod tests {
     fn in_groups(who: &str, groups: &[&str]) -> ApprovalRecord {
         ApprovalRecord {
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-            ..approval(who, Role::Approver, "approve")
+            ..approval(who, Role::Approver, Decision::Approve)
         }
     }
 
@@ -368,7 +370,7 @@ mod tests {
         let denied = [
             in_groups("dee", &["finance", "security"]),
             ApprovalRecord {
-                decision: "deny".into(),
+                decision: Decision::Deny,
                 ..in_groups("bob", &["finance"])
             },
         ];

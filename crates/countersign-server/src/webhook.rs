@@ -9,7 +9,7 @@
 
 use crate::api::AppState;
 use crate::clock;
-use countersign_core::audit::Event;
+use countersign_core::audit::{Event, EventKind};
 use countersign_core::b64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,9 +87,9 @@ pub fn notify(state: Arc<AppState>, request_id: String, payload: serde_json::Val
         let event = Event {
             at,
             kind: if delivered {
-                "webhook.delivered"
+                EventKind::WebhookDelivered
             } else {
-                "webhook.failed"
+                EventKind::WebhookFailed
             }
             .into(),
             request_id: Some(request_id),

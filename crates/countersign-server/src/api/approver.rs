@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::Json;
-use countersign_core::audit::Event;
+use countersign_core::audit::{Event, EventKind};
 use countersign_core::device_auth::{self, DeviceAuth};
 use countersign_core::jwk::VerifyingKey;
 use countersign_core::push::{ActionDisplay, CountedApproval, PushedRequest, SignedRequest};
@@ -205,7 +205,7 @@ pub async fn enroll(
     };
     let event = Event {
         at: now,
-        kind: "approver.enrolled".into(),
+        kind: EventKind::ApproverEnrolled.into(),
         request_id: None,
         actor: approver_id.clone(),
         data: serde_json::json!({"device_id": device_id, "device_name": body.device_name, "aaguid": aaguid_hex, "attestation": attestation.as_str(), "credential_id": b64::encode(&credential.credential_id)}),
@@ -392,7 +392,7 @@ fn sign(
         state: request.state.as_str().to_owned(),
         approvals: approvals
             .iter()
-            .filter(|a| a.decision == "approve")
+            .filter(|a| a.decision == Decision::Approve)
             .map(|a| {
                 Ok(CountedApproval {
                     approver_id: a.approver_id.clone(),
@@ -602,7 +602,7 @@ async fn decide_as(
             }
             let event = Event {
                 at: now,
-                kind: "credential.cloned".into(),
+                kind: EventKind::CredentialCloned.into(),
                 request_id: Some(tx.id.clone()),
                 actor: caller.approver.id.clone(),
                 data: serde_json::json!({"credential_id": body.credential_id, "stored": stored, "received": received}),
@@ -623,8 +623,8 @@ async fn decide_as(
     let approval = ApprovalRecord {
         request_id: tx.id.clone(),
         approver_id: caller.approver.id.clone(),
-        role: role.as_str().into(),
-        decision: decision.to_string(),
+        role,
+        decision,
         credential_id: credential_id.clone(),
         user_verified: verified.flags.user_verified(),
         hardware_attested: credential.attestation == AttestationTrust::Verified,
@@ -636,7 +636,7 @@ async fn decide_as(
     };
     let event = Event {
         at: now,
-        kind: format!("approval.{decision}"),
+        kind: EventKind::approval(decision).into(),
         request_id: Some(tx.id.clone()),
         actor: caller.approver.id.clone(),
         data: serde_json::json!({"role": role.as_str(), "credential_id": body.credential_id, "sign_count": verified.sign_count, "uv": verified.flags.user_verified(), "hardware_attested": credential.attestation == AttestationTrust::Verified, "reason": body.reason, "reported": verdict == Verdict::Report}),
@@ -799,7 +799,7 @@ async fn record_report(
     };
     let freeze_audit = Event {
         at: report.now,
-        kind: "requester.frozen".into(),
+        kind: EventKind::RequesterFrozen.into(),
         request_id: Some(tx.id.clone()),
         actor: report.reporter.to_owned(),
         data: serde_json::json!({"requester": tx.requester.id, "reason": report.reason}),

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use countersign_core::amount::Amount;
-use countersign_core::audit::Event;
+use countersign_core::audit::{Event, EventKind};
 use countersign_core::transaction::{
     Change, Requester, Requirements, Transaction, TransactionError,
 };
@@ -259,7 +259,7 @@ pub async fn create(
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "policy_input", detail)
     })?;
     let actor = format!("api-key:{}", key.id);
-    let event = |kind: &str, data: serde_json::Value| Event {
+    let event = |kind: EventKind, data: serde_json::Value| Event {
         at: now,
         kind: kind.into(),
         request_id: None,
@@ -272,7 +272,7 @@ pub async fn create(
             state.metrics.event("not_required");
             state
                 .store
-                .audit(event("request.not_required", serde_json::json!({"action": tx.action, "object": tx.object, "requester": tx.requester.id, "policies": policies})))
+                .audit(event(EventKind::RequestNotRequired, serde_json::json!({"action": tx.action, "object": tx.object, "requester": tx.requester.id, "policies": policies})))
                 .await
                 .map_err(internal)?;
             return Ok((
@@ -286,7 +286,7 @@ pub async fn create(
             state.metrics.event("forbidden");
             state
                 .store
-                .audit(event("request.forbidden", serde_json::json!({"action": tx.action, "object": tx.object, "requester": tx.requester.id, "policies": policies, "reason": reason})))
+                .audit(event(EventKind::RequestForbidden, serde_json::json!({"action": tx.action, "object": tx.object, "requester": tx.requester.id, "policies": policies, "reason": reason})))
                 .await
                 .map_err(internal)?;
             return Err(Problem::new(
@@ -324,7 +324,7 @@ pub async fn create(
     let created_event = Event {
         request_id: Some(record.transaction.id.clone()),
         ..event(
-            "request.created",
+            EventKind::RequestCreated,
             serde_json::json!({"digest": digest, "action": record.transaction.action, "requester": record.transaction.requester.id, "policies": step_up.policies}),
         )
     };
@@ -493,7 +493,7 @@ pub async fn decision(
 
 fn app_event(
     now: countersign_core::Timestamp,
-    kind: &str,
+    kind: EventKind,
     key: &crate::store::ApiKeyRecord,
     id: &str,
     data: serde_json::Value,
@@ -514,7 +514,13 @@ pub async fn redeem(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let now = clock::now().map_err(internal)?;
-    let event = app_event(now, "decision.redeemed", &key, &id, serde_json::json!({}));
+    let event = app_event(
+        now,
+        EventKind::DecisionRedeemed,
+        &key,
+        &id,
+        serde_json::json!({}),
+    );
     match state
         .store
         .redeem(&key.audience, &id, now.unix(), event)
@@ -595,7 +601,7 @@ pub async fn outcome(
     let now = clock::now().map_err(internal)?;
     let event = app_event(
         now,
-        "execution.reported",
+        EventKind::ExecutionReported,
         &key,
         &id,
         serde_json::json!({"outcome": body.outcome, "detail": body.detail}),
@@ -610,7 +616,13 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let now = clock::now().map_err(internal)?;
-    let event = app_event(now, "request.cancelled", &key, &id, serde_json::json!({}));
+    let event = app_event(
+        now,
+        EventKind::RequestCancelled,
+        &key,
+        &id,
+        serde_json::json!({}),
+    );
     transition(
         &state,
         &key,

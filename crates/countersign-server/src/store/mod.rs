@@ -110,7 +110,8 @@ pub struct SigningKeyRecord {
 pub type LegacySeed = (String, zeroize::Zeroizing<[u8; 32]>, i64);
 
 /// Where a request stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum RequestState {
     /// Waiting for approvals.
     Pending,
@@ -130,29 +131,15 @@ pub enum RequestState {
     Expired,
 }
 
-const STATES: [(RequestState, &str); 8] = [
-    (RequestState::Pending, "pending"),
-    (RequestState::Approved, "approved"),
-    (RequestState::Denied, "denied"),
-    (RequestState::Cancelled, "cancelled"),
-    (RequestState::Redeemed, "redeemed"),
-    (RequestState::Executed, "executed"),
-    (RequestState::Failed, "failed"),
-    (RequestState::Expired, "expired"),
-];
-
 impl RequestState {
     /// The stored and API spelling.
     pub fn as_str(self) -> &'static str {
-        STATES
-            .iter()
-            .find(|(s, _)| *s == self)
-            .map_or("unknown", |(_, n)| n)
+        self.into()
     }
 
     /// Parses the stored spelling.
     pub fn parse(text: &str) -> Option<Self> {
-        STATES.iter().find(|(_, n)| *n == text).map(|(s, _)| *s)
+        text.parse().ok()
     }
 }
 
@@ -231,11 +218,13 @@ pub struct CredentialRecord {
 }
 
 /// What a credential's attestation proved when it enrolled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum AttestationTrust {
     /// The key gave no attestation (`fmt: none`).
     None,
     /// The key signed its own attestation: it proves nothing about the model.
+    #[strum(serialize = "self")]
     SelfAttested,
     /// An attestation certificate that was not (or could not be) verified against metadata;
     /// also every credential enrolled before attestation was recorded.
@@ -248,24 +237,12 @@ pub enum AttestationTrust {
 impl AttestationTrust {
     /// The stored and logged name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            AttestationTrust::None => "none",
-            AttestationTrust::SelfAttested => "self",
-            AttestationTrust::Unverified => "unverified",
-            AttestationTrust::Verified => "verified",
-        }
+        self.into()
     }
 
     /// The stored name back; anything else is not a name this server wrote.
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            AttestationTrust::None,
-            AttestationTrust::SelfAttested,
-            AttestationTrust::Unverified,
-            AttestationTrust::Verified,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == text)
+        text.parse().ok()
     }
 }
 
@@ -276,10 +253,10 @@ pub struct ApprovalRecord {
     pub request_id: String,
     /// Who.
     pub approver_id: String,
-    /// `requester` (self step-up) or `approver`.
-    pub role: String,
-    /// `approve` or `deny`.
-    pub decision: String,
+    /// The requester's own step-up, or another approver.
+    pub role: crate::lifecycle::Role,
+    /// Approve or deny (a report is stored as a denial).
+    pub decision: countersign_core::Decision,
     /// The credential that signed.
     pub credential_id: Vec<u8>,
     /// Whether the key verified the user.
@@ -600,4 +577,46 @@ pub trait Store: Send + Sync {
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError>;
     /// The chain's head.
     async fn audit_head(&self) -> Result<Head, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::Role;
+
+    /// The stored spellings are the ones earlier versions wrote (migrations and old rows
+    /// depend on them), each reads back as itself, and nothing else reads at all.
+    #[test]
+    fn stored_spellings_are_fixed_and_read_back_exactly() {
+        use RequestState as S;
+        let states = [
+            (S::Pending, "pending"),
+            (S::Approved, "approved"),
+            (S::Denied, "denied"),
+            (S::Cancelled, "cancelled"),
+            (S::Redeemed, "redeemed"),
+            (S::Executed, "executed"),
+            (S::Failed, "failed"),
+            (S::Expired, "expired"),
+        ];
+        for (state, text) in states {
+            assert_eq!((state.as_str(), S::parse(text)), (text, Some(state)));
+        }
+        use AttestationTrust as A;
+        for (trust, text) in [
+            (A::None, "none"),
+            (A::SelfAttested, "self"),
+            (A::Unverified, "unverified"),
+            (A::Verified, "verified"),
+        ] {
+            assert_eq!((trust.as_str(), A::parse(text)), (text, Some(trust)));
+        }
+        for (role, text) in [(Role::Requester, "requester"), (Role::Approver, "approver")] {
+            assert_eq!((role.as_str(), text.parse().ok()), (text, Some(role)));
+        }
+        for bad in ["unknown", "Pending", "self_attested", "", "approved "] {
+            assert_eq!((S::parse(bad), A::parse(bad)), (None, None), "{bad:?}");
+        }
+        assert!("Approver".parse::<Role>().is_err());
+    }
 }

@@ -11,7 +11,7 @@ use super::{
     Decide, DeviceRecord, FreezeRecord, NonceUse, PendingCap, PendingCaps, Recorded, Redeemed,
     Reported, RequestRecord, RequestState, SigningKeyRecord, Store, StoreError,
 };
-use countersign_core::audit::{Entry, Event, Head};
+use countersign_core::audit::{Entry, Event, EventKind, Head};
 use countersign_core::transaction::Transaction;
 use countersign_core::Digest;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -224,12 +224,23 @@ fn credential_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CredentialRecord
     })
 }
 
+/// A text column holding one of a type's stored spellings; anything else is not what this
+/// server wrote.
+fn parse_column<T: std::str::FromStr>(
+    row: &sqlx::sqlite::SqliteRow,
+    column: &str,
+) -> Result<T, StoreError> {
+    let text: String = row.try_get(column)?;
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("approval {column} {text:?}")))
+}
+
 fn approval_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApprovalRecord, StoreError> {
     Ok(ApprovalRecord {
         request_id: row.try_get("request_id")?,
         approver_id: row.try_get("approver_id")?,
-        role: row.try_get("role")?,
-        decision: row.try_get("decision")?,
+        role: parse_column(row, "role")?,
+        decision: parse_column(row, "decision")?,
         credential_id: row.try_get("credential_id")?,
         user_verified: row.try_get("user_verified")?,
         hardware_attested: row.try_get("hardware_attested")?,
@@ -1195,8 +1206,8 @@ async fn insert_approval(
     )
     .bind(&approval.request_id)
     .bind(&approval.approver_id)
-    .bind(&approval.role)
-    .bind(&approval.decision)
+    .bind(approval.role.as_str())
+    .bind(approval.decision.to_string())
     .bind(&approval.credential_id)
     .bind(approval.user_verified)
     .bind(approval.hardware_attested)
@@ -1380,7 +1391,7 @@ async fn record_report_tx(
         .await?;
         tx.append(Event {
             at: report.freeze_audit.at,
-            kind: "request.cancelled".into(),
+            kind: EventKind::RequestCancelled.into(),
             request_id: Some(id.clone()),
             actor: report.freeze_audit.actor.clone(),
             data: serde_json::json!({"reason": "requester_frozen", "was": was}),
@@ -1440,7 +1451,7 @@ async fn redeem_tx(
         Some(r) if r.state != RequestState::Approved => Redeemed::WrongState(r.state),
         Some(r) if frozen_in(conn, &r.transaction.requester.id).await? => {
             let refused = chain.next(Event {
-                kind: "decision.refused".into(),
+                kind: EventKind::DecisionRefused.into(),
                 data: serde_json::json!({"reason": "requester_frozen"}),
                 ..audit
             })?;
@@ -1511,7 +1522,7 @@ async fn expire_pending_tx(
     for id in &ids {
         tx.append(Event {
             at,
-            kind: "request.expired".into(),
+            kind: EventKind::RequestExpired.into(),
             request_id: Some(id.clone()),
             actor: "server".into(),
             data: serde_json::json!({}),
@@ -1699,8 +1710,8 @@ mod tests {
         ApprovalRecord {
             request_id: format!("req_{i}"),
             approver_id: format!("approver{i}"),
-            role: "approver".into(),
-            decision: "approve".into(),
+            role: crate::lifecycle::Role::Approver,
+            decision: countersign_core::Decision::Approve,
             credential_id: vec![i],
             user_verified: true,
             hardware_attested: false,
@@ -1883,7 +1894,7 @@ mod tests {
             .await
             .unwrap()
             .into_iter()
-            .map(|a| (a.role, a.groups))
+            .map(|a| (a.role.as_str().to_owned(), a.groups))
             .collect();
         assert_eq!(
             groups,
