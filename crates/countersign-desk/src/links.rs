@@ -98,7 +98,7 @@ fn enroll(url: &url::Url) -> Result<Link, LinkError> {
     }
     let code =
         EnrollmentCode::parse(&code.ok_or(LinkError::BadCode)?).map_err(|_| LinkError::BadCode)?;
-    let code = format!("CSE1.{}.{}", code.secret, code.server_kid);
+    let code = code.to_string();
     let server = server.map(|s| server_address(&s)).transpose()?;
     Ok(Link::Enroll { code, server })
 }

@@ -5,6 +5,7 @@ use crate::keys;
 use crate::store::{ApiKeyRecord, Store};
 use countersign_core::audit::{self, Checkpoint, Entry, Event, EventKind, Head};
 use countersign_core::b64;
+use countersign_core::enrollment::{self, EnrollmentCode};
 use countersign_core::jwk::KeySet;
 use sha2::{Digest as _, Sha256};
 use std::io::{BufRead, Write};
@@ -48,6 +49,12 @@ pub fn split_api_key(token: &str) -> Option<(&str, &str)> {
     ok.then_some((id, secret))
 }
 
+/// What the server stores of an API key's secret part: its SHA-256 (the key is random, so no
+/// salt or slow hash is needed), compared in constant time at each call.
+pub fn api_key_secret_hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
 fn system(e: impl std::fmt::Display) -> AdminError {
     AdminError::System(e.to_string())
 }
@@ -87,7 +94,7 @@ pub async fn create_api_key(
         id: id.clone(),
         name: name.into(),
         audience: audience.into(),
-        secret_hash: Sha256::digest(secret.as_bytes()).into(),
+        secret_hash: api_key_secret_hash(&secret),
         created_at: now.unix(),
         revoked_at: None,
         requesters: patterns,
@@ -296,8 +303,12 @@ pub async fn create_enrollment_code(
         )));
     }
     let now = clock::now().map_err(system)?;
-    let secret = b64::encode(clock::random::<16>().map_err(system)?);
-    let hash = b64::encode(Sha256::digest(b64::decode(&secret).map_err(system)?));
+    let code = EnrollmentCode {
+        secret: b64::encode(clock::random::<16>().map_err(system)?),
+        server_kid: keys.active.kid().to_owned(),
+    };
+    let hash = enrollment::secret_hash(&code.secret)
+        .ok_or_else(|| system("an enrollment secret that is not base64url"))?;
     let expires = now.unix() + i64::from(ttl_seconds);
     let event = Event {
         at: now,
@@ -309,5 +320,5 @@ pub async fn create_enrollment_code(
     store
         .insert_enrollment_code(&hash, approver_id, now.unix(), expires, event)
         .await?;
-    Ok(format!("CSE1.{secret}.{}", keys.active.kid()))
+    Ok(code.to_string())
 }

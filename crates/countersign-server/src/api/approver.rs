@@ -23,7 +23,7 @@ use countersign_core::webauthn::{
     AttestationType, CredentialPublicKey, RegisteredCredential, RegistrationPolicy,
     PROJECT_SOFTWARE_AAGUIDS,
 };
-use countersign_core::{b64, canonical, enrollment, ApprovalStatement, Decision, Timestamp};
+use countersign_core::{b64, enrollment, ApprovalStatement, Decision, Timestamp};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -134,8 +134,7 @@ pub async fn enroll(
             "enrollment code invalid, used or expired",
         )
     };
-    let code_secret = b64::decode(&body.code).map_err(|_| invalid_code())?;
-    let code_hash = b64::encode(canonical::sha256(&code_secret));
+    let code_hash = enrollment::secret_hash(&body.code).ok_or_else(invalid_code)?;
     if body.device_name.is_empty()
         || body.device_name.len() > 128
         || body.device_name.chars().any(char::is_control)

@@ -7,7 +7,6 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -113,7 +112,7 @@ impl FromRequestParts<Arc<AppState>> for AppKey {
         // Unknown id, wrong secret and revoked key look the same to the caller.
         let refused = || Problem::unauthorized("invalid or revoked API key");
         let record = record.ok_or_else(refused)?;
-        let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let hash = crate::admin::api_key_secret_hash(secret);
         if !bool::from(hash.ct_eq(&record.secret_hash)) || record.revoked_at.is_some() {
             return Err(refused());
         }
