@@ -13,6 +13,7 @@ use countersign_core::device_auth::{self, DeviceAuth};
 use countersign_core::jwk::{KeySet, SigningKey};
 use countersign_core::push::SignedRequest;
 use countersign_core::webauthn::{CeremonyType, ClientData};
+use countersign_core::wire::ProblemDocument;
 use countersign_core::{enrollment, Decision};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -182,14 +183,18 @@ fn text(value: &serde_json::Value, field: &str) -> Result<String, ClientError> {
 
 async fn answer(response: reqwest::Response) -> Result<serde_json::Value, ClientError> {
     let status = response.status();
-    let body: serde_json::Value = response.json().await?;
+    let body = response.bytes().await?;
     if status.is_success() {
-        return Ok(body);
+        return serde_json::from_slice(&body)
+            .map_err(|e| ClientError::Unexpected(format!("HTTP {status}: {e}")));
     }
+    let problem = ProblemDocument::from_json(&body).ok_or_else(|| {
+        ClientError::Unexpected(format!("HTTP {status} without a problem document"))
+    })?;
     Err(ClientError::Problem {
         status: status.as_u16(),
-        code: body["code"].as_str().unwrap_or("unknown").to_owned(),
-        detail: body["detail"].as_str().unwrap_or_default().to_owned(),
+        code: problem.code,
+        detail: problem.detail,
     })
 }
 

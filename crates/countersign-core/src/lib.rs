@@ -30,6 +30,7 @@ pub mod timestamp;
 pub mod token;
 pub mod transaction;
 pub mod webauthn;
+pub mod wire;
 
 pub use canonical::Digest;
 pub use statement::{ApprovalStatement, Decision};

@@ -5,6 +5,7 @@
 use crate::{SdkError, StepUp, LEEWAY_SECONDS};
 use countersign_core::jwk::KeySet;
 use countersign_core::token::{self, DecisionClaims, Expectations, TokenError};
+use countersign_core::wire::ProblemDocument;
 use countersign_core::{Decision, Transaction};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -124,14 +125,18 @@ impl Client {
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, SdkError> {
         let response = request.bearer_auth(&self.api_key).send().await?;
         let status = response.status();
-        let body: serde_json::Value = response.json().await?;
+        let body = response.bytes().await?;
         if status.is_success() {
-            return Ok(body);
+            return serde_json::from_slice(&body)
+                .map_err(|e| SdkError::Unexpected(format!("HTTP {status}: {e}")));
         }
+        let problem = ProblemDocument::from_json(&body).ok_or_else(|| {
+            SdkError::Unexpected(format!("HTTP {status} without a problem document"))
+        })?;
         Err(SdkError::Problem {
             status: status.as_u16(),
-            code: body["code"].as_str().unwrap_or("unknown").to_owned(),
-            detail: body["detail"].as_str().unwrap_or_default().to_owned(),
+            code: problem.code,
+            detail: problem.detail,
         })
     }
 

@@ -2,7 +2,6 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 /// An error an API client receives. The `code` is stable and machine-readable; `detail` is
 /// for people.
@@ -15,16 +14,6 @@ pub struct Problem {
     pub code: &'static str,
     /// Human-readable explanation of this occurrence.
     pub detail: String,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-    code: &'a str,
 }
 
 impl Problem {
@@ -68,13 +57,12 @@ pub struct ProblemCode(pub &'static str);
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = Body {
-            kind: format!("https://countersign.invalid/problems/{}", self.code),
-            title: self.status.canonical_reason().unwrap_or("Error"),
-            status: self.status.as_u16(),
-            detail: &self.detail,
-            code: self.code,
-        };
+        let body = countersign_core::wire::ProblemDocument::new(
+            self.status.as_u16(),
+            self.status.canonical_reason().unwrap_or("Error"),
+            self.code,
+            &self.detail,
+        );
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (
             self.status,
