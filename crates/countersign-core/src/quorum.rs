@@ -46,14 +46,14 @@ pub fn fill(quorum: &[GroupQuorum], approvers: &[(String, Vec<String>)]) -> Vec<
             }
         }
     }
-    let people: Vec<(&str, Vec<usize>)> = people.into_iter().collect();
+    let (ids, eligible): (Vec<&str>, Vec<Vec<usize>>) = people.into_iter().unzip();
     let mut matching = Matching {
         required: quorum.iter().map(|q| q.approvers).collect(),
         load: vec![0; quorum.len()],
-        assigned: vec![None; people.len()],
-        eligible: people.iter().map(|(_, groups)| groups.clone()).collect(),
+        assigned: vec![None; ids.len()],
+        eligible,
     };
-    for person in 0..people.len() {
+    for person in 0..ids.len() {
         let mut seen = vec![false; quorum.len()];
         matching.augment(person, &mut seen);
     }
@@ -63,11 +63,11 @@ pub fn fill(quorum: &[GroupQuorum], approvers: &[(String, Vec<String>)]) -> Vec<
         .map(|(index, q)| GroupFill {
             group: q.group.clone(),
             required: q.approvers,
-            approvers: people
+            approvers: ids
                 .iter()
                 .zip(&matching.assigned)
                 .filter(|(_, slot)| **slot == Some(index))
-                .map(|((id, _), _)| (*id).to_owned())
+                .map(|(id, _)| (*id).to_owned())
                 .collect(),
         })
         .collect()

@@ -59,11 +59,6 @@ impl Requirements {
             .iter()
             .fold(0u32, |sum, q| sum.saturating_add(q.approvers))
     }
-
-    /// Whether `group` is one the requirements draw approvers from.
-    pub fn names_group(&self, group: &str) -> bool {
-        self.quorum.iter().any(|q| q.group == group)
-    }
 }
 
 /// The requirements as written in JSON: version 1's members or version 2's, never both.
@@ -195,7 +190,6 @@ mod tests {
         ))
         .unwrap();
         assert_eq!((two.version(), two.approvers()), (2, 3));
-        assert!(two.names_group("b") && !two.names_group("c"));
         let one = read(with(json!({"approvers": 2, "group": "a"}))).unwrap();
         assert_eq!((one.version(), one.approvers()), (1, 2));
     }
