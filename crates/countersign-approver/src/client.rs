@@ -10,11 +10,13 @@ use crate::verified::{Refusal, RefusedRequest, VerifiedRequest};
 use countersign_core::audit::Checkpoint;
 use countersign_core::b64;
 use countersign_core::device_auth::{self, DeviceAuth};
+use countersign_core::enrollment;
 use countersign_core::jwk::{KeySet, SigningKey};
 use countersign_core::push::SignedRequest;
 use countersign_core::webauthn::{CeremonyType, ClientData};
-use countersign_core::wire::ProblemDocument;
-use countersign_core::{enrollment, Decision};
+use countersign_core::wire::approver::{ApprovalAnswer, AssertionBody, EnrollBody, ServerInfo};
+use countersign_core::wire::{ProblemDocument, Verdict};
+use serde::de::DeserializeOwned;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Why a call failed.
@@ -49,6 +51,9 @@ pub enum ClientError {
     /// No randomness for a nonce or key.
     #[error("the operating system's random source failed")]
     Random,
+    /// A report was to be sent without saying why; nothing was signed or sent.
+    #[error("a report needs a reason the security team can act on")]
+    ReasonRequired,
 }
 
 /// What enrollment established; the caller stores it (the device key in the OS keyring).
@@ -138,15 +143,14 @@ impl PinnedServer {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let base = base_url.trim_end_matches('/').to_owned();
-        let info = answer(http.get(format!("{base}/v1/info")).send().await?).await?;
-        let server_x = info["server_key"]["x"].as_str().unwrap_or_default();
-        let server_key = code.pin_server_key(server_x)?;
+        let info: ServerInfo = answer(http.get(format!("{base}/v1/info")).send().await?).await?;
+        let server_key = code.pin_server_key(&info.server_key.x)?;
         let identity = ServerIdentity {
             server: base.clone(),
-            name: text(&info, "name")?,
-            version: text(&info, "version")?,
-            rp_id: text(&info, "rp_id")?,
-            origin: text(&info, "origin")?,
+            name: info.name,
+            version: info.version,
+            rp_id: info.rp_id,
+            origin: info.origin,
             key_id: server_key.kid().to_owned(),
         };
         Ok(PinnedServer {
@@ -174,28 +178,27 @@ pub struct ServerClient {
     origin: String,
 }
 
-fn text(value: &serde_json::Value, field: &str) -> Result<String, ClientError> {
-    value[field]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| ClientError::Unexpected(format!("no {field:?} in {value}")))
-}
-
-async fn answer(response: reqwest::Response) -> Result<serde_json::Value, ClientError> {
+/// A successful answer read as `T`; an error answer as the problem it carries.
+async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
     let status = response.status();
     let body = response.bytes().await?;
     if status.is_success() {
         return serde_json::from_slice(&body)
             .map_err(|e| ClientError::Unexpected(format!("HTTP {status}: {e}")));
     }
-    let problem = ProblemDocument::from_json(&body).ok_or_else(|| {
-        ClientError::Unexpected(format!("HTTP {status} without a problem document"))
-    })?;
-    Err(ClientError::Problem {
-        status: status.as_u16(),
-        code: problem.code,
-        detail: problem.detail,
-    })
+    Err(refusal(status, &body))
+}
+
+/// What an error answer says: its problem document, or that it had none.
+fn refusal(status: reqwest::StatusCode, body: &[u8]) -> ClientError {
+    match ProblemDocument::from_json(body) {
+        Some(problem) => ClientError::Problem {
+            status: status.as_u16(),
+            code: problem.code,
+            detail: problem.detail,
+        },
+        None => ClientError::Unexpected(format!("HTTP {status} without a problem document")),
+    }
 }
 
 fn random<const N: usize>() -> Result<[u8; N], ClientError> {
@@ -255,25 +258,27 @@ impl ServerClient {
             client_data.as_bytes(),
         )
         .map_err(|e| ClientError::Unexpected(format!("the security key's registration: {e}")))?;
-        let body = serde_json::json!({
-            "code": code.secret, "device_name": device_name, "device_key": device_pub,
-            "attestation_object": b64::encode(&registration.attestation_object),
-            "client_data_json": b64::encode(client_data.as_bytes()),
-        });
-        let enrolled = answer(
+        let body = EnrollBody {
+            code: code.secret.clone(),
+            device_name: device_name.to_owned(),
+            device_key: device_pub,
+            attestation_object: b64::encode(&registration.attestation_object),
+            client_data_json: b64::encode(client_data.as_bytes()),
+        };
+        let enrolled: countersign_core::wire::approver::Enrolled = answer(
             http.post(format!("{base}/v1/enroll"))
                 .json(&body)
                 .send()
                 .await?,
         )
         .await?;
-        if enrolled["server_key"]["kid"].as_str() != Some(server_key.kid()) {
+        if enrolled.server_key.kid != server_key.kid() {
             return Err(ClientError::Unexpected(
                 "enrollment answered with another server key".into(),
             ));
         }
         Ok(Enrolled {
-            approver_id: text(&enrolled, "approver_id")?,
+            approver_id: enrolled.approver_id,
             key_details: crate::profile::KeyDetails {
                 aaguid: made.aaguid.iter().map(|b| format!("{b:02x}")).collect(),
                 algorithm: match made.public_key.algorithm() {
@@ -285,7 +290,7 @@ impl ServerClient {
             client: ServerClient {
                 http,
                 base,
-                device_id: text(&enrolled, "device_id")?,
+                device_id: enrolled.device_id,
                 device_key,
                 anchors: KeySet::new([server_key.clone()]),
                 pinned: std::sync::RwLock::new(KeySet::new([server_key])),
@@ -383,9 +388,7 @@ impl ServerClient {
             .get(format!("{}/v1/keys/rollovers", self.base))
             .send()
             .await?;
-        let list: Vec<countersign_core::rollover::KeyRollover> =
-            serde_json::from_value(answer(response).await?)
-                .map_err(|e| ClientError::Unexpected(e.to_string()))?;
+        let list: Vec<countersign_core::rollover::KeyRollover> = answer(response).await?;
         let trusted = countersign_core::rollover::extend(&self.anchors, &list);
         *self
             .pinned
@@ -424,22 +427,20 @@ impl ServerClient {
             request = request.header("last-event-id", id.to_string());
         }
         let response = request.send().await?;
-        if response.status().is_success() {
+        let status = response.status();
+        if status.is_success() {
             return Ok(response);
         }
-        match answer(response).await {
-            Err(e) => Err(e),
-            Ok(body) => Err(ClientError::Unexpected(body.to_string())),
-        }
+        Err(refusal(status, &response.bytes().await?))
     }
 
     /// Sends a call signed with the device key: method, path, time, a fresh nonce and the body.
-    async fn signed(
+    async fn signed<T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Vec<u8>,
-    ) -> Result<serde_json::Value, ClientError> {
+    ) -> Result<T, ClientError> {
         let header = self.auth_header(method.as_str(), path, &body)?;
         let request = self
             .http
@@ -453,11 +454,9 @@ impl ServerClient {
     /// The requests this approver may act on, each verified; anything that does not verify is
     /// listed in `refused` and never shown.
     pub async fn pending(&self) -> Result<PendingList, ClientError> {
-        let list = self
+        let signed: Vec<SignedRequest> = self
             .signed(reqwest::Method::GET, "/v1/approver/requests", Vec::new())
             .await?;
-        let signed: Vec<SignedRequest> =
-            serde_json::from_value(list).map_err(|e| ClientError::Unexpected(e.to_string()))?;
         let mut out = PendingList {
             verified: Vec::new(),
             refused: Vec::new(),
@@ -473,51 +472,39 @@ impl ServerClient {
 
     /// Answers a verified request: the challenge derived from it, clientDataJSON built here
     /// with the pinned origin, the key's assertion, then `approve`, `deny` or `report`
-    /// (`report` = a denial that also freezes the requester; it needs a reason).
+    /// (`report` = a denial that also freezes the requester; it needs a reason, checked
+    /// before the key is asked). `reason` says why, for a denial or report.
     pub async fn answer(
         &self,
         request: &VerifiedRequest,
         approver_id: &str,
-        verdict: Verdict<'_>,
+        verdict: Verdict,
+        reason: Option<&str>,
         credential_id: &[u8],
         signer: &dyn Signer,
-    ) -> Result<serde_json::Value, ClientError> {
-        let (decision, endpoint, reason) = match verdict {
-            Verdict::Approve => (Decision::Approve, "approve", None),
-            Verdict::Deny(reason) => (Decision::Deny, "deny", reason),
-            Verdict::Report(reason) => (Decision::Deny, "report", Some(reason)),
-        };
-        let challenge = request.challenge(decision, approver_id)?;
+    ) -> Result<ApprovalAnswer, ClientError> {
+        if verdict.needs_reason() && reason.is_none_or(|r| r.trim().is_empty()) {
+            return Err(ClientError::ReasonRequired);
+        }
+        let challenge = request.challenge(verdict.decision(), approver_id)?;
         let client_data = ClientData::get(&challenge, self.origin.clone()).to_json();
         let uv = request.request().transaction.requirements.user_verification;
         let assertion =
             signer.get_assertion(&self.rp_id, client_data.as_bytes(), credential_id, uv)?;
-        let mut body = serde_json::json!({
-            "credential_id": b64::encode(credential_id),
-            "authenticator_data": b64::encode(&assertion.authenticator_data),
-            "client_data_json": b64::encode(client_data.as_bytes()),
-            "signature": b64::encode(&assertion.signature),
-        });
-        if let Some(reason) = reason {
-            body["reason"] = reason.into();
-        }
+        let body = AssertionBody {
+            credential_id: b64::encode(credential_id),
+            authenticator_data: b64::encode(&assertion.authenticator_data),
+            client_data_json: b64::encode(client_data.as_bytes()),
+            signature: b64::encode(&assertion.signature),
+            reason: reason.map(str::to_owned),
+        };
         let bytes =
             serde_json::to_vec(&body).map_err(|e| ClientError::Unexpected(e.to_string()))?;
         let path = format!(
-            "/v1/approver/requests/{}/{endpoint}",
-            request.request().transaction.id
+            "/v1/approver/requests/{}/{}",
+            request.request().transaction.id,
+            verdict.as_str()
         );
         self.signed(reqwest::Method::POST, &path, bytes).await
     }
-}
-
-/// What the person chose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict<'a> {
-    /// Approve.
-    Approve,
-    /// Deny, optionally saying why.
-    Deny(Option<&'a str>),
-    /// Deny and report as suspicious, saying why.
-    Report(&'a str),
 }

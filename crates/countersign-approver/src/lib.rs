@@ -33,7 +33,8 @@ pub mod text_safety;
 pub mod verified;
 pub mod watch;
 
-pub use client::{ServerClient, ServerIdentity, Verdict};
+pub use client::{ServerClient, ServerIdentity};
+pub use countersign_core::wire::Verdict;
 pub use display::DisplayModel;
 pub use enrollment_code::EnrollmentCode;
 pub use verified::VerifiedRequest;

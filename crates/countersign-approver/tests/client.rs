@@ -17,6 +17,7 @@ use countersign_approver::signer::{
 };
 use countersign_approver::watch::WatchEvent;
 use countersign_approver::{DisplayModel, EnrollmentCode, ServerClient, Verdict};
+use countersign_core::wire::{RequestState, Role};
 
 /// Answers no PIN prompt (these keys have no PIN) and ignores progress.
 struct NoPrompt;
@@ -152,11 +153,17 @@ fn enrolls_pinned_lists_verified_requests_and_answers_with_derived_challenges() 
             one,
             "alice@example.com",
             Verdict::Approve,
+            None,
             &enrolled.credential_id,
             &signer,
         ))
         .unwrap();
-    assert_eq!(answer["state"].as_str(), Some("approved"), "{answer}");
+    assert_eq!(answer.state, RequestState::Approved, "{answer:?}");
+    assert_eq!(
+        answer.role,
+        Role::Requester,
+        "alice steps up her own request"
+    );
     let (_, decision) = server.get(
         &app,
         &format!("/v1/requests/{}/decision", first["id"].as_str().unwrap()),
@@ -169,20 +176,38 @@ fn enrolls_pinned_lists_verified_requests_and_answers_with_derived_challenges() 
         other[0].request().transaction.id,
         second["id"].as_str().unwrap()
     );
+    let audit = server.audit_len();
+    let unexplained = rt.block_on(client.answer(
+        &other[0],
+        "alice@example.com",
+        Verdict::Report,
+        Some("  "),
+        &enrolled.credential_id,
+        &signer,
+    ));
+    assert!(matches!(unexplained, Err(ClientError::ReasonRequired)));
+    assert_eq!(
+        server.audit_len(),
+        audit,
+        "a report without a reason is not sent"
+    );
     let answer = rt
         .block_on(client.answer(
             &other[0],
             "alice@example.com",
-            Verdict::Deny(Some("not me")),
+            Verdict::Deny,
+            Some("not me"),
             &enrolled.credential_id,
             &signer,
         ))
         .unwrap();
-    assert_eq!(answer["state"].as_str(), Some("denied"));
+    assert_eq!(answer.state, RequestState::Denied);
+    assert_eq!(answer.requester_frozen, None);
     let wrong_key = rt.block_on(client.answer(
         &other[0],
         "alice@example.com",
         Verdict::Approve,
+        None,
         b"other",
         &signer,
     ));

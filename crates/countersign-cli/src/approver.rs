@@ -13,6 +13,7 @@ use countersign_approver::signer::{
 };
 use countersign_approver::watch::WatchEvent;
 use countersign_approver::{DisplayModel, EnrollmentCode, ServerClient, Verdict, VerifiedRequest};
+use countersign_core::wire::approver::ApprovalAnswer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -219,20 +220,22 @@ impl Session {
     fn answer(
         &self,
         request: &VerifiedRequest,
-        verdict: Verdict<'_>,
+        choice: &Choice,
         key: Option<&str>,
-    ) -> Result<serde_json::Value, CliError> {
+    ) -> Result<Answered, CliError> {
         let signer = signer(key.unwrap_or(&self.profile.key), None)?;
-        let mut answer = self.runtime.block_on(self.client.answer(
+        let answer = self.runtime.block_on(self.client.answer(
             request,
             &self.profile.approver_id,
-            verdict,
+            choice.verdict,
+            choice.reason.as_deref(),
             &self.profile.credential_id,
             signer.as_ref(),
         ))?;
-        // The server's answer is about this request; say which for scripts and people.
-        answer["id"] = request.request().transaction.id.clone().into();
-        Ok(answer)
+        Ok(Answered {
+            id: request.request().transaction.id.clone(),
+            answer,
+        })
     }
 }
 
@@ -253,29 +256,32 @@ pub fn show(profile_path: &Path, id: &str) -> Result<DisplayModel, CliError> {
     Ok(session.render(&request))
 }
 
-/// What the person decided on the command line.
-pub enum Choice {
-    Approve,
-    Deny(Option<String>),
-    Report(String),
+/// What the person decided on the command line, and why.
+pub struct Choice {
+    /// Approve, deny or report.
+    pub verdict: Verdict,
+    /// Why (required for a report; the approver crate checks before the key is asked).
+    pub reason: Option<String>,
 }
 
 impl Choice {
-    fn verdict(&self) -> Verdict<'_> {
-        match self {
-            Choice::Approve => Verdict::Approve,
-            Choice::Deny(reason) => Verdict::Deny(reason.as_deref()),
-            Choice::Report(reason) => Verdict::Report(reason),
-        }
-    }
-
     fn question(&self) -> &'static str {
-        match self {
-            Choice::Approve => "Approve exactly this?",
-            Choice::Deny(_) => "Deny this request?",
-            Choice::Report(_) => "Report this request as suspicious (freezes the requester)?",
+        match self.verdict {
+            Verdict::Approve => "Approve exactly this?",
+            Verdict::Deny => "Deny this request?",
+            Verdict::Report => "Report this request as suspicious (freezes the requester)?",
         }
     }
+}
+
+/// The server's answer to a decision, with the request it is about (for scripts and people).
+#[derive(Debug, serde::Serialize)]
+pub struct Answered {
+    /// The request answered.
+    pub id: String,
+    /// What the server said.
+    #[serde(flatten)]
+    pub answer: ApprovalAnswer,
 }
 
 /// `approve`/`deny`/`report ID`: shows the request, asks unless `yes`, then signs with the
@@ -286,7 +292,7 @@ pub fn decide(
     choice: &Choice,
     yes: bool,
     key: Option<&str>,
-) -> Result<serde_json::Value, CliError> {
+) -> Result<Answered, CliError> {
     let session = Session::open(profile_path)?;
     let request = session.find(id)?;
     let model = session.render(&request);
@@ -294,7 +300,7 @@ pub fn decide(
     if !yes && !terminal::confirm(choice.question()) {
         return Err(CliError::NotConfirmed);
     }
-    session.answer(&request, choice.verdict(), key)
+    session.answer(&request, choice, key)
 }
 
 /// `watch`: follows the stream; for each new request this approver may act on, prints it
@@ -352,7 +358,7 @@ pub fn watch(profile_path: &Path, json: bool, key: Option<&str>) -> Result<(), C
                 return Ok(());
             };
             let Some(choice) = choice else { continue };
-            match session.answer(&request, choice.verdict(), key) {
+            match session.answer(&request, &choice, key) {
                 Ok(answer) => println!("{}", crate::text::answer(&answer)),
                 Err(e) => eprintln!("error ({}): {e}", e.code()),
             }
@@ -368,14 +374,23 @@ fn ask_choice() -> Option<Option<Choice>> {
         let (word, rest) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
         let rest = rest.trim();
         match word {
-            "a" | "approve" => return Some(Some(Choice::Approve)),
+            "a" | "approve" => {
+                return Some(Some(Choice {
+                    verdict: Verdict::Approve,
+                    reason: None,
+                }))
+            }
             "d" | "deny" => {
-                return Some(Some(Choice::Deny(
-                    (!rest.is_empty()).then(|| rest.to_owned()),
-                )))
+                return Some(Some(Choice {
+                    verdict: Verdict::Deny,
+                    reason: (!rest.is_empty()).then(|| rest.to_owned()),
+                }))
             }
             "r" | "report" if !rest.is_empty() => {
-                return Some(Some(Choice::Report(rest.to_owned())))
+                return Some(Some(Choice {
+                    verdict: Verdict::Report,
+                    reason: Some(rest.to_owned()),
+                }))
             }
             "r" | "report" => eprintln!("a report needs a reason"),
             "s" | "skip" => return Some(None),

@@ -14,6 +14,7 @@ mod text;
 
 use approver::{Choice, CliError, EnrollArgs};
 use countersign_approver::signer::SoftAlgorithm;
+use countersign_approver::Verdict;
 
 use clap::{Parser, Subcommand};
 use countersign_sdk::{verify_decision, SdkError};
@@ -216,8 +217,7 @@ fn main() -> ExitCode {
         .profile
         .clone()
         .unwrap_or_else(approver::default_profile_path);
-    let decided =
-        |r: Result<serde_json::Value, CliError>| finish(json, r, |v| v.clone(), text::answer);
+    let decided = |r: Result<approver::Answered, CliError>| finish(json, r, to_json, text::answer);
     match cli.command {
         Command::Enroll {
             server,
@@ -262,7 +262,10 @@ fn main() -> ExitCode {
         Command::Approve { id, yes, key } => decided(approver::decide(
             &profile,
             &id,
-            &Choice::Approve,
+            &Choice {
+                verdict: Verdict::Approve,
+                reason: None,
+            },
             yes,
             key.as_deref(),
         )),
@@ -274,7 +277,10 @@ fn main() -> ExitCode {
         } => decided(approver::decide(
             &profile,
             &id,
-            &Choice::Deny(reason),
+            &Choice {
+                verdict: Verdict::Deny,
+                reason,
+            },
             yes,
             key.as_deref(),
         )),
@@ -286,7 +292,10 @@ fn main() -> ExitCode {
         } => decided(approver::decide(
             &profile,
             &id,
-            &Choice::Report(reason),
+            &Choice {
+                verdict: Verdict::Report,
+                reason: Some(reason),
+            },
             yes,
             key.as_deref(),
         )),

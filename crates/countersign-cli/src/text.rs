@@ -77,10 +77,9 @@ pub fn line(m: &DisplayModel) -> String {
 }
 
 /// The server's answer to a decision.
-pub fn answer(value: &serde_json::Value) -> String {
+pub fn answer(answered: &crate::approver::Answered) -> String {
     format!(
         "recorded: request {} is {}",
-        value["id"].as_str().unwrap_or("?"),
-        value["state"].as_str().unwrap_or("?")
+        answered.id, answered.answer.state
     )
 }

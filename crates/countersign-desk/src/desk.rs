@@ -74,45 +74,57 @@ pub enum KeyChoice {
     },
 }
 
-/// What the person decided on the request screen.
+/// What the person decided on the request screen (`{"kind": "deny", "reason": "…"}`).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Choice {
-    /// Approve exactly this.
-    Approve,
-    /// Deny, optionally saying why.
-    Deny {
-        /// Why.
-        reason: Option<String>,
-    },
-    /// Deny and report as suspicious (freezes the requester).
-    Report {
-        /// Why (required).
-        reason: String,
-    },
+pub struct Choice {
+    /// Approve, deny, or deny and report as suspicious (freezes the requester).
+    #[serde(rename = "kind")]
+    pub verdict: Verdict,
+    /// Why: optional for a denial, required for a report, ignored for an approval.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 impl Choice {
-    fn name(&self) -> &'static str {
-        match self {
-            Choice::Approve => "approve",
-            Choice::Deny { .. } => "deny",
-            Choice::Report { .. } => "report",
+    /// Approve exactly this.
+    pub fn approve() -> Self {
+        Choice {
+            verdict: Verdict::Approve,
+            reason: None,
+        }
+    }
+
+    /// Deny, optionally saying why.
+    pub fn deny(reason: Option<&str>) -> Self {
+        Choice {
+            verdict: Verdict::Deny,
+            reason: reason.map(str::to_owned),
+        }
+    }
+
+    /// Deny and report as suspicious, saying why.
+    pub fn report(reason: &str) -> Self {
+        Choice {
+            verdict: Verdict::Report,
+            reason: Some(reason.to_owned()),
         }
     }
 
     /// The reason, trimmed and checked.
     fn reason(&self) -> Result<Option<String>, ShellError> {
-        let reason = match self {
-            Choice::Approve => return Ok(None),
-            Choice::Deny { reason } => reason.as_deref().map(str::trim).filter(|r| !r.is_empty()),
-            Choice::Report { reason } => Some(reason.trim())
-                .filter(|r| !r.is_empty())
-                .ok_or(ShellError::Invalid {
-                    message: "a report needs a reason: say what you did not ask for".into(),
-                })
-                .map(Some)?,
-        };
+        if self.verdict == Verdict::Approve {
+            return Ok(None);
+        }
+        let reason = self
+            .reason
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        if self.verdict.needs_reason() && reason.is_none() {
+            return Err(ShellError::Invalid {
+                message: "a report needs a reason: say what you did not ask for".into(),
+            });
+        }
         if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
             return Err(ShellError::Invalid {
                 message: format!("a reason has at most {MAX_REASON_CHARS} characters"),
@@ -689,14 +701,10 @@ impl Desk {
             self.config.demo_touch,
         )?;
         let runtime = self.runtime.clone();
-        let decision = choice.name();
+        let verdict = choice.verdict;
+        let decision = verdict.as_str();
         let approver_id = profile.approver_id.clone();
         let (request, result, cancelled) = tokio::task::spawn_blocking(move || {
-            let verdict = match (&choice, reason.as_deref()) {
-                (Choice::Approve, _) => Verdict::Approve,
-                (Choice::Deny { .. }, reason) => Verdict::Deny(reason),
-                (Choice::Report { .. }, reason) => Verdict::Report(reason.unwrap_or_default()),
-            };
             let reporting = Reporting {
                 signer: &signer,
                 ceremony: &ceremony,
@@ -705,6 +713,7 @@ impl Desk {
                 &request,
                 &profile.approver_id,
                 verdict,
+                reason.as_deref(),
                 &profile.credential_id,
                 &reporting,
             ));
@@ -735,7 +744,7 @@ impl Desk {
             }
         };
         let model = countersign_approver::DisplayModel::render(&request, &approver_id, now());
-        let state = answer["state"].as_str().unwrap_or("recorded").to_owned();
+        let state = answer.state.as_str().to_owned();
         self.history.record(&HistoryEntry {
             at: now(),
             id: id.to_owned(),
@@ -925,33 +934,27 @@ mod tests {
 
     #[test]
     fn reasons_are_trimmed_and_a_report_needs_one() {
-        assert_eq!(Choice::Approve.reason().unwrap(), None);
+        assert_eq!(Choice::approve().reason().unwrap(), None);
         assert_eq!(
-            Choice::Deny {
-                reason: Some("  not mine ".into())
-            }
-            .reason()
-            .unwrap(),
+            Choice::deny(Some("  not mine ")).reason().unwrap(),
             Some("not mine".into())
         );
-        assert_eq!(
-            Choice::Deny {
-                reason: Some("   ".into())
-            }
-            .reason()
-            .unwrap(),
-            None
-        );
+        assert_eq!(Choice::deny(Some("   ")).reason().unwrap(), None);
         assert!(matches!(
-            Choice::Report { reason: " ".into() }.reason(),
+            Choice::report(" ").reason(),
+            Err(ShellError::Invalid { .. })
+        ));
+        let no_reason: Choice = serde_json::from_str(r#"{"kind":"report"}"#).unwrap();
+        assert!(matches!(
+            no_reason.reason(),
             Err(ShellError::Invalid { .. })
         ));
         assert!(matches!(
-            Choice::Deny {
-                reason: Some("x".repeat(501))
-            }
-            .reason(),
+            Choice::deny(Some(&"x".repeat(501))).reason(),
             Err(ShellError::Invalid { .. })
         ));
+        let from_ui: Choice = serde_json::from_str(r#"{"kind":"deny","reason":"no"}"#).unwrap();
+        assert_eq!(from_ui, Choice::deny(Some("no")));
+        assert!(serde_json::from_str::<Choice>(r#"{"kind":"maybe"}"#).is_err());
     }
 }

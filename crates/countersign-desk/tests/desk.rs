@@ -304,25 +304,21 @@ fn the_inbox_follows_the_server_and_decisions_sign_only_what_was_shown() {
     let other = long["digest"].as_str().unwrap();
     let changed = shell
         .rt
-        .block_on(shell.desk.decide(id, other, Choice::Approve));
+        .block_on(shell.desk.decide(id, other, Choice::approve()));
     assert_eq!(changed.unwrap_err(), ShellError::Changed);
     assert_eq!(server.audit_len(), audit, "nothing was sent");
     let missing = shell
         .rt
-        .block_on(shell.desk.decide("req_nope", other, Choice::Approve));
+        .block_on(shell.desk.decide("req_nope", other, Choice::approve()));
     assert_eq!(missing.unwrap_err(), ShellError::NotPending);
-    let no_reason = shell.rt.block_on(shell.desk.decide(
-        id,
-        &view.digest,
-        Choice::Report {
-            reason: "  ".into(),
-        },
-    ));
+    let no_reason = shell
+        .rt
+        .block_on(shell.desk.decide(id, &view.digest, Choice::report("  ")));
     assert!(matches!(no_reason, Err(ShellError::Invalid { .. })));
 
     let outcome = shell
         .rt
-        .block_on(shell.desk.decide(id, &view.digest, Choice::Approve))
+        .block_on(shell.desk.decide(id, &view.digest, Choice::approve()))
         .unwrap();
     assert_eq!(outcome.state, "approved");
     assert_eq!(outcome.fingerprint, view.model.fingerprint);
@@ -336,9 +332,7 @@ fn the_inbox_follows_the_server_and_decisions_sign_only_what_was_shown() {
         .block_on(shell.desk.decide(
             long["id"].as_str().unwrap(),
             &grant_view.digest,
-            Choice::Report {
-                reason: "not asked for".into(),
-            },
+            Choice::report("not asked for"),
         ))
         .unwrap();
     assert_eq!(reported.state, "denied");
@@ -372,7 +366,7 @@ fn spawn_approve(
     let (desk, id, digest) = (shell.desk.clone(), id.to_owned(), digest.to_owned());
     shell
         .rt
-        .spawn(async move { desk.decide(&id, &digest, Choice::Approve).await })
+        .spawn(async move { desk.decide(&id, &digest, Choice::approve()).await })
 }
 
 #[test]
@@ -414,7 +408,7 @@ fn the_pin_comes_from_the_window_once_and_cancel_and_busy_hold() {
     // One ceremony at a time.
     let busy = shell
         .rt
-        .block_on(shell.desk.decide(&id, &digest, Choice::Approve));
+        .block_on(shell.desk.decide(&id, &digest, Choice::approve()));
     assert_eq!(busy.unwrap_err(), ShellError::Busy);
     shell
         .desk

@@ -5,8 +5,13 @@
 use crate::{SdkError, StepUp, LEEWAY_SECONDS};
 use countersign_core::jwk::KeySet;
 use countersign_core::token::{self, DecisionClaims, Expectations, TokenError};
-use countersign_core::wire::ProblemDocument;
+use countersign_core::wire::application::{
+    DecisionAnswer, ExecutionOutcome, OutcomeReport, RedeemAnswer, RequestStatus, StepUpAnswer,
+};
+use countersign_core::wire::approver::ServerInfo;
+use countersign_core::wire::{ProblemDocument, RequestState};
 use countersign_core::{Decision, Transaction};
+use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Longest single long-poll the server accepts, in seconds.
@@ -81,12 +86,6 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-fn text<'a>(value: &'a serde_json::Value, field: &str) -> Result<&'a str, SdkError> {
-    value[field]
-        .as_str()
-        .ok_or_else(|| SdkError::Unexpected(format!("no {field:?} in {value}")))
-}
-
 impl Client {
     /// Connects to the server at `base_url` (e.g. `https://approvals.example.com`) with this
     /// application's API key and audience, and learns the token issuer and signing keys.
@@ -96,14 +95,14 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let base = base_url.trim_end_matches('/').to_owned();
-        let info: serde_json::Value = http
+        let info: ServerInfo = http
             .get(format!("{base}/v1/info"))
             .send()
             .await?
             .error_for_status()?
             .json()
             .await?;
-        let issuer = text(&info, "origin")?.to_owned();
+        let issuer = info.origin;
         let jwks = http
             .get(format!("{base}/.well-known/jwks.json"))
             .send()
@@ -122,7 +121,10 @@ impl Client {
     }
 
     /// Sends an authenticated call; a problem document becomes [`SdkError::Problem`].
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<serde_json::Value, SdkError> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, SdkError> {
         let response = request.bearer_auth(&self.api_key).send().await?;
         let status = response.status();
         let body = response.bytes().await?;
@@ -146,21 +148,25 @@ impl Client {
 
     /// Asks for a step-up. A retry with the same idempotency key returns the same request.
     pub async fn request(&self, step_up: &StepUp) -> Result<Created, SdkError> {
-        let answer = self
+        let answer: StepUpAnswer<serde_json::Value> = self
             .call(self.http.post(self.url("/v1/requests")).json(step_up))
             .await?;
-        if answer["outcome"].as_str() == Some("not_required") {
-            return Ok(Created::NotRequired);
-        }
-        let id = text(&answer, "id")?.to_owned();
-        let json = serde_json::to_vec(&answer["transaction"])
+        let view = match answer {
+            StepUpAnswer::NotRequired => return Ok(Created::NotRequired),
+            StepUpAnswer::StepUp(view) => view,
+        };
+        // Parsed by the transaction's own strict reader, not by serde alone.
+        let json = serde_json::to_vec(&view.transaction)
             .map_err(|e| SdkError::Unexpected(e.to_string()))?;
         let transaction = Transaction::from_json(&json)?;
-        if transaction.digest()?.to_base64url() != text(&answer, "digest")? {
+        if transaction.digest()? != view.digest {
             return Err(SdkError::TransactionMismatch("digest"));
         }
-        self.check_matches(step_up, &transaction, &id)?;
-        Ok(Created::StepUp(Box::new(Pending { id, transaction })))
+        self.check_matches(step_up, &transaction, &view.id)?;
+        Ok(Created::StepUp(Box::new(Pending {
+            id: view.id,
+            transaction,
+        })))
     }
 
     /// The server must have created exactly what was asked, for this audience.
@@ -193,14 +199,14 @@ impl Client {
             }
             let wait = left.as_secs().clamp(1, MAX_WAIT_SECONDS);
             let path = format!("/v1/requests/{}?wait={wait}", pending.id);
-            let state = self.call(self.http.get(self.url(&path))).await?;
-            match text(&state, "state")? {
-                "pending" => continue,
-                "approved" => return Ok(()),
+            let status: RequestStatus = self.call(self.http.get(self.url(&path))).await?;
+            match status.state {
+                RequestState::Pending => continue,
+                RequestState::Approved => return Ok(()),
                 other => {
                     return Err(SdkError::NotApproved {
                         id: pending.id.clone(),
-                        state: other.to_owned(),
+                        state: other,
                     })
                 }
             }
@@ -212,8 +218,8 @@ impl Client {
     /// expiry, the transaction digest and request id, and that it approves.
     pub async fn verified_decision(&self, pending: &Pending) -> Result<VerifiedDecision, SdkError> {
         let path = format!("/v1/requests/{}/decision", pending.id);
-        let answer = self.call(self.http.get(self.url(&path))).await?;
-        let token = text(&answer, "token")?.to_owned();
+        let answer: DecisionAnswer = self.call(self.http.get(self.url(&path))).await?;
+        let token = answer.token;
         let verified = match self.verify(&token, &pending.transaction).await {
             Err(SdkError::Token(TokenError::UnknownKey(_))) => {
                 self.refresh_keys().await?;
@@ -223,7 +229,7 @@ impl Client {
         };
         let denied = || SdkError::NotApproved {
             id: pending.id.clone(),
-            state: "denied".into(),
+            state: RequestState::Denied,
         };
         let claims = match verified {
             // A verified denial: say so plainly.
@@ -269,8 +275,8 @@ impl Client {
     /// step should demand; nothing else makes one.
     pub async fn redeem(&self, decision: VerifiedDecision) -> Result<Redeemed, SdkError> {
         let path = format!("/v1/requests/{}/redeem", decision.id);
-        let answer = self.call(self.http.post(self.url(&path))).await?;
-        if text(&answer, "token")? != decision.token {
+        let answer: RedeemAnswer = self.call(self.http.post(self.url(&path))).await?;
+        if answer.token != decision.token {
             return Err(SdkError::Unexpected(
                 "the server redeemed a different token".into(),
             ));
@@ -286,11 +292,15 @@ impl Client {
         detail: Option<&str>,
     ) -> Result<(), SdkError> {
         let path = format!("/v1/requests/{}/outcome", pending.id);
-        let body = serde_json::json!({
-            "outcome": if succeeded { "succeeded" } else { "failed" },
-            "detail": detail,
-        });
-        self.call(self.http.post(self.url(&path)).json(&body))
+        let body = OutcomeReport {
+            outcome: if succeeded {
+                ExecutionOutcome::Succeeded
+            } else {
+                ExecutionOutcome::Failed
+            },
+            detail: detail.map(str::to_owned),
+        };
+        self.call::<RequestStatus>(self.http.post(self.url(&path)).json(&body))
             .await
             .map(|_| ())
     }
@@ -298,6 +308,8 @@ impl Client {
     /// Withdraws a pending request.
     pub async fn cancel(&self, pending: &Pending) -> Result<(), SdkError> {
         let path = format!("/v1/requests/{}/cancel", pending.id);
-        self.call(self.http.post(self.url(&path))).await.map(|_| ())
+        self.call::<RequestStatus>(self.http.post(self.url(&path)))
+            .await
+            .map(|_| ())
     }
 }

@@ -42,7 +42,7 @@ pub enum SdkError {
         /// Request id.
         id: String,
         /// Final state.
-        state: String,
+        state: countersign_core::wire::RequestState,
     },
     /// No decision before the caller's deadline.
     #[error("no decision on request {0} in time")]

@@ -10,22 +10,8 @@ use countersign_core::token::{self, DecisionClaims};
 use countersign_core::transaction::Transaction;
 use countersign_core::{Decision, Timestamp};
 
-/// The role in which an approver acts on a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
-#[strum(serialize_all = "lowercase")]
-pub enum Role {
-    /// The requester, stepping up their own action.
-    Requester,
-    /// A distinct approver from one of the required groups.
-    Approver,
-}
-
-impl Role {
-    /// Stored spelling.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
+/// The role in which an approver acts on a request (defined with the API types).
+pub use countersign_core::wire::Role;
 
 /// Why an approver may not act on a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

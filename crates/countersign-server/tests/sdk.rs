@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use countersign_core::wire::RequestState;
 use countersign_core::Decision;
 use countersign_sdk::{verify_decision, Client, Context, Created, SdkError, StepUp};
 use std::sync::Arc;
@@ -137,7 +138,7 @@ fn denials_and_refusals_never_let_the_action_run() {
             .await
             .unwrap_err();
         assert!(
-            matches!(&ended, SdkError::NotApproved { state, .. } if state == "denied"),
+            matches!(&ended, SdkError::NotApproved { state, .. } if *state == RequestState::Denied),
             "{ended}"
         );
         let refused = client.verified_decision(&pending).await.unwrap_err();
@@ -169,7 +170,7 @@ fn denials_and_refusals_never_let_the_action_run() {
             .wait(&waiting, Duration::from_secs(5))
             .await
             .unwrap_err();
-        assert!(matches!(&cancelled, SdkError::NotApproved { state, .. } if state == "cancelled"));
+        assert!(matches!(&cancelled, SdkError::NotApproved { state, .. } if *state == RequestState::Cancelled));
 
         // Another application's key cannot see this audience's requests.
         let other = Client::connect(&server.base, &other_key, "admin-console")

@@ -23,8 +23,11 @@ use countersign_core::webauthn::{
     AttestationType, CredentialPublicKey, RegisteredCredential, RegistrationPolicy,
     PROJECT_SOFTWARE_AAGUIDS,
 };
+use countersign_core::wire::approver::{
+    ApprovalAnswer, ApprovalProgress, AssertionBody, EnrollBody, Enrolled, GroupProgress, ServerKey,
+};
+use countersign_core::wire::Verdict;
 use countersign_core::{b64, enrollment, ApprovalStatement, Decision, Timestamp};
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// Largest clock difference accepted on a signed device request, in seconds.
@@ -50,22 +53,6 @@ fn bytes_field(name: &'static str, text: &str) -> Result<Vec<u8>, Problem> {
             format!("{name} is not unpadded base64url"),
         )
     })
-}
-
-/// `POST /v1/enroll` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnrollBody {
-    /// The secret part of the one-time code.
-    pub code: String,
-    /// A label for the device.
-    pub device_name: String,
-    /// The device's Ed25519 public key, base64url.
-    pub device_key: String,
-    /// WebAuthn attestationObject, base64url.
-    pub attestation_object: String,
-    /// WebAuthn clientDataJSON, base64url.
-    pub client_data_json: String,
 }
 
 /// What the server may believe about the key that registered. The AAGUID is the key's own
@@ -125,7 +112,7 @@ fn judge_attestation(
 pub async fn enroll(
     State(state): State<Arc<AppState>>,
     RawBody(body): RawBody,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<Enrolled>, Problem> {
     let body: EnrollBody = parse_json(&body)?;
     let now = clock::now().map_err(internal)?;
     let invalid_code = || {
@@ -228,13 +215,17 @@ pub async fn enroll(
         Err(e) => return Err(internal(e)),
     }
     let key = state.keys.active.verifying_key();
-    Ok(Json(serde_json::json!({
-        "approver_id": approver_id,
-        "device_id": device_id,
-        "rp_id": state.config.rp_id,
-        "origin": state.config.origin,
-        "server_key": {"kid": key.kid(), "x": b64::encode(key.as_bytes())},
-    })))
+    Ok(Json(Enrolled {
+        approver_id,
+        device_id,
+        rp_id: state.config.rp_id.clone(),
+        origin: state.config.origin.clone(),
+        server_key: ServerKey {
+            kid: key.kid().to_owned(),
+            alg: None,
+            x: b64::encode(key.as_bytes()),
+        },
+    }))
 }
 
 /// The device and approver behind a signed request.
@@ -412,23 +403,6 @@ fn sign(
     SignedRequest::sign(pushed, &state.keys.active).map_err(internal)
 }
 
-/// Approve or deny body: the WebAuthn assertion, base64url.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionBody {
-    /// Credential id.
-    pub credential_id: String,
-    /// authenticatorData.
-    pub authenticator_data: String,
-    /// clientDataJSON.
-    pub client_data_json: String,
-    /// Signature.
-    pub signature: String,
-    /// Why, for a denial.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
 /// `POST /v1/approver/requests/{id}/approve`.
 pub async fn approve(
     state: State<Arc<AppState>>,
@@ -437,7 +411,7 @@ pub async fn approve(
     uri: Uri,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<ApprovalAnswer>, Problem> {
     decide(state, path, method, uri, headers, body, Verdict::Approve).await
 }
 
@@ -449,7 +423,7 @@ pub async fn deny(
     uri: Uri,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<ApprovalAnswer>, Problem> {
     decide(state, path, method, uri, headers, body, Verdict::Deny).await
 }
 
@@ -463,27 +437,8 @@ pub async fn report(
     uri: Uri,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<ApprovalAnswer>, Problem> {
     decide(state, path, method, uri, headers, body, Verdict::Report).await
-}
-
-/// What an approver answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Verdict {
-    Approve,
-    Deny,
-    /// Deny, and report the request as suspicious.
-    Report,
-}
-
-impl Verdict {
-    /// What the key signs: a report is a denial.
-    fn decision(self) -> Decision {
-        match self {
-            Verdict::Approve => Decision::Approve,
-            Verdict::Deny | Verdict::Report => Decision::Deny,
-        }
-    }
 }
 
 async fn decide(
@@ -494,7 +449,7 @@ async fn decide(
     headers: HeaderMap,
     raw: Bytes,
     verdict: Verdict,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<ApprovalAnswer>, Problem> {
     let caller = authenticate(&state, &method, &uri, &headers, &raw).await?;
     decide_as(&state, &id, &caller, &raw, verdict).await
 }
@@ -506,10 +461,10 @@ async fn decide_as(
     caller: &Caller,
     raw: &[u8],
     verdict: Verdict,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<ApprovalAnswer>, Problem> {
     let decision = verdict.decision();
-    let body: DecisionBody = parse_json(raw)?;
-    if verdict == Verdict::Report && body.reason.as_deref().is_none_or(str::is_empty) {
+    let body: AssertionBody = parse_json(raw)?;
+    if verdict.needs_reason() && body.reason.as_deref().is_none_or(str::is_empty) {
         return Err(Problem::bad_request(
             "reason_required",
             "a report needs a reason the security team can act on",
@@ -701,17 +656,30 @@ async fn decide_as(
         Err(e) => return Err(internal(e)),
     };
     let progress = lifecycle::progress(tx, &recorded.approvals);
-    Ok(Json(serde_json::json!({
-        "counted": true,
-        "role": role.as_str(),
-        "state": recorded.decision.as_ref().map_or("pending", |d| d.state.as_str()),
-        "progress": {
-            "self_step_up_done": progress.self_done,
-            "approvers": progress.approvers(),
-            "approvers_required": tx.requirements.approvers(),
-            "groups": progress.groups.iter().map(|g| serde_json::json!({"group": g.group, "approvers": g.filled(), "required": g.required})).collect::<Vec<_>>(),
-        },
-    })))
+    Ok(Json(ApprovalAnswer {
+        counted: true,
+        role,
+        state: recorded
+            .decision
+            .as_ref()
+            .map_or(RequestState::Pending, |d| d.state),
+        progress: Some(ApprovalProgress {
+            self_step_up_done: progress.self_done,
+            approvers: progress.approvers(),
+            approvers_required: tx.requirements.approvers(),
+            groups: progress
+                .groups
+                .iter()
+                .map(|g| GroupProgress {
+                    group: g.group.clone(),
+                    approvers: g.filled(),
+                    required: g.required,
+                })
+                .collect(),
+        }),
+        requester_frozen: None,
+        cancelled_requests: None,
+    }))
 }
 
 /// What an approver is told when a key's signature counter did not move forward. A cloned
@@ -787,7 +755,7 @@ async fn record_report(
     report: VerifiedReport<'_>,
     device_id: &str,
     decide: Arc<crate::store::Decide<'static>>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<ApprovalAnswer>, Problem> {
     let tx = &report.request.transaction;
     let freeze = FreezeRecord {
         requester_id: tx.requester.id.clone(),
@@ -841,9 +809,9 @@ async fn record_report(
         state.metrics.event(decision.state.as_str());
     }
     let now_state = match decision {
-        Some(d) => d.state.as_str(),
-        None if reported.cancelled.contains(&tx.id) => RequestState::Cancelled.as_str(),
-        None => report.request.state.as_str(),
+        Some(d) => d.state,
+        None if reported.cancelled.contains(&tx.id) => RequestState::Cancelled,
+        None => report.request.state,
     };
     crate::webhook::notify(
         state.clone(),
@@ -863,13 +831,14 @@ async fn record_report(
             "cancelled_requests": reported.cancelled,
         }),
     );
-    Ok(Json(serde_json::json!({
-        "counted": reported.denial.is_some(),
-        "role": report.role.as_str(),
-        "state": now_state,
-        "requester_frozen": true,
-        "cancelled_requests": reported.cancelled,
-    })))
+    Ok(Json(ApprovalAnswer {
+        counted: reported.denial.is_some(),
+        role: report.role,
+        state: now_state,
+        progress: None,
+        requester_frozen: Some(true),
+        cancelled_requests: Some(reported.cancelled),
+    }))
 }
 
 /// A signed audit checkpoint as an SSE event.

@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use countersign_core::b64;
+use countersign_core::wire::approver::{ServerInfo, ServerKey};
 use std::sync::Arc;
 
 /// `GET /health`.
@@ -25,15 +26,19 @@ pub async fn health(
 }
 
 /// `GET /v1/info`: what an approver pins at enrollment.
-pub async fn info(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+pub async fn info(State(state): State<Arc<AppState>>) -> Json<ServerInfo> {
     let key = state.keys.active.verifying_key();
-    Json(serde_json::json!({
-        "name": "countersign",
-        "version": env!("CARGO_PKG_VERSION"),
-        "rp_id": state.config.rp_id,
-        "origin": state.config.origin,
-        "server_key": {"kid": key.kid(), "alg": "EdDSA", "x": b64::encode(key.as_bytes())},
-    }))
+    Json(ServerInfo {
+        name: "countersign".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        rp_id: state.config.rp_id.clone(),
+        origin: state.config.origin.clone(),
+        server_key: ServerKey {
+            kid: key.kid().to_owned(),
+            alg: Some("EdDSA".into()),
+            x: b64::encode(key.as_bytes()),
+        },
+    })
 }
 
 /// `GET /.well-known/jwks.json`.

@@ -13,90 +13,34 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use countersign_core::amount::Amount;
 use countersign_core::audit::{Event, EventKind};
-use countersign_core::transaction::{
-    Change, Requester, Requirements, Transaction, TransactionError,
+use countersign_core::transaction::{Requirements, Transaction, TransactionError};
+use countersign_core::wire::application::{
+    CreateRequest, DecisionAnswer, ExecutionOutcome, OutcomeReport, RedeemAnswer, RequestContext,
+    RequestStatus, RequestView, StepUpAnswer,
 };
-use countersign_core::{b64, canonical, Digest};
-use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use countersign_core::{b64, canonical};
+use serde::Deserialize;
 use std::sync::Arc;
 
-/// `POST /v1/requests` body.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRequest {
-    /// Chosen by the application; a retry with the same key and body returns the same request.
-    pub idempotency_key: String,
-    /// Catalog action id.
-    pub action: String,
-    /// Target resource.
-    pub object: String,
-    /// Amount, for actions that move money.
-    #[serde(default)]
-    pub amount: Option<Amount>,
-    /// Scope, for actions without an amount.
-    #[serde(default)]
-    pub scope: Option<String>,
-    /// Field changes.
-    #[serde(default)]
-    pub change: Option<Vec<Change>>,
-    /// Who asks.
-    pub requester: Requester,
-    /// base64url SHA-256 of the originating session id.
-    pub session: Digest,
-    /// Runtime context for policy.
-    #[serde(default)]
-    pub context: RequestContext,
-}
-
-/// Runtime context sent by the application.
-#[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestContext {
-    /// Client IP of the session.
-    #[serde(default)]
-    pub ip: Option<IpAddr>,
-    /// ISO 3166 alpha-2 country.
-    #[serde(default)]
-    pub geo: Option<String>,
-    /// `managed`, `unmanaged`, `compromised`, `unknown`.
-    #[serde(default)]
-    pub device_posture: Option<String>,
-    /// The requester's current privileges.
-    #[serde(default)]
-    pub privileges: Vec<String>,
-}
-
-/// A request as the application sees it.
-#[derive(Serialize)]
-struct RequestView<'a> {
-    id: &'a str,
-    state: &'static str,
-    outcome: &'static str,
-    digest: String,
-    transaction: &'a Transaction,
-}
-
 /// The state a client sees: a pending request past its approval deadline is `expired`.
-pub fn visible_state(record: &RequestRecord, now: countersign_core::Timestamp) -> &'static str {
+pub fn visible_state(record: &RequestRecord, now: countersign_core::Timestamp) -> RequestState {
     if record.state == RequestState::Pending && now > record.transaction.approve_by {
-        "expired"
+        RequestState::Expired
     } else {
-        record.state.as_str()
+        record.state
     }
 }
 
-fn view(record: &RequestRecord) -> RequestView<'_> {
+/// The request as its application sees it (the answer of `create` and `get`).
+fn view(record: &RequestRecord) -> StepUpAnswer {
     let now = clock::now().unwrap_or(record.transaction.created_at);
-    RequestView {
-        id: &record.transaction.id,
+    StepUpAnswer::StepUp(RequestView {
+        id: record.transaction.id.clone(),
         state: visible_state(record, now),
-        outcome: "step_up",
-        digest: record.digest.to_base64url(),
-        transaction: &record.transaction,
-    }
+        digest: record.digest,
+        transaction: record.transaction.clone(),
+    })
 }
 
 fn internal(e: impl std::fmt::Display) -> Problem {
@@ -277,7 +221,7 @@ pub async fn create(
                 .map_err(internal)?;
             return Ok((
                 StatusCode::OK,
-                Json(serde_json::json!({"outcome": "not_required"})),
+                Json(StepUpAnswer::<Transaction>::NotRequired),
             )
                 .into_response());
         }
@@ -389,7 +333,7 @@ pub async fn get(
     AppKey(key): AppKey,
     Path(id): Path<String>,
     query: Result<axum::extract::Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<StepUpAnswer>, Problem> {
     let axum::extract::Query(query) =
         query.map_err(|e| Problem::bad_request("invalid_query", e.body_text()))?;
     let wait = query.wait.unwrap_or(0);
@@ -411,7 +355,7 @@ pub async fn get(
     };
     let mut record = load().await?;
     let now = clock::now().map_err(internal)?;
-    if wait > 0 && visible_state(&record, now) == "pending" {
+    if wait > 0 && visible_state(&record, now) == RequestState::Pending {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
         loop {
             match tokio::time::timeout_at(deadline, changes.recv()).await {
@@ -427,9 +371,7 @@ pub async fn get(
             }
         }
     }
-    serde_json::to_value(view(&record))
-        .map(Json)
-        .map_err(internal)
+    Ok(Json(view(&record)))
 }
 
 fn check_idempotency_key(key: &str) -> Result<(), Problem> {
@@ -472,7 +414,7 @@ pub async fn decision(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<DecisionAnswer>, Problem> {
     let record = state
         .store
         .request(&key.audience, &id)
@@ -486,9 +428,11 @@ pub async fn decision(
             format!("request is {}", record.state.as_str()),
         )
     })?;
-    Ok(Json(
-        serde_json::json!({"state": record.state.as_str(), "token": token, "exp": record.decision_exp}),
-    ))
+    Ok(Json(DecisionAnswer {
+        state: record.state,
+        token: token.clone(),
+        exp: record.decision_exp,
+    }))
 }
 
 fn app_event(
@@ -512,7 +456,7 @@ pub async fn redeem(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<RedeemAnswer>, Problem> {
     let now = clock::now().map_err(internal)?;
     let event = app_event(
         now,
@@ -530,7 +474,10 @@ pub async fn redeem(
         Redeemed::Now(token) => {
             state.changed(&id);
             state.metrics.event("redeemed");
-            Ok(Json(serde_json::json!({"redeemed": true, "token": token})))
+            Ok(Json(RedeemAnswer {
+                redeemed: true,
+                token,
+            }))
         }
         Redeemed::NotFound => Err(Problem::not_found(format!(
             "no request {id:?} for this application"
@@ -560,33 +507,16 @@ pub async fn redeem(
     }
 }
 
-/// `POST /v1/requests/{id}/outcome` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutcomeBody {
-    /// `succeeded` or `failed`.
-    pub outcome: String,
-    /// Optional detail for the audit log.
-    #[serde(default)]
-    pub detail: Option<String>,
-}
-
 /// `POST /v1/requests/{id}/outcome`: closes the audit chain of a redeemed request.
 pub async fn outcome(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
     Path(id): Path<String>,
-    StrictJson(body): StrictJson<OutcomeBody>,
-) -> Result<Json<serde_json::Value>, Problem> {
-    let to = match body.outcome.as_str() {
-        "succeeded" => RequestState::Executed,
-        "failed" => RequestState::Failed,
-        _ => {
-            return Err(Problem::bad_request(
-                "invalid_value",
-                "outcome must be \"succeeded\" or \"failed\"",
-            ))
-        }
+    StrictJson(body): StrictJson<OutcomeReport>,
+) -> Result<Json<RequestStatus>, Problem> {
+    let to = match body.outcome {
+        ExecutionOutcome::Succeeded => RequestState::Executed,
+        ExecutionOutcome::Failed => RequestState::Failed,
     };
     if body
         .detail
@@ -614,7 +544,7 @@ pub async fn cancel(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<RequestStatus>, Problem> {
     let now = clock::now().map_err(internal)?;
     let event = app_event(
         now,
@@ -643,7 +573,7 @@ async fn transition(
     to: RequestState,
     now: countersign_core::Timestamp,
     event: Event,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<RequestStatus>, Problem> {
     match state
         .store
         .transition(&key.audience, id, from, to, now.unix(), event)
@@ -653,7 +583,7 @@ async fn transition(
         Ok(()) => {
             state.changed(id);
             state.metrics.event(to.as_str());
-            Ok(Json(serde_json::json!({"state": to.as_str()})))
+            Ok(Json(RequestStatus { state: to }))
         }
         Err(None) => Err(Problem::not_found(format!(
             "no request {id:?} for this application"

@@ -109,39 +109,8 @@ pub struct SigningKeyRecord {
 /// A seed an older version kept in the database: (kid, seed, created_at).
 pub type LegacySeed = (String, zeroize::Zeroizing<[u8; 32]>, i64);
 
-/// Where a request stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
-#[strum(serialize_all = "snake_case")]
-pub enum RequestState {
-    /// Waiting for approvals.
-    Pending,
-    /// Approved; the decision can be redeemed once.
-    Approved,
-    /// Denied by an approver.
-    Denied,
-    /// Cancelled by the application.
-    Cancelled,
-    /// The application redeemed the decision and is executing the action.
-    Redeemed,
-    /// The application reported success.
-    Executed,
-    /// The application reported failure.
-    Failed,
-    /// Its approval window closed before a decision (set by the server's expiry sweep).
-    Expired,
-}
-
-impl RequestState {
-    /// The stored and API spelling.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// Parses the stored spelling.
-    pub fn parse(text: &str) -> Option<Self> {
-        text.parse().ok()
-    }
-}
+/// Where a request stands (defined with the API types, which carry it).
+pub use countersign_core::wire::RequestState;
 
 /// A step-up request.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,5 +1,4 @@
-//! Bodies of the HTTP API that more than one crate writes or reads, defined once: the server
-//! writes them, the SDK and the approver read them.
+//! The problem details document every API error is answered with.
 
 use serde::{Deserialize, Serialize};
 
