@@ -32,7 +32,7 @@ pub enum ClientError {
         /// HTTP status.
         status: u16,
         /// Stable code, e.g. `already_decided`, `approval_expired`.
-        code: String,
+        code: countersign_core::wire::ProblemCode,
         /// For people.
         detail: String,
     },

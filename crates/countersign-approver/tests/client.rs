@@ -17,7 +17,7 @@ use countersign_approver::signer::{
 };
 use countersign_approver::watch::WatchEvent;
 use countersign_approver::{DisplayModel, EnrollmentCode, ServerClient, Verdict};
-use countersign_core::wire::{RequestState, Role};
+use countersign_core::wire::{ProblemCode, RequestState, Role};
 
 /// Answers no PIN prompt (these keys have no PIN) and ignores progress.
 struct NoPrompt;
@@ -123,7 +123,7 @@ fn enrolls_pinned_lists_verified_requests_and_answers_with_derived_challenges() 
     let client = enrolled.client;
     let reused = rt.block_on(ServerClient::enroll(&server.base, &code, "laptop", &signer));
     assert!(
-        matches!(reused, Err(ClientError::Problem { ref code, .. }) if code == "invalid_enrollment_code"),
+        matches!(reused, Err(ClientError::Problem { ref code, .. }) if *code == ProblemCode::InvalidEnrollmentCode),
         "a code works once"
     );
 

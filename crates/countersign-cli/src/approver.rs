@@ -14,6 +14,7 @@ use countersign_approver::signer::{
 use countersign_approver::watch::WatchEvent;
 use countersign_approver::{DisplayModel, EnrollmentCode, ServerClient, Verdict, VerifiedRequest};
 use countersign_core::wire::approver::ApprovalAnswer;
+use countersign_core::wire::ProblemCode;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,7 +76,7 @@ impl CliError {
     /// A stable code for scripts.
     pub fn code(&self) -> String {
         match self {
-            CliError::Client(ClientError::Problem { code, .. }) => code.clone(),
+            CliError::Client(ClientError::Problem { code, .. }) => code.to_string(),
             CliError::Client(ClientError::Refused(_)) => "request_refused".into(),
             CliError::Client(_) => "server_error".into(),
             CliError::Profile(ProfileError::NotEnrolled(_)) => "not_enrolled".into(),
@@ -88,7 +89,7 @@ impl CliError {
             CliError::Signer(_) => "key_error".into(),
             CliError::SoftKey(_) => "soft_key_error".into(),
             CliError::KeySpec(_) | CliError::Code(_) => "usage".into(),
-            CliError::NotPending(_) => "not_pending".into(),
+            CliError::NotPending(_) => ProblemCode::NotPending.to_string(),
             CliError::AlreadyEnrolled(_) => "already_enrolled".into(),
             CliError::NotConfirmed => "not_confirmed".into(),
             CliError::Runtime(_) => "internal".into(),

@@ -20,6 +20,7 @@ use countersign_approver::verified::Refusal;
 use countersign_approver::{
     EnrollmentCode, ServerClient, ServerIdentity, Verdict, VerifiedRequest,
 };
+use countersign_core::wire::ProblemCode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -732,8 +733,10 @@ impl Desk {
                 if let ShellError::ServerRefused { code, .. } = &error {
                     // Decided or expired on the server meanwhile: it leaves the inbox.
                     if matches!(
-                        code.as_str(),
-                        "not_pending" | "already_decided" | "approval_expired"
+                        code,
+                        ProblemCode::NotPending
+                            | ProblemCode::AlreadyDecided
+                            | ProblemCode::ApprovalExpired
                     ) {
                         self.update(generation, |inner| {
                             inner.pending.remove(id);

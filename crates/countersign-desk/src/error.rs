@@ -49,7 +49,7 @@ pub enum ShellError {
     #[error("the server refused ({code}): {message}")]
     ServerRefused {
         /// The server's stable problem code (`approval_expired`, `already_decided`, ...).
-        code: String,
+        code: countersign_core::wire::ProblemCode,
         /// The server's detail.
         message: String,
     },
@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn crosses_the_boundary_as_kind_and_fields() {
         let e = ShellError::ServerRefused {
-            code: "approval_expired".into(),
+            code: countersign_core::wire::ProblemCode::ApprovalExpired,
             message: "too late".into(),
         };
         assert_eq!(

@@ -3,6 +3,7 @@
 use countersign_core::jwk::JwkError;
 use countersign_core::token::TokenError;
 use countersign_core::transaction::TransactionError;
+use countersign_core::wire::ProblemCode;
 
 /// Why the SDK refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +18,7 @@ pub enum SdkError {
         /// HTTP status.
         status: u16,
         /// Stable machine-readable code, e.g. `policy_forbids`, `already_redeemed`.
-        code: String,
+        code: ProblemCode,
         /// For people.
         detail: String,
     },
@@ -51,7 +52,7 @@ pub enum SdkError {
 
 impl SdkError {
     /// The problem code, when the server refused.
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<&ProblemCode> {
         match self {
             SdkError::Problem { code, .. } => Some(code),
             _ => None,

@@ -24,6 +24,7 @@ mod error;
 mod step_up;
 
 pub use client::{Client, Created, Pending, Redeemed, VerifiedDecision};
+pub use countersign_core::wire::ProblemCode;
 pub use error::SdkError;
 pub use step_up::{Context, StepUp};
 

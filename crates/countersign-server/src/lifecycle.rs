@@ -13,6 +13,17 @@ use countersign_core::{Decision, Timestamp};
 /// The role in which an approver acts on a request (defined with the API types).
 pub use countersign_core::wire::Role;
 
+/// Why a decision that was due could not be issued (nothing of the approval is then stored).
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    /// The transaction gave no valid claims (its digest or deadlines).
+    #[error("the decision's claims: {0}")]
+    Claims(#[source] countersign_core::token::TokenError),
+    /// Signing the token failed.
+    #[error("signing the decision: {0}")]
+    Sign(#[source] countersign_core::token::TokenError),
+}
+
 /// Why an approver may not act on a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Ineligible {
@@ -99,7 +110,7 @@ pub fn decide(
     key: &SigningKey,
     issuer: &str,
     now: Timestamp,
-) -> Result<Option<DecisionWrite>, String> {
+) -> Result<Option<DecisionWrite>, DecisionError> {
     let tx = &request.transaction;
     let denied = approvals.iter().any(|a| a.decision == Decision::Deny);
     let decision = if denied {
@@ -129,8 +140,8 @@ pub fn decide(
     }
     let claims =
         DecisionClaims::for_transaction(tx, issuer, decision, now.unix(), approvers.clone(), amr)
-            .map_err(|e| e.to_string())?;
-    let token = token::issue(&claims, key).map_err(|e| e.to_string())?;
+            .map_err(DecisionError::Claims)?;
+    let token = token::issue(&claims, key).map_err(DecisionError::Sign)?;
     let state = match decision {
         Decision::Approve => RequestState::Approved,
         Decision::Deny => RequestState::Denied,

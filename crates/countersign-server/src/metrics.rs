@@ -2,7 +2,7 @@
 //! latency, every refusal by its problem code, and the approval lifecycle. Labels hold only
 //! route templates, codes and states, never ids, amounts or people.
 
-use crate::problem::ProblemCode;
+use crate::problem::ProblemLabel;
 use crate::store::WriteStats;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -190,11 +190,11 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
             status: response.status().as_u16(),
         })
         .inc();
-    if let Some(ProblemCode(code)) = response.extensions().get::<ProblemCode>() {
+    if let Some(ProblemLabel(code)) = response.extensions().get::<ProblemLabel>() {
         metrics
             .problems
             .get_or_create(&CodeLabel {
-                code: (*code).to_owned(),
+                code: code.to_string(),
             })
             .inc();
     }

@@ -2,6 +2,7 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+pub use countersign_core::wire::ProblemCode;
 
 /// An error an API client receives. The `code` is stable and machine-readable; `detail` is
 /// for people.
@@ -10,15 +11,15 @@ use axum::response::{IntoResponse, Response};
 pub struct Problem {
     /// HTTP status.
     pub status: StatusCode,
-    /// Stable snake_case code, e.g. `unknown_field`, `policy_forbids`.
-    pub code: &'static str,
+    /// Stable code, e.g. `unknown_field`, `policy_forbids` (one list, in `core::wire`).
+    pub code: ProblemCode,
     /// Human-readable explanation of this occurrence.
     pub detail: String,
 }
 
 impl Problem {
     /// A problem with the given status and code.
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> Self {
         Problem {
             status,
             code,
@@ -27,40 +28,40 @@ impl Problem {
     }
 
     /// 400: the request is malformed.
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ProblemCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
     /// 401: missing or wrong credentials.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+        Self::new(StatusCode::UNAUTHORIZED, ProblemCode::Unauthorized, detail)
     }
 
     /// 404: no such resource visible to this caller.
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+        Self::new(StatusCode::NOT_FOUND, ProblemCode::NotFound, detail)
     }
 
     /// 500, without internal details (those go to the log).
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ProblemCode::Internal,
             "internal error; see the server log",
         )
     }
 }
 
 /// The problem code, attached to the response for metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ProblemCode(pub &'static str);
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProblemLabel(pub ProblemCode);
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = countersign_core::wire::ProblemDocument::new(
             self.status.as_u16(),
             self.status.canonical_reason().unwrap_or("Error"),
-            self.code,
+            self.code.clone(),
             &self.detail,
         );
         let json = serde_json::to_vec(&body).unwrap_or_default();
@@ -70,7 +71,7 @@ impl IntoResponse for Problem {
             json,
         )
             .into_response();
-        response.extensions_mut().insert(ProblemCode(self.code));
+        response.extensions_mut().insert(ProblemLabel(self.code));
         response
     }
 }

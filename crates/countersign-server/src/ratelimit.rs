@@ -4,7 +4,7 @@
 //! 429 problem and a `Retry-After` header.
 
 use crate::config::Limits;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemCode};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use axum::response::IntoResponse;
@@ -25,7 +25,7 @@ fn per_minute(per_minute: u32) -> Quota {
 }
 
 /// The 429 answer with how long to wait.
-fn too_many(code: &'static str, detail: String, wait: Duration) -> Response<Body> {
+fn too_many(code: ProblemCode, detail: String, wait: Duration) -> Response<Body> {
     let mut response = Problem::new(StatusCode::TOO_MANY_REQUESTS, code, detail).into_response();
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     if let Ok(v) = HeaderValue::from_str(&seconds.max(1).to_string()) {
@@ -56,7 +56,7 @@ pub fn ip_layer(
     Ok(
         GovernorLayer::new(Arc::new(config)).error_handler(|e| match e {
             GovernorError::TooManyRequests { wait_time, .. } => too_many(
-                "rate_limited",
+                ProblemCode::RateLimited,
                 "too many requests from this address".into(),
                 Duration::from_secs(wait_time),
             ),
@@ -135,12 +135,16 @@ pub struct ApiKeyRateLimited {
 
 impl IntoResponse for ApiKeyRateLimited {
     fn into_response(self) -> axum::response::Response {
-        too_many("api_key_rate_limited", self.to_string(), self.wait)
+        too_many(ProblemCode::ApiKeyRateLimited, self.to_string(), self.wait)
     }
 }
 
 impl IntoResponse for RateLimited {
     fn into_response(self) -> axum::response::Response {
-        too_many("requester_rate_limited", self.to_string(), self.wait)
+        too_many(
+            ProblemCode::RequesterRateLimited,
+            self.to_string(),
+            self.wait,
+        )
     }
 }

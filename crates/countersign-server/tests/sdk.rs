@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use countersign_core::wire::RequestState;
+use countersign_core::wire::{ProblemCode, RequestState};
 use countersign_core::Decision;
 use countersign_sdk::{verify_decision, Client, Context, Created, SdkError, StepUp};
 use std::sync::Arc;
@@ -77,7 +77,7 @@ fn approved_step_up_is_verified_redeemed_once_and_reported() {
         let proof = client.redeem(decision.clone()).await.unwrap();
         assert_eq!(proof.decision().token(), decision.token());
         let again = client.redeem(decision).await.unwrap_err();
-        assert_eq!(again.code(), Some("already_redeemed"), "{again}");
+        assert_eq!(again.code(), Some(&ProblemCode::AlreadyRedeemed), "{again}");
         client.report(&pending, true, Some("paid")).await.unwrap();
         pending.id
     });
@@ -150,7 +150,7 @@ fn denials_and_refusals_never_let_the_action_run() {
             ..Context::default()
         });
         let forbidden = client.request(&compromised).await.unwrap_err();
-        assert_eq!(forbidden.code(), Some("policy_forbids"), "{forbidden}");
+        assert_eq!(forbidden.code(), Some(&ProblemCode::PolicyForbids), "{forbidden}");
 
         // Nothing pending expires on its own here; a wait with no time left times out.
         let Created::StepUp(waiting) = client
@@ -177,7 +177,7 @@ fn denials_and_refusals_never_let_the_action_run() {
             .await
             .unwrap();
         let hidden = other.verified_decision(&pending).await.unwrap_err();
-        assert_eq!(hidden.code(), Some("not_found"), "{hidden}");
+        assert_eq!(hidden.code(), Some(&ProblemCode::NotFound), "{hidden}");
     });
 
     // Offline verification, as `countersign verify-decision` will run it.

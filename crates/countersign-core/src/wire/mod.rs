@@ -14,5 +14,5 @@ pub mod approver;
 pub mod problem;
 pub mod state;
 
-pub use problem::{ProblemDocument, PROBLEM_TYPE_BASE};
+pub use problem::{ProblemCode, ProblemDocument, PROBLEM_TYPE_BASE};
 pub use state::{RequestState, Role, Verdict};

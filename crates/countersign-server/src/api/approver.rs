@@ -5,7 +5,7 @@ use super::extract::{parse_json, RawBody};
 use super::AppState;
 use crate::clock;
 use crate::lifecycle::{self, Role};
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemCode};
 use crate::store::{
     ApprovalRecord, ApproverRecord, AttestationTrust, CredentialRecord, DeviceRecord, FreezeRecord,
     NonceUse, RequestState, StoreError,
@@ -38,18 +38,18 @@ fn internal(e: impl std::fmt::Display) -> Problem {
     Problem::internal()
 }
 
-fn forbidden(code: &'static str, detail: impl Into<String>) -> Problem {
+fn forbidden(code: ProblemCode, detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::FORBIDDEN, code, detail)
 }
 
-fn conflict(code: &'static str, detail: impl Into<String>) -> Problem {
+fn conflict(code: ProblemCode, detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::CONFLICT, code, detail)
 }
 
 fn bytes_field(name: &'static str, text: &str) -> Result<Vec<u8>, Problem> {
     b64::decode(text).map_err(|_| {
         Problem::bad_request(
-            "invalid_base64",
+            ProblemCode::InvalidBase64,
             format!("{name} is not unpadded base64url"),
         )
     })
@@ -69,7 +69,7 @@ fn judge_attestation(
     let aaguid_hex = crate::metadata::aaguid_hex(&credential.aaguid);
     if PROJECT_SOFTWARE_AAGUIDS.contains(&credential.aaguid) && !enrollment.allow_demo_keys {
         return Err(forbidden(
-            "demo_key_not_allowed",
+            ProblemCode::DemoKeyNotAllowed,
             "this is a Countersign demo or test software key; this server accepts security keys only",
         ));
     }
@@ -88,14 +88,14 @@ fn judge_attestation(
     if !allowed.is_empty() {
         if !allowed.iter().any(|a| a.eq_ignore_ascii_case(&aaguid_hex)) {
             return Err(forbidden(
-                "authenticator_not_allowed",
+                ProblemCode::AuthenticatorNotAllowed,
                 format!("authenticator model {aaguid_hex} is not on this server's allow-list"),
             ));
         }
         if let Err(reason) = verified {
             tracing::warn!(aaguid = %aaguid_hex, %reason, "enrollment refused: attestation not verified");
             return Err(forbidden(
-                "attestation_not_verified",
+                ProblemCode::AttestationNotVerified,
                 format!("the security key's attestation could not be verified: {reason}"),
             ));
         }
@@ -117,7 +117,7 @@ pub async fn enroll(
     let now = clock::now().map_err(internal)?;
     let invalid_code = || {
         forbidden(
-            "invalid_enrollment_code",
+            ProblemCode::InvalidEnrollmentCode,
             "enrollment code invalid, used or expired",
         )
     };
@@ -127,7 +127,7 @@ pub async fn enroll(
         || body.device_name.chars().any(char::is_control)
     {
         return Err(Problem::bad_request(
-            "invalid_device_name",
+            ProblemCode::InvalidDeviceName,
             "device_name must be 1-128 characters without control characters",
         ));
     }
@@ -135,13 +135,13 @@ pub async fn enroll(
         .try_into()
         .map_err(|_| {
             Problem::bad_request(
-                "invalid_device_key",
+                ProblemCode::InvalidDeviceKey,
                 "device_key must be a 32-byte Ed25519 public key",
             )
         })?;
     VerifyingKey::from_bytes(&device_key).map_err(|_| {
         Problem::bad_request(
-            "invalid_device_key",
+            ProblemCode::InvalidDeviceKey,
             "device_key is not a valid Ed25519 key",
         )
     })?;
@@ -162,7 +162,7 @@ pub async fn enroll(
     let attestation = bytes_field("attestation_object", &body.attestation_object)?;
     let client_data = bytes_field("client_data_json", &body.client_data_json)?;
     let credential = verify_registration(&policy, &attestation, &client_data)
-        .map_err(|e| Problem::bad_request(e.code(), e.to_string()))?;
+        .map_err(|e| Problem::bad_request(ProblemCode::check(e.code()), e.to_string()))?;
     let aaguid_hex = crate::metadata::aaguid_hex(&credential.aaguid);
     let attestation = judge_attestation(&state, &credential, now.unix())?;
 
@@ -204,11 +204,14 @@ pub async fn enroll(
         Ok(()) => {}
         Err(StoreError::EnrollmentCode) => return Err(invalid_code()),
         Err(StoreError::ApproverDisabled) => {
-            return Err(forbidden("approver_disabled", "this approver is disabled"))
+            return Err(forbidden(
+                ProblemCode::ApproverDisabled,
+                "this approver is disabled",
+            ))
         }
         Err(StoreError::AlreadyEnrolled) => {
             return Err(conflict(
-                "already_enrolled",
+                ProblemCode::AlreadyEnrolled,
                 "this credential or device key is already enrolled",
             ))
         }
@@ -299,7 +302,7 @@ async fn authenticate(
         .map_err(internal)?;
     let approver = approver
         .filter(|a| a.disabled_at.is_none())
-        .ok_or_else(|| forbidden("approver_disabled", "this approver is disabled"))?;
+        .ok_or_else(|| forbidden(ProblemCode::ApproverDisabled, "this approver is disabled"))?;
     Ok(Caller {
         approver,
         device_id: device.id,
@@ -466,14 +469,14 @@ async fn decide_as(
     let body: AssertionBody = parse_json(raw)?;
     if verdict.needs_reason() && body.reason.as_deref().is_none_or(str::is_empty) {
         return Err(Problem::bad_request(
-            "reason_required",
+            ProblemCode::ReasonRequired,
             "a report needs a reason the security team can act on",
         ));
     }
     if let Some(reason) = &body.reason {
         if reason.len() > 1024 || reason.chars().any(char::is_control) {
             return Err(Problem::bad_request(
-                "invalid_reason",
+                ProblemCode::InvalidReason,
                 "reason must be at most 1024 characters without control characters",
             ));
         }
@@ -489,8 +492,8 @@ async fn decide_as(
     let role =
         lifecycle::role_for(tx, &caller.approver.id, &caller.approver.groups).map_err(|e| {
             let code = match e {
-                lifecycle::Ineligible::OwnRequest => "own_request",
-                lifecycle::Ineligible::NotInGroup => "not_eligible",
+                lifecycle::Ineligible::OwnRequest => ProblemCode::OwnRequest,
+                lifecycle::Ineligible::NotInGroup => ProblemCode::NotEligible,
             };
             forbidden(code, e.to_string())
         })?;
@@ -511,13 +514,13 @@ async fn decide_as(
         .filter(|c| c.approver_id == caller.approver.id)
         .ok_or_else(|| {
             forbidden(
-                "unknown_credential",
+                ProblemCode::UnknownCredential,
                 "this credential is not enrolled for you",
             )
         })?;
     if credential.cloned_at.is_some() {
         return Err(forbidden(
-            "credential_revoked",
+            ProblemCode::CredentialRevoked,
             "this credential was flagged as cloned and is refused",
         ));
     }
@@ -550,7 +553,7 @@ async fn decide_as(
             let recorded = state.store.approvals(&tx.id).await.map_err(internal)?;
             if recorded.iter().any(|a| a.approver_id == caller.approver.id) {
                 return Err(conflict(
-                    "already_decided",
+                    ProblemCode::AlreadyDecided,
                     "your decision on this request is already recorded",
                 ));
             }
@@ -567,11 +570,11 @@ async fn decide_as(
                 .await
                 .map_err(internal)?;
             return Err(forbidden(
-                "counter_regression",
+                ProblemCode::CounterRegression,
                 counter_regression_detail(stored, received),
             ));
         }
-        Err(e) => return Err(forbidden(e.code(), e.to_string())),
+        Err(e) => return Err(forbidden(ProblemCode::check(e.code()), e.to_string())),
     };
 
     let approval = ApprovalRecord {
@@ -639,16 +642,16 @@ async fn decide_as(
         }
         Err(StoreError::AlreadyDecided | StoreError::CounterRace) => {
             return Err(conflict(
-                "already_decided",
+                ProblemCode::AlreadyDecided,
                 "your decision on this request is already recorded",
             ))
         }
         Err(StoreError::NotPending(s)) => {
-            return Err(conflict("not_pending", format!("request is {s}")))
+            return Err(conflict(ProblemCode::NotPending, format!("request is {s}")))
         }
         Err(StoreError::ApprovalClosed) => {
             return Err(conflict(
-                "approval_expired",
+                ProblemCode::ApprovalExpired,
                 format!("approvals closed at {}", tx.approve_by),
             ))
         }
@@ -698,7 +701,7 @@ fn counter_regression_detail(stored: u32, received: u32) -> String {
 /// The answer when the approver or device was disabled while the call was under way.
 fn caller_disabled() -> Problem {
     forbidden(
-        "approver_disabled",
+        ProblemCode::ApproverDisabled,
         "this approver or device was disabled; nothing was recorded",
     )
 }
@@ -714,20 +717,20 @@ async fn check_open_for(
     let tx = &request.transaction;
     if now > tx.approve_by || request.state == RequestState::Expired {
         return Err(conflict(
-            "approval_expired",
+            ProblemCode::ApprovalExpired,
             format!("approvals closed at {}", tx.approve_by),
         ));
     }
     if request.state != RequestState::Pending {
         return Err(conflict(
-            "not_pending",
+            ProblemCode::NotPending,
             format!("request is {}", request.state.as_str()),
         ));
     }
     let approvals = state.store.approvals(&tx.id).await.map_err(internal)?;
     if approvals.iter().any(|a| a.approver_id == approver_id) {
         return Err(conflict(
-            "already_decided",
+            ProblemCode::AlreadyDecided,
             "your decision on this request is already recorded",
         ));
     }
@@ -789,7 +792,7 @@ async fn record_report(
         Ok(reported) => reported,
         Err(StoreError::CounterRace) => {
             return Err(conflict(
-                "already_decided",
+                ProblemCode::AlreadyDecided,
                 "your decision on this request is already recorded",
             ))
         }
@@ -904,7 +907,7 @@ pub async fn stream(
                 .and_then(|s| s.parse().ok())
                 .ok_or_else(|| {
                     Problem::bad_request(
-                        "invalid_last_event_id",
+                        ProblemCode::InvalidLastEventId,
                         "Last-Event-ID must be an event id this stream sent",
                     )
                 })?,

@@ -1,7 +1,7 @@
 //! Extractors for untrusted input: strict JSON bodies and API-key authentication.
 
 use super::AppState;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemCode};
 use crate::store::ApiKeyRecord;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
@@ -30,7 +30,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<AppState>> for StrictJson<T> {
         if !is_json {
             return Err(Problem::new(
                 axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ProblemCode::UnsupportedMediaType,
                 "send Content-Type: application/json",
             ));
         }
@@ -54,11 +54,11 @@ impl FromRequest<Arc<AppState>> for RawBody {
                 if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     Problem::new(
                         e.status(),
-                        "body_too_large",
+                        ProblemCode::BodyTooLarge,
                         format!("body exceeds {} bytes", state.config.limits.max_body_bytes),
                     )
                 } else {
-                    Problem::bad_request("unreadable_body", e.body_text())
+                    Problem::bad_request(ProblemCode::UnreadableBody, e.body_text())
                 }
             })
     }
@@ -70,19 +70,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         let detail = e.to_string();
         let code = match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                "malformed_json"
+                ProblemCode::MalformedJson
             }
-            serde_json::error::Category::Io => "unreadable_body",
+            serde_json::error::Category::Io => ProblemCode::UnreadableBody,
             serde_json::error::Category::Data if detail.starts_with("unknown field") => {
-                "unknown_field"
+                ProblemCode::UnknownField
             }
             serde_json::error::Category::Data if detail.starts_with("missing field") => {
-                "missing_field"
+                ProblemCode::MissingField
             }
             serde_json::error::Category::Data if detail.starts_with("duplicate field") => {
-                "duplicate_field"
+                ProblemCode::DuplicateField
             }
-            serde_json::error::Category::Data => "invalid_value",
+            serde_json::error::Category::Data => ProblemCode::InvalidValue,
         };
         Problem::bad_request(code, detail)
     })

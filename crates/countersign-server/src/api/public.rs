@@ -1,7 +1,7 @@
 //! Unauthenticated endpoints: health, server info, JWKS.
 
 use super::AppState;
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemCode};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -18,7 +18,7 @@ pub async fn health(
         tracing::error!(error = %e, "health check: database unavailable");
         Problem::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ProblemCode::Unavailable,
             "database unavailable",
         )
     })?;

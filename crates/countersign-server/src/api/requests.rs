@@ -5,7 +5,7 @@ use super::AppState;
 use crate::catalog::Member;
 use crate::clock;
 use crate::policy::{Outcome, PolicyInput, RuntimeContext};
-use crate::problem::Problem;
+use crate::problem::{Problem, ProblemCode};
 use crate::store::{
     Created, PendingCap, PendingCaps, Redeemed, RequestRecord, RequestState, StoreError,
 };
@@ -49,7 +49,11 @@ fn internal(e: impl std::fmt::Display) -> Problem {
 }
 
 fn unprocessable(e: &TransactionError) -> Problem {
-    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ProblemCode::check(e.code()),
+        e.to_string(),
+    )
 }
 
 /// Refuses a requester id that is not in canonical form (it would be a second identity for
@@ -58,7 +62,7 @@ fn check_requester(key: &crate::store::ApiKeyRecord, id: &str) -> Result<(), Pro
     if !crate::identity::is_canonical(id) {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "requester_not_canonical",
+            ProblemCode::RequesterNotCanonical,
             format!(
                 "requester ids are compared in lowercase: send {:?}",
                 id.to_ascii_lowercase()
@@ -68,7 +72,7 @@ fn check_requester(key: &crate::store::ApiKeyRecord, id: &str) -> Result<(), Pro
     if !crate::identity::allowed(&key.requesters, id) {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
-            "requester_not_allowed",
+            ProblemCode::RequesterNotAllowed,
             "this API key may not ask step-ups for this requester",
         ));
     }
@@ -79,7 +83,7 @@ fn check_requester(key: &crate::store::ApiKeyRecord, id: &str) -> Result<(), Pro
 fn frozen(requester: &str) -> Problem {
     Problem::new(
         StatusCode::FORBIDDEN,
-        "requester_frozen",
+        ProblemCode::RequesterFrozen,
         format!("{requester} may not make requests until an operator lifts a freeze"),
     )
 }
@@ -108,14 +112,14 @@ pub async fn create(
     if body.session == countersign_core::Digest::ZERO {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "unbound_session",
+            ProblemCode::UnboundSession,
             "session must be the SHA-256 of the session the action comes from, not all zeros",
         ));
     }
     let action = state.catalog.get(&body.action).ok_or_else(|| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_action",
+            ProblemCode::UnknownAction,
             format!("{:?} is not in the action catalog", body.action),
         )
     })?;
@@ -128,7 +132,7 @@ pub async fn create(
         if !present {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "missing_member",
+                ProblemCode::MissingMember,
                 format!("action {} requires {member:?}", action.id),
             ));
         }
@@ -200,7 +204,11 @@ pub async fn create(
                 "the request cannot be evaluated by policy".into()
             }
         };
-        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "policy_input", detail)
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemCode::PolicyInput,
+            detail,
+        )
     })?;
     let actor = format!("api-key:{}", key.id);
     let event = |kind: EventKind, data: serde_json::Value| Event {
@@ -235,7 +243,7 @@ pub async fn create(
                 .map_err(internal)?;
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,
-                "policy_forbids",
+                ProblemCode::PolicyForbids,
                 reason,
             ));
         }
@@ -296,18 +304,18 @@ pub async fn create(
             tracing::info!(requester = %record.transaction.requester.id, "requester pending cap reached");
             Err(Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too_many_pending",
+                ProblemCode::TooManyPending,
                 "this requester has as many pending requests as allowed; wait for them to be decided",
             ))
         }
         Err(StoreError::PendingCap(PendingCap::ApiKey)) => Err(Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "api_key_pending_cap",
+            ProblemCode::ApiKeyPendingCap,
             "this API key has as many pending requests as allowed; wait for them to be decided",
         )),
         Err(StoreError::IdempotencyConflict) => Err(Problem::new(
             StatusCode::CONFLICT,
-            "idempotency_conflict",
+            ProblemCode::IdempotencyConflict,
             "this idempotency key was used for a different request",
         )),
         Err(e) => Err(internal(e)),
@@ -335,11 +343,11 @@ pub async fn get(
     query: Result<axum::extract::Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<StepUpAnswer>, Problem> {
     let axum::extract::Query(query) =
-        query.map_err(|e| Problem::bad_request("invalid_query", e.body_text()))?;
+        query.map_err(|e| Problem::bad_request(ProblemCode::InvalidQuery, e.body_text()))?;
     let wait = query.wait.unwrap_or(0);
     if wait > MAX_WAIT_SECONDS {
         return Err(Problem::bad_request(
-            "invalid_query",
+            ProblemCode::InvalidQuery,
             format!("wait is at most {MAX_WAIT_SECONDS} seconds"),
         ));
     }
@@ -377,7 +385,7 @@ pub async fn get(
 fn check_idempotency_key(key: &str) -> Result<(), Problem> {
     if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Problem::bad_request(
-            "invalid_idempotency_key",
+            ProblemCode::InvalidIdempotencyKey,
             "idempotency_key must be 1-128 printable ASCII characters",
         ));
     }
@@ -385,7 +393,12 @@ fn check_idempotency_key(key: &str) -> Result<(), Problem> {
 }
 
 fn check_context(context: &RequestContext) -> Result<(), Problem> {
-    let bad = |detail: &str| Err(Problem::bad_request("invalid_context", detail.to_owned()));
+    let bad = |detail: &str| {
+        Err(Problem::bad_request(
+            ProblemCode::InvalidContext,
+            detail.to_owned(),
+        ))
+    };
     if let Some(geo) = &context.geo {
         if geo.len() != 2 || !geo.bytes().all(|b| b.is_ascii_uppercase()) {
             return bad("context.geo must be an ISO 3166 alpha-2 code");
@@ -424,7 +437,7 @@ pub async fn decision(
     let token = record.decision_token.as_ref().ok_or_else(|| {
         Problem::new(
             StatusCode::CONFLICT,
-            "not_decided",
+            ProblemCode::NotDecided,
             format!("request is {}", record.state.as_str()),
         )
     })?;
@@ -484,24 +497,24 @@ pub async fn redeem(
         ))),
         Redeemed::Expired => Err(Problem::new(
             StatusCode::GONE,
-            "decision_expired",
+            ProblemCode::DecisionExpired,
             "the execution deadline has passed",
         )),
         Redeemed::WrongState(
             RequestState::Redeemed | RequestState::Executed | RequestState::Failed,
         ) => Err(Problem::new(
             StatusCode::CONFLICT,
-            "already_redeemed",
+            ProblemCode::AlreadyRedeemed,
             "this decision was already redeemed",
         )),
         Redeemed::WrongState(s) => Err(Problem::new(
             StatusCode::CONFLICT,
-            "not_approved",
+            ProblemCode::NotApproved,
             format!("request is {}", s.as_str()),
         )),
         Redeemed::RequesterFrozen => Err(Problem::new(
             StatusCode::CONFLICT,
-            "requester_frozen",
+            ProblemCode::RequesterFrozen,
             "the requester was reported and is frozen: this decision is not redeemed",
         )),
     }
@@ -524,7 +537,7 @@ pub async fn outcome(
         .is_some_and(|d| d.len() > 1024 || d.chars().any(char::is_control))
     {
         return Err(Problem::bad_request(
-            "invalid_value",
+            ProblemCode::InvalidValue,
             "detail must be at most 1024 characters without control characters",
         ));
     }
@@ -590,7 +603,7 @@ async fn transition(
         ))),
         Err(Some(found)) => Err(Problem::new(
             StatusCode::CONFLICT,
-            "wrong_state",
+            ProblemCode::WrongState,
             format!("request is {}", found.as_str()),
         )),
     }

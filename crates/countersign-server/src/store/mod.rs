@@ -8,6 +8,8 @@ pub mod sqlite;
 mod sqlite_readers;
 mod sqlite_writer;
 
+pub use sqlite_writer::CommitError;
+
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
 use countersign_core::Digest;
@@ -56,8 +58,8 @@ pub enum StoreError {
     #[error("the host clock is out of range")]
     Clock,
     /// The decision could not be issued.
-    #[error("decision: {0}")]
-    Decision(String),
+    #[error(transparent)]
+    Decision(#[from] crate::lifecycle::DecisionError),
     /// The requester is frozen after a report; nothing new is accepted from them.
     #[error("requester is frozen")]
     RequesterFrozen,
@@ -66,7 +68,7 @@ pub enum StoreError {
     PendingCap(PendingCap),
     /// The group commit this write was part of failed; nothing of it was stored.
     #[error("commit failed: {0}")]
-    CommitFailed(String),
+    CommitFailed(#[source] std::sync::Arc<CommitError>),
     /// The writer thread stopped (the server is shutting down).
     #[error("the database writer stopped")]
     WriterStopped,
@@ -292,8 +294,10 @@ pub struct Recorded {
 /// the request. It knows the request from the caller's read: a request's transaction and
 /// requirements never change, and the store records an approval only while the request is
 /// still pending.
-pub type Decide<'a> =
-    dyn Fn(&[ApprovalRecord]) -> Result<Option<DecisionWrite>, String> + Send + Sync + 'a;
+pub type Decide<'a> = dyn Fn(&[ApprovalRecord]) -> Result<Option<DecisionWrite>, crate::lifecycle::DecisionError>
+    + Send
+    + Sync
+    + 'a;
 
 /// The pending caps a new request must fit, checked in the creating transaction. Pending
 /// means still open for approval at `now`.

@@ -1299,7 +1299,7 @@ async fn conclude_approval(
     let entry = chain.next(audit)?;
     chain.push(entry);
     let approvals = approvals_in(conn, &approval.request_id).await?;
-    let decision = decide(&approvals).map_err(StoreError::Decision)?;
+    let decision = decide(&approvals)?;
     if let Some(d) = &decision {
         write_decision(conn, d, approval).await?;
         let entry = chain.next(d.audit.clone())?;
@@ -1343,7 +1343,7 @@ async fn record_report_tx(
     let denial = if insert_approval(&mut tx, report.denial, None).await? {
         tx.append(report.audit)?;
         let approvals = approvals_in(&mut tx, &report.denial.request_id).await?;
-        let decision = (report.decide)(&approvals).map_err(StoreError::Decision)?;
+        let decision = (report.decide)(&approvals)?;
         if let Some(d) = &decision {
             write_decision(&mut tx, d, report.denial).await?;
             tx.append(d.audit.clone())?;
@@ -2021,8 +2021,11 @@ mod tests {
                 .await
         });
         running.await.unwrap();
-        let fails_after_writing: std::sync::Arc<Decide<'static>> =
-            std::sync::Arc::new(|_| Err("refused after writing".to_owned()));
+        let fails_after_writing: std::sync::Arc<Decide<'static>> = std::sync::Arc::new(|_| {
+            Err(crate::lifecycle::DecisionError::Sign(
+                countersign_core::token::TokenError::BadSignature,
+            ))
+        });
         let mut queued: Vec<_> = (0..n)
             .map(|i| {
                 let decide = if i == 3 {

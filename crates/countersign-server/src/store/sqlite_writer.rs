@@ -54,8 +54,22 @@ impl WriterTotals {
     }
 }
 
+/// Why a batch was not committed: every job in it gets the same answer, so it is shared.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The database refused a statement of the batch or its commit.
+    #[error("the database: {0}")]
+    Database(#[source] sqlx::Error),
+    /// Reading the chain's head or writing the batch's audit entries failed.
+    #[error("the batch's audit chain: {0}")]
+    Audit(#[source] StoreError),
+    /// A job failed after a write it could not undo alone; the whole batch was rolled back.
+    #[error("a job failed after writing without a savepoint; the batch was rolled back")]
+    JobAborted,
+}
+
 /// Hands a job's result to its caller once the batch's commit is known.
-pub(super) type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
+pub(super) type Deliver = Box<dyn FnOnce(Result<(), Arc<CommitError>>) + Send>;
 
 /// A write job: runs inside the batch's transaction.
 pub(super) type Job = Box<
@@ -147,8 +161,8 @@ async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Job>, totals: &Writer
         let mut outer = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(|e| e.to_string())?;
-        let head = head_in(&mut *outer).await.map_err(|e| e.to_string())?;
+            .map_err(CommitError::Database)?;
+        let head = head_in(&mut *outer).await.map_err(CommitError::Audit)?;
         let mut chain = AuditBatch {
             head,
             entries: Vec::new(),
@@ -159,18 +173,16 @@ async fn run_batch(conn: &mut SqliteConnection, batch: Vec<Job>, totals: &Writer
         }
         if chain.aborted {
             // Dropping `outer` rolls the whole batch back.
-            return Err(
-                "a job failed after writing without a savepoint; the batch was rolled back"
-                    .to_owned(),
-            );
+            return Err(CommitError::JobAborted);
         }
         insert_entries(&mut outer, &chain.entries)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(CommitError::Audit)?;
         commit_started = Some(Instant::now());
-        outer.commit().await.map_err(|e| e.to_string())
+        outer.commit().await.map_err(CommitError::Database)
     }
-    .await;
+    .await
+    .map_err(Arc::new);
     totals.record(jobs, started, commit_started);
     if let Err(e) = &committed {
         tracing::error!(error = %e, jobs = delivers.len(), "write batch failed; nothing of it was committed");
