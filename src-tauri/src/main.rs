@@ -67,9 +67,6 @@ const QUIET_DEFAULTS: [(&str, &str); 3] = [
     ("JSC_useJIT", "0"),
 ];
 
-/// WebKit's variable naming the GPU render node it hands to the web process.
-const RENDER_DEVICE_VAR: &str = "WEBKIT_WEB_RENDER_DEVICE_FILE";
-
 fn quiet_defaults() {
     for (name, value) in QUIET_DEFAULTS {
         if std::env::var_os(name).is_none() {
@@ -77,45 +74,6 @@ fn quiet_defaults() {
             std::env::set_var(name, value);
         }
     }
-    let dmabuf_off = std::env::var("WEBKIT_DISABLE_DMABUF_RENDERER").is_ok_and(|v| v == "1");
-    let render_nodes = std::fs::read_dir("/dev/dri")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path());
-    if let Some(device) = render_device_default(
-        dmabuf_off,
-        std::env::var_os(RENDER_DEVICE_VAR).is_some(),
-        render_nodes,
-    ) {
-        std::env::set_var(RENDER_DEVICE_VAR, device);
-    }
-}
-
-/// What to set `WEBKIT_WEB_RENDER_DEVICE_FILE` to, if anything. Without it WebKit asks EGL in
-/// this process which GPU the web process should render on, and initialising EGL maps a GL
-/// driver here (under Mesa's software renderer libLLVM, about 20 MB). With the DMA-BUF
-/// renderer off (a quiet default) the web process hands frames over in shared memory and
-/// never opens that device, so the question is not worth its memory: name the first render
-/// node, the one WebKit's own DRM fallback picks, or `/dev/null` on a machine without one
-/// (where EGL's answer would have been "none"). Left alone when the environment sets the
-/// variable or turns the DMA-BUF renderer on.
-fn render_device_default(
-    dmabuf_off: bool,
-    already_set: bool,
-    dri_entries: impl Iterator<Item = std::path::PathBuf>,
-) -> Option<std::path::PathBuf> {
-    if !dmabuf_off || already_set {
-        return None;
-    }
-    let first_render_node = dri_entries
-        .filter(|path| {
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("renderD"))
-        })
-        .min();
-    Some(first_render_node.unwrap_or_else(|| "/dev/null".into()))
 }
 
 fn main() -> std::process::ExitCode {
@@ -150,30 +108,5 @@ fn main() -> std::process::ExitCode {
             eprintln!("countersign-desktop: {error}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::render_device_default;
-    use std::path::PathBuf;
-
-    #[test]
-    fn the_render_device_is_named_only_while_the_dma_buf_renderer_is_off_and_unset() {
-        let dri = || {
-            ["card1", "renderD129", "card0", "renderD128", "by-path"]
-                .map(|n| PathBuf::from("/dev/dri").join(n))
-                .into_iter()
-        };
-        assert_eq!(
-            render_device_default(true, false, dri()),
-            Some(PathBuf::from("/dev/dri/renderD128"))
-        );
-        assert_eq!(
-            render_device_default(true, false, std::iter::empty()),
-            Some(PathBuf::from("/dev/null"))
-        );
-        assert_eq!(render_device_default(false, false, dri()), None);
-        assert_eq!(render_device_default(true, true, dri()), None);
     }
 }

@@ -32,14 +32,15 @@ pub fn visible_state(record: &RequestRecord, now: countersign_core::Timestamp) -
     }
 }
 
-/// The request as its application sees it (the answer of `create` and `get`).
-fn view(record: &RequestRecord) -> StepUpAnswer {
+/// The request as its application sees it (the answer of `create` and `get`), borrowing the
+/// stored transaction rather than copying it for every answer.
+fn view(record: &RequestRecord) -> StepUpAnswer<&Transaction> {
     let now = clock::now().unwrap_or(record.transaction.created_at);
     StepUpAnswer::StepUp(RequestView {
         id: record.transaction.id.clone(),
         state: visible_state(record, now),
         digest: record.digest,
-        transaction: record.transaction.clone(),
+        transaction: &record.transaction,
     })
 }
 
@@ -341,7 +342,7 @@ pub async fn get(
     AppKey(key): AppKey,
     Path(id): Path<String>,
     query: Result<axum::extract::Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<StepUpAnswer>, Problem> {
+) -> Result<Response, Problem> {
     let axum::extract::Query(query) =
         query.map_err(|e| Problem::bad_request(ProblemCode::InvalidQuery, e.body_text()))?;
     let wait = query.wait.unwrap_or(0);
@@ -379,7 +380,7 @@ pub async fn get(
             }
         }
     }
-    Ok(Json(view(&record)))
+    Ok(Json(view(&record)).into_response())
 }
 
 fn check_idempotency_key(key: &str) -> Result<(), Problem> {
