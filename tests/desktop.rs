@@ -166,6 +166,11 @@ fn enroll_approve_deny_report_history_and_settings_through_the_window() {
     assert!(changes.contains("DE44500105175407324931"), "{changes}");
     assert!(ui.text_of("#f-requester").contains("alice@example.com"));
     assert!(ui.text_of("#f-uv").contains("PIN"));
+    assert_eq!(
+        colour_scheme(ui),
+        (false, "rgb(244, 246, 251)".to_owned()),
+        "the light system theme gives the light page"
+    );
     desk.screenshot("request");
     ui.click_css("#raw-toggle");
     let tx = Transaction::from_json(bank["transaction"].to_string().as_bytes()).unwrap();
@@ -294,6 +299,11 @@ fn enroll_approve_deny_report_history_and_settings_through_the_window() {
         payout["id"].as_str().unwrap()
     ));
     assert_eq!(ui.text_of("#f-amount"), "25,000.00 EUR");
+    assert_eq!(
+        colour_scheme(ui),
+        (true, "rgb(15, 18, 24)".to_owned()),
+        "GTK_THEME=Adwaita:dark gives the dark page"
+    );
     desk.screenshot("dark-request");
     ui.click_css("#nav-history");
     // History kept across restarts.
@@ -302,6 +312,19 @@ fn enroll_approve_deny_report_history_and_settings_through_the_window() {
     ui.click_css("#nav-settings");
     ui.wait("#s-server", 20);
     desk.screenshot("dark-settings");
+}
+
+/// Whether the page follows a dark system theme, and the page's background colour as the
+/// browser computed it (what the person sees, not what the stylesheet asks for).
+fn colour_scheme(ui: &webdriver::WebDriver) -> (bool, String) {
+    let answer = ui.execute(
+        "return [matchMedia('(prefers-color-scheme: dark)').matches, \
+         getComputedStyle(document.body).backgroundColor]",
+    );
+    (
+        answer[0].as_bool().unwrap_or_else(|| panic!("{answer}")),
+        answer[1].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 /// Evaluates the shell's `decide` command directly (as a tampered UI could) and returns the
