@@ -19,6 +19,7 @@ pub mod policy;
 pub mod problem;
 pub mod ratelimit;
 pub mod serve;
+pub mod service;
 pub mod store;
 pub mod tls;
 pub mod webhook;

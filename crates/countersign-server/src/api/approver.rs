@@ -4,11 +4,12 @@
 use super::extract::{parse_json, RawBody};
 use super::AppState;
 use crate::clock;
-use crate::lifecycle::{self, Role};
+use crate::lifecycle;
 use crate::problem::{Problem, ProblemCode};
+use crate::service::approval::{self, Refused};
 use crate::store::{
-    ApprovalRecord, ApproverRecord, AttestationTrust, CredentialRecord, DeviceRecord, FreezeRecord,
-    NonceUse, RequestState, StoreError,
+    ApprovalRecord, ApproverRecord, AttestationTrust, CredentialRecord, DeviceRecord, NonceUse,
+    StoreError,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -19,15 +20,14 @@ use countersign_core::device_auth::{self, DeviceAuth};
 use countersign_core::jwk::VerifyingKey;
 use countersign_core::push::{ActionDisplay, CountedApproval, PushedRequest, SignedRequest};
 use countersign_core::webauthn::{
-    verify_assertion, verify_registration, AssertionError, AssertionInput, AssertionPolicy,
-    AttestationType, CredentialPublicKey, RegisteredCredential, RegistrationPolicy,
+    verify_registration, AttestationType, RegisteredCredential, RegistrationPolicy,
     PROJECT_SOFTWARE_AAGUIDS,
 };
 use countersign_core::wire::approver::{
-    ApprovalAnswer, ApprovalProgress, AssertionBody, EnrollBody, Enrolled, GroupProgress, ServerKey,
+    ApprovalAnswer, AssertionBody, EnrollBody, Enrolled, ServerKey,
 };
 use countersign_core::wire::Verdict;
-use countersign_core::{b64, enrollment, ApprovalStatement, Decision, Timestamp};
+use countersign_core::{b64, enrollment, Decision, Timestamp};
 use std::sync::Arc;
 
 /// Largest clock difference accepted on a signed device request, in seconds.
@@ -465,224 +465,44 @@ async fn decide_as(
     raw: &[u8],
     verdict: Verdict,
 ) -> Result<Json<ApprovalAnswer>, Problem> {
-    let decision = verdict.decision();
     let body: AssertionBody = parse_json(raw)?;
-    if verdict.needs_reason() && body.reason.as_deref().is_none_or(str::is_empty) {
-        return Err(Problem::bad_request(
-            ProblemCode::ReasonRequired,
-            "a report needs a reason the security team can act on",
-        ));
-    }
-    if let Some(reason) = &body.reason {
-        if reason.len() > 1024 || reason.chars().any(char::is_control) {
-            return Err(Problem::bad_request(
-                ProblemCode::InvalidReason,
-                "reason must be at most 1024 characters without control characters",
-            ));
-        }
-    }
-    let now = clock::now().map_err(internal)?;
-    let request = state
-        .store
-        .request_by_id(id)
+    let answerer = approval::Answerer {
+        approver: &caller.approver,
+        device_id: &caller.device_id,
+    };
+    approval::answer(state, id, answerer, body, verdict)
         .await
-        .map_err(internal)?
-        .ok_or_else(|| Problem::not_found(format!("no request {id:?}")))?;
-    let tx = &request.transaction;
-    let role =
-        lifecycle::role_for(tx, &caller.approver.id, &caller.approver.groups).map_err(|e| {
-            let code = match e {
-                lifecycle::Ineligible::OwnRequest => ProblemCode::OwnRequest,
-                lifecycle::Ineligible::NotInGroup => ProblemCode::NotEligible,
-            };
-            forbidden(code, e.to_string())
-        })?;
-    // A report is taken in any state and after the approval window: an approval that won
-    // the race to the request, or the reporter's own earlier approval, must not keep the
-    // requester from being frozen (the freeze then cancels what it still can).
-    if verdict != Verdict::Report {
-        check_open_for(state, &request, &caller.approver.id, now).await?;
-    }
+        .map(Json)
+        .map_err(refusal_problem)
+}
 
-    let credential_id = bytes_field("credential_id", &body.credential_id)?;
-    let credential = state
-        .store
-        .credential(&credential_id)
-        .await
-        .map_err(internal)?;
-    let credential = credential
-        .filter(|c| c.approver_id == caller.approver.id)
-        .ok_or_else(|| {
-            forbidden(
-                ProblemCode::UnknownCredential,
-                "this credential is not enrolled for you",
-            )
-        })?;
-    if credential.cloned_at.is_some() {
-        return Err(forbidden(
-            ProblemCode::CredentialRevoked,
-            "this credential was flagged as cloned and is refused",
-        ));
+/// The problem document for a refused answer.
+fn refusal_problem(refused: Refused) -> Problem {
+    let detail = refused.to_string();
+    match refused {
+        Refused::ReasonRequired => Problem::bad_request(ProblemCode::ReasonRequired, detail),
+        Refused::InvalidReason => Problem::bad_request(ProblemCode::InvalidReason, detail),
+        Refused::InvalidBase64(_) => Problem::bad_request(ProblemCode::InvalidBase64, detail),
+        Refused::NoSuchRequest(_) => Problem::not_found(detail),
+        Refused::Ineligible(lifecycle::Ineligible::OwnRequest) => {
+            forbidden(ProblemCode::OwnRequest, detail)
+        }
+        Refused::Ineligible(lifecycle::Ineligible::NotInGroup) => {
+            forbidden(ProblemCode::NotEligible, detail)
+        }
+        Refused::ApprovalClosed(_) => conflict(ProblemCode::ApprovalExpired, detail),
+        Refused::NotPending(_) => conflict(ProblemCode::NotPending, detail),
+        Refused::AlreadyDecided => conflict(ProblemCode::AlreadyDecided, detail),
+        Refused::UnknownCredential => forbidden(ProblemCode::UnknownCredential, detail),
+        Refused::CredentialRevoked => forbidden(ProblemCode::CredentialRevoked, detail),
+        Refused::CounterRegression { stored, received } => forbidden(
+            ProblemCode::CounterRegression,
+            counter_regression_detail(stored, received),
+        ),
+        Refused::Assertion(e) => forbidden(ProblemCode::check(e.code()), detail),
+        Refused::CallerDisabled => caller_disabled(),
+        Refused::Fault(fault) => internal(fault),
     }
-    let key = CredentialPublicKey::from_cose_bytes(&credential.public_key).map_err(internal)?;
-    let challenge = ApprovalStatement::new(request.digest, decision, caller.approver.id.clone())
-        .challenge()
-        .map_err(internal)?;
-    let (ad, cd, sig) = (
-        bytes_field("authenticator_data", &body.authenticator_data)?,
-        bytes_field("client_data_json", &body.client_data_json)?,
-        bytes_field("signature", &body.signature)?,
-    );
-    let policy = AssertionPolicy {
-        rp_id: &state.config.rp_id,
-        origin: &state.config.origin,
-        challenge: &challenge,
-        require_user_verification: tx.requirements.user_verification,
-    };
-    let input = AssertionInput {
-        authenticator_data: &ad,
-        client_data_json: &cd,
-        signature: &sig,
-    };
-    let verified = match verify_assertion(&key, credential.sign_count, &policy, &input) {
-        Ok(v) => v,
-        Err(AssertionError::CounterRegression { stored, received }) => {
-            // A valid signature over this request's statement whose counter is not new: if
-            // this approver's decision on the request is already recorded, it is the same
-            // assertion sent twice (a retry racing the first), not a cloned key.
-            let recorded = state.store.approvals(&tx.id).await.map_err(internal)?;
-            if recorded.iter().any(|a| a.approver_id == caller.approver.id) {
-                return Err(conflict(
-                    ProblemCode::AlreadyDecided,
-                    "your decision on this request is already recorded",
-                ));
-            }
-            let event = Event {
-                at: now,
-                kind: EventKind::CredentialCloned.into(),
-                request_id: Some(tx.id.clone()),
-                actor: caller.approver.id.clone(),
-                data: serde_json::json!({"credential_id": body.credential_id, "stored": stored, "received": received}),
-            };
-            state
-                .store
-                .mark_cloned(&credential_id, now.unix(), event)
-                .await
-                .map_err(internal)?;
-            return Err(forbidden(
-                ProblemCode::CounterRegression,
-                counter_regression_detail(stored, received),
-            ));
-        }
-        Err(e) => return Err(forbidden(ProblemCode::check(e.code()), e.to_string())),
-    };
-
-    let approval = ApprovalRecord {
-        request_id: tx.id.clone(),
-        approver_id: caller.approver.id.clone(),
-        role,
-        decision,
-        credential_id: credential_id.clone(),
-        user_verified: verified.flags.user_verified(),
-        hardware_attested: credential.attestation == AttestationTrust::Verified,
-        groups: match role {
-            Role::Approver => lifecycle::counting_groups(tx, &caller.approver.groups),
-            Role::Requester => Vec::new(),
-        },
-        created_at: now.unix(),
-    };
-    let event = Event {
-        at: now,
-        kind: EventKind::approval(decision).into(),
-        request_id: Some(tx.id.clone()),
-        actor: caller.approver.id.clone(),
-        data: serde_json::json!({"role": role.as_str(), "credential_id": body.credential_id, "sign_count": verified.sign_count, "uv": verified.flags.user_verified(), "hardware_attested": credential.attestation == AttestationTrust::Verified, "reason": body.reason, "reported": verdict == Verdict::Report}),
-    };
-    let issuer = state.config.origin.clone();
-    let signing_key = state.keys.active.clone();
-    let decided = request.clone();
-    let decide = Arc::new(move |all: &[ApprovalRecord]| {
-        lifecycle::decide(&decided, all, &signing_key, &issuer, now)
-    });
-    if verdict == Verdict::Report {
-        let report = VerifiedReport {
-            request: &request,
-            reporter: &caller.approver.id,
-            reason: body.reason.clone(),
-            role,
-            denial: approval,
-            counters: (credential.sign_count, verified.sign_count),
-            audit: event,
-            now,
-        };
-        return record_report(state, report, &caller.device_id, decide).await;
-    }
-    let outcome = state
-        .store
-        .record_approval(
-            &approval,
-            &caller.device_id,
-            credential.sign_count,
-            verified.sign_count,
-            decide,
-            event,
-        )
-        .await;
-    let recorded = match outcome {
-        Ok(d) => {
-            state.changed(&tx.id);
-            state.metrics.event(match verdict {
-                Verdict::Approve => "approval",
-                Verdict::Deny | Verdict::Report => "denial",
-            });
-            if let Some(decision) = &d.decision {
-                state.metrics.event(decision.state.as_str());
-            }
-            d
-        }
-        Err(StoreError::AlreadyDecided | StoreError::CounterRace) => {
-            return Err(conflict(
-                ProblemCode::AlreadyDecided,
-                "your decision on this request is already recorded",
-            ))
-        }
-        Err(StoreError::NotPending(s)) => {
-            return Err(conflict(ProblemCode::NotPending, format!("request is {s}")))
-        }
-        Err(StoreError::ApprovalClosed) => {
-            return Err(conflict(
-                ProblemCode::ApprovalExpired,
-                format!("approvals closed at {}", tx.approve_by),
-            ))
-        }
-        Err(StoreError::CallerDisabled) => return Err(caller_disabled()),
-        Err(e) => return Err(internal(e)),
-    };
-    let progress = lifecycle::progress(tx, &recorded.approvals);
-    Ok(Json(ApprovalAnswer {
-        counted: true,
-        role,
-        state: recorded
-            .decision
-            .as_ref()
-            .map_or(RequestState::Pending, |d| d.state),
-        progress: Some(ApprovalProgress {
-            self_step_up_done: progress.self_done,
-            approvers: progress.approvers(),
-            approvers_required: tx.requirements.approvers(),
-            groups: progress
-                .groups
-                .iter()
-                .map(|g| GroupProgress {
-                    group: g.group.clone(),
-                    approvers: g.filled(),
-                    required: g.required,
-                })
-                .collect(),
-        }),
-        requester_frozen: None,
-        cancelled_requests: None,
-    }))
 }
 
 /// What an approver is told when a key's signature counter did not move forward. A cloned
@@ -704,144 +524,6 @@ fn caller_disabled() -> Problem {
         ProblemCode::ApproverDisabled,
         "this approver or device was disabled; nothing was recorded",
     )
-}
-
-/// Refuses an approval or denial of a request that is no longer pending, past its approval
-/// window, or already decided by this approver (checked again inside the transaction).
-async fn check_open_for(
-    state: &AppState,
-    request: &crate::store::RequestRecord,
-    approver_id: &str,
-    now: Timestamp,
-) -> Result<(), Problem> {
-    let tx = &request.transaction;
-    if now > tx.approve_by || request.state == RequestState::Expired {
-        return Err(conflict(
-            ProblemCode::ApprovalExpired,
-            format!("approvals closed at {}", tx.approve_by),
-        ));
-    }
-    if request.state != RequestState::Pending {
-        return Err(conflict(
-            ProblemCode::NotPending,
-            format!("request is {}", request.state.as_str()),
-        ));
-    }
-    let approvals = state.store.approvals(&tx.id).await.map_err(internal)?;
-    if approvals.iter().any(|a| a.approver_id == approver_id) {
-        return Err(conflict(
-            ProblemCode::AlreadyDecided,
-            "your decision on this request is already recorded",
-        ));
-    }
-    Ok(())
-}
-
-/// A report whose assertion verified, ready to record.
-struct VerifiedReport<'a> {
-    request: &'a crate::store::RequestRecord,
-    reporter: &'a str,
-    reason: Option<String>,
-    role: Role,
-    denial: ApprovalRecord,
-    /// The credential's counter as read, and the assertion's.
-    counters: (u32, u32),
-    audit: Event,
-    now: Timestamp,
-}
-
-/// Records a verified report in one transaction (the reporter's denial while the request is
-/// pending, the freeze, the cancellation of everything of the requester's that could still
-/// run), then calls the security team's webhook.
-async fn record_report(
-    state: &Arc<AppState>,
-    report: VerifiedReport<'_>,
-    device_id: &str,
-    decide: Arc<crate::store::Decide<'static>>,
-) -> Result<Json<ApprovalAnswer>, Problem> {
-    let tx = &report.request.transaction;
-    let freeze = FreezeRecord {
-        requester_id: tx.requester.id.clone(),
-        frozen_at: report.now.unix(),
-        reported_by: report.reporter.to_owned(),
-        request_id: tx.id.clone(),
-        reason: report.reason.clone(),
-    };
-    let freeze_audit = Event {
-        at: report.now,
-        kind: EventKind::RequesterFrozen.into(),
-        request_id: Some(tx.id.clone()),
-        actor: report.reporter.to_owned(),
-        data: serde_json::json!({"requester": tx.requester.id, "reason": report.reason}),
-    };
-    let (previous, new) = report.counters;
-    let outcome = state
-        .store
-        .record_report(
-            &report.denial,
-            device_id,
-            previous,
-            new,
-            decide,
-            report.audit,
-            &freeze,
-            freeze_audit,
-        )
-        .await;
-    let reported = match outcome {
-        Ok(reported) => reported,
-        Err(StoreError::CounterRace) => {
-            return Err(conflict(
-                ProblemCode::AlreadyDecided,
-                "your decision on this request is already recorded",
-            ))
-        }
-        Err(StoreError::CallerDisabled) => return Err(caller_disabled()),
-        Err(e) => return Err(internal(e)),
-    };
-    state.metrics.event("report");
-    // Once each: the reported request is among the cancelled ones when an approval won.
-    if !reported.cancelled.contains(&tx.id) {
-        state.changed(&tx.id);
-    }
-    for id in &reported.cancelled {
-        state.changed(id);
-    }
-    let decision = reported.denial.as_ref().and_then(|d| d.decision.as_ref());
-    if let Some(decision) = decision {
-        state.metrics.event(decision.state.as_str());
-    }
-    let now_state = match decision {
-        Some(d) => d.state,
-        None if reported.cancelled.contains(&tx.id) => RequestState::Cancelled,
-        None => report.request.state,
-    };
-    crate::webhook::notify(
-        state.clone(),
-        tx.id.clone(),
-        serde_json::json!({
-            "event": "request.reported",
-            "request_id": tx.id,
-            "digest": report.request.digest,
-            "action": tx.action,
-            "object": tx.object,
-            "requester": tx.requester,
-            "audience": tx.audience,
-            "reported_by": report.reporter,
-            "reason": report.reason,
-            "at": report.now,
-            "requester_frozen": true,
-            "cancelled_requests": reported.cancelled,
-        }),
-    );
-    Ok(Json(ApprovalAnswer {
-        counted: reported.denial.is_some(),
-        role: report.role,
-        state: now_state,
-        progress: None,
-        requester_frozen: Some(true),
-        cancelled_requests: Some(reported.cancelled),
-    }))
 }
 
 /// A signed audit checkpoint as an SSE event.
