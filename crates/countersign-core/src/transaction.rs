@@ -194,19 +194,7 @@ impl Transaction {
             });
         }
         check_id("id", &self.id, 128)?;
-        check_id("action", &self.action, 128)?;
-        check_text("object", &self.object, 512)?;
-        check_id("requester.id", &self.requester.id, 256)?;
-        check_id("audience", &self.audience, 256)?;
-        match (&self.amount, &self.scope) {
-            (Some(_), Some(_)) => return Err(TransactionError::AmountAndScope),
-            (Some(amount), None) => amount.validate()?,
-            (None, Some(scope)) => check_text("scope", scope, 512)?,
-            (None, None) => {}
-        }
-        if let Some(changes) = &self.change {
-            check_changes(changes)?;
-        }
+        self.subject().validate()?;
         if !(self.created_at < self.approve_by && self.approve_by <= self.execute_by) {
             return Err(TransactionError::DeadlinesOutOfOrder);
         }
@@ -215,6 +203,19 @@ impl Transaction {
             return Err(TransactionError::BadNonce);
         }
         check_requirements(&self.requirements)
+    }
+
+    /// What this transaction is about, as its application asked.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            action: &self.action,
+            object: &self.object,
+            amount: self.amount.as_ref(),
+            scope: self.scope.as_deref(),
+            change: self.change.as_deref(),
+            requester_id: &self.requester.id,
+            audience: &self.audience,
+        }
     }
 
     /// RFC 8785 canonical JSON of this transaction.
@@ -229,6 +230,47 @@ impl Transaction {
             canonical::TX_DOMAIN,
             &self.canonical_json()?,
         ))
+    }
+}
+
+/// What an application asks a step-up about, without what the server adds (id, deadlines,
+/// nonce, requirements). The server checks it before policy runs, so that policy only ever
+/// sees input a transaction may hold; every transaction's validation checks it too.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject<'a> {
+    /// Action id from the catalog.
+    pub action: &'a str,
+    /// The resource acted on.
+    pub object: &'a str,
+    /// Money moved or put at risk.
+    pub amount: Option<&'a Amount>,
+    /// What the action reaches when it has no amount.
+    pub scope: Option<&'a str>,
+    /// Field changes.
+    pub change: Option<&'a [Change]>,
+    /// Who asks.
+    pub requester_id: &'a str,
+    /// The application that will execute the action.
+    pub audience: &'a str,
+}
+
+impl Subject<'_> {
+    /// Checks every member as a transaction's validation does.
+    pub fn validate(&self) -> Result<(), TransactionError> {
+        check_id("action", self.action, 128)?;
+        check_text("object", self.object, 512)?;
+        check_id("requester.id", self.requester_id, 256)?;
+        check_id("audience", self.audience, 256)?;
+        match (self.amount, self.scope) {
+            (Some(_), Some(_)) => return Err(TransactionError::AmountAndScope),
+            (Some(amount), None) => amount.validate()?,
+            (None, Some(scope)) => check_text("scope", scope, 512)?,
+            (None, None) => {}
+        }
+        if let Some(changes) = self.change {
+            check_changes(changes)?;
+        }
+        Ok(())
     }
 }
 

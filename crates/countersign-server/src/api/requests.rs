@@ -2,24 +2,20 @@
 
 use super::extract::{AppKey, StrictJson};
 use super::AppState;
-use crate::catalog::Member;
 use crate::clock;
-use crate::policy::{Outcome, PolicyInput, RuntimeContext};
 use crate::problem::{Problem, ProblemCode};
-use crate::store::{
-    Created, PendingCap, PendingCaps, Redeemed, RequestRecord, RequestState, StoreError,
-};
+use crate::service::request::{self, Created, Refused};
+use crate::store::{Redeemed, RequestRecord, RequestState};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use countersign_core::audit::{Event, EventKind};
-use countersign_core::transaction::{Requirements, Transaction, TransactionError};
+use countersign_core::transaction::{Transaction, TransactionError};
 use countersign_core::wire::application::{
-    CreateRequest, DecisionAnswer, ExecutionOutcome, OutcomeReport, RedeemAnswer, RequestContext,
-    RequestStatus, RequestView, StepUpAnswer,
+    CreateRequest, DecisionAnswer, ExecutionOutcome, OutcomeReport, RedeemAnswer, RequestStatus,
+    RequestView, StepUpAnswer,
 };
-use countersign_core::{b64, canonical};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -57,270 +53,58 @@ fn unprocessable(e: &TransactionError) -> Problem {
     )
 }
 
-/// Refuses a requester id that is not in canonical form (it would be a second identity for
-/// the same person), or that this API key may not speak for.
-fn check_requester(key: &crate::store::ApiKeyRecord, id: &str) -> Result<(), Problem> {
-    if !crate::identity::is_canonical(id) {
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ProblemCode::RequesterNotCanonical,
-            format!(
-                "requester ids are compared in lowercase: send {:?}",
-                id.to_ascii_lowercase()
-            ),
-        ));
-    }
-    if !crate::identity::allowed(&key.requesters, id) {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            ProblemCode::RequesterNotAllowed,
-            "this API key may not ask step-ups for this requester",
-        ));
-    }
-    Ok(())
-}
-
-/// The answer for a requester frozen after a report.
-fn frozen(requester: &str) -> Problem {
-    Problem::new(
-        StatusCode::FORBIDDEN,
-        ProblemCode::RequesterFrozen,
-        format!("{requester} may not make requests until an operator lifts a freeze"),
-    )
-}
-
-/// A frozen requester gets no answer but the freeze, whatever policy says. (A step-up is
-/// checked again inside the creating transaction, so a freeze cannot slip in between.)
-async fn refuse_if_frozen(state: &AppState, requester: &str) -> Result<(), Problem> {
-    match state.store.freeze(requester).await.map_err(internal)? {
-        Some(_) => Err(frozen(requester)),
-        None => Ok(()),
-    }
-}
-
 /// `POST /v1/requests`: evaluates policy and, when a step-up is needed, creates the request.
 pub async fn create(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
     StrictJson(body): StrictJson<CreateRequest>,
-) -> Result<Response, Problem> {
-    let now = clock::now().map_err(internal)?;
-    check_idempotency_key(&body.idempotency_key)?;
-    check_context(&body.context)?;
-    check_requester(&key, &body.requester.id)?;
-    // All zeros is what an application sends when it never bound the request to a session:
-    // an approval would then count for any session of the requester.
-    if body.session == countersign_core::Digest::ZERO {
-        return Err(Problem::new(
+) -> Response {
+    match request::create(&state, &key, &body).await {
+        Ok(Created::NotRequired) => (
+            StatusCode::OK,
+            Json(StepUpAnswer::<Transaction>::NotRequired),
+        )
+            .into_response(),
+        Ok(Created::New(r)) => (StatusCode::CREATED, Json(view(&r))).into_response(),
+        Ok(Created::Existing(r)) => (StatusCode::OK, Json(view(&r))).into_response(),
+        Err(refused) => refusal_response(refused),
+    }
+}
+
+/// The answer to a request that was not created: a problem document (rate limits with their
+/// `Retry-After`).
+fn refusal_response(refused: Refused) -> Response {
+    let detail = refused.to_string();
+    let (status, code) = match refused {
+        Refused::InvalidIdempotencyKey => {
+            (StatusCode::BAD_REQUEST, ProblemCode::InvalidIdempotencyKey)
+        }
+        Refused::InvalidContext(_) => (StatusCode::BAD_REQUEST, ProblemCode::InvalidContext),
+        Refused::RequesterNotCanonical(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemCode::RequesterNotCanonical,
+        ),
+        Refused::RequesterNotAllowed => (StatusCode::FORBIDDEN, ProblemCode::RequesterNotAllowed),
+        Refused::UnboundSession => (
             StatusCode::UNPROCESSABLE_ENTITY,
             ProblemCode::UnboundSession,
-            "session must be the SHA-256 of the session the action comes from, not all zeros",
-        ));
-    }
-    let action = state.catalog.get(&body.action).ok_or_else(|| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ProblemCode::UnknownAction,
-            format!("{:?} is not in the action catalog", body.action),
-        )
-    })?;
-    for member in &action.requires {
-        let present = match member {
-            Member::Amount => body.amount.is_some(),
-            Member::Scope => body.scope.is_some(),
-            Member::Change => body.change.is_some(),
-        };
-        if !present {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ProblemCode::MissingMember,
-                format!("action {} requires {member:?}", action.id),
-            ));
+        ),
+        Refused::UnknownAction(_) => (StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::UnknownAction),
+        Refused::MissingMember { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::MissingMember)
         }
-    }
-
-    // Validate everything the application sent before policy sees it: a draft transaction with
-    // placeholder requirements runs the same checks as the real one.
-    let id = format!(
-        "req_{}",
-        b64::encode(clock::random::<16>().map_err(internal)?)
-    );
-    let nonce = b64::encode(clock::random::<24>().map_err(internal)?);
-    let draft_requirements = Requirements {
-        self_step_up: true,
-        quorum: Vec::new(),
-        user_verification: true,
-        execution_ttl_seconds: 1,
-        reason: "draft".into(),
+        Refused::Invalid(e) => return unprocessable(&e).into_response(),
+        Refused::PolicyInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::PolicyInput),
+        Refused::PolicyForbids(_) => (StatusCode::FORBIDDEN, ProblemCode::PolicyForbids),
+        Refused::RequesterFrozen(_) => (StatusCode::FORBIDDEN, ProblemCode::RequesterFrozen),
+        Refused::TooManyPending => (StatusCode::TOO_MANY_REQUESTS, ProblemCode::TooManyPending),
+        Refused::ApiKeyPendingCap => (StatusCode::TOO_MANY_REQUESTS, ProblemCode::ApiKeyPendingCap),
+        Refused::IdempotencyConflict => (StatusCode::CONFLICT, ProblemCode::IdempotencyConflict),
+        Refused::ApiKeyRateLimited(limited) => return limited.into_response(),
+        Refused::RequesterRateLimited(limited) => return limited.into_response(),
+        Refused::Fault(fault) => return internal(fault).into_response(),
     };
-    let later = |s: i64| {
-        now.plus_seconds(s)
-            .ok_or_else(|| internal("deadline out of range"))
-    };
-    let mut tx = Transaction {
-        version: draft_requirements.version(),
-        id,
-        action: body.action.clone(),
-        object: body.object.clone(),
-        amount: body.amount.clone(),
-        scope: body.scope.clone(),
-        change: body.change.clone(),
-        requester: body.requester.clone(),
-        session: body.session,
-        audience: key.audience.clone(),
-        created_at: now,
-        approve_by: later(1)?,
-        execute_by: later(2)?,
-        nonce,
-        requirements: draft_requirements,
-    };
-    tx.validate().map_err(|e| unprocessable(&e))?;
-    if let Err(limited) = state.limits.check_api_key(&key.id) {
-        return Ok(limited.into_response());
-    }
-    if let Err(limited) = state.limits.check_requester(&tx.requester.id) {
-        return Ok(limited.into_response());
-    }
-
-    let input = PolicyInput {
-        action: &tx.action,
-        object: &tx.object,
-        amount: tx.amount.as_ref(),
-        requester_id: &tx.requester.id,
-        requester_kind: tx.requester.kind,
-        context: &RuntimeContext {
-            ip: body.context.ip,
-            geo: body.context.geo.clone(),
-            device_posture: body.context.device_posture.clone(),
-            privileges: body.context.privileges.clone(),
-        },
-        hour_utc: u8::try_from(tx.created_at.unix().rem_euclid(86_400) / 3600).unwrap_or(0),
-    };
-    let outcome = state.policy.evaluate(&input).map_err(|e| {
-        // The amount's range is the application's to fix; Cedar's own text stays in the log.
-        let detail = match e {
-            crate::policy::PolicyError::AmountRange => e.to_string(),
-            _ => {
-                tracing::warn!(error = %e, "the request cannot be put to policy");
-                "the request cannot be evaluated by policy".into()
-            }
-        };
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ProblemCode::PolicyInput,
-            detail,
-        )
-    })?;
-    let actor = format!("api-key:{}", key.id);
-    let event = |kind: EventKind, data: serde_json::Value| Event {
-        at: now,
-        kind: kind.into(),
-        request_id: None,
-        actor: actor.clone(),
-        data,
-    };
-    let step_up = match outcome {
-        Outcome::NotRequired { policies } => {
-            refuse_if_frozen(&state, &tx.requester.id).await?;
-            state.metrics.event("not_required");
-            state
-                .store
-                .audit(event(EventKind::RequestNotRequired, serde_json::json!({"action": tx.action, "object": tx.object, "requester": tx.requester.id, "policies": policies})))
-                .await
-                .map_err(internal)?;
-            return Ok((
-                StatusCode::OK,
-                Json(StepUpAnswer::<Transaction>::NotRequired),
-            )
-                .into_response());
-        }
-        Outcome::Forbidden { reason, policies } => {
-            refuse_if_frozen(&state, &tx.requester.id).await?;
-            state.metrics.event("forbidden");
-            state
-                .store
-                .audit(event(EventKind::RequestForbidden, serde_json::json!({"action": tx.action, "object": tx.object, "requester": tx.requester.id, "policies": policies, "reason": reason})))
-                .await
-                .map_err(internal)?;
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                ProblemCode::PolicyForbids,
-                reason,
-            ));
-        }
-        Outcome::StepUp(step_up) => step_up,
-    };
-
-    tx.requirements = Requirements {
-        self_step_up: step_up.self_step_up,
-        quorum: step_up.quorum.clone(),
-        user_verification: step_up.user_verification,
-        execution_ttl_seconds: step_up.execution_ttl_seconds,
-        reason: step_up.reason.clone(),
-    };
-    tx.version = tx.requirements.version();
-    tx.approve_by = later(i64::from(step_up.approval_ttl_seconds))?;
-    tx.execute_by =
-        later(i64::from(step_up.approval_ttl_seconds) + i64::from(step_up.execution_ttl_seconds))?;
-    let digest = tx.digest().map_err(|e| unprocessable(&e))?;
-    let fingerprint =
-        canonical::digest_of(b"countersign/idempotency/v1\n", &body).map_err(internal)?;
-    let record = RequestRecord {
-        transaction: tx,
-        digest,
-        idempotency_key: body.idempotency_key.clone(),
-        fingerprint,
-        state: RequestState::Pending,
-        decision_token: None,
-        decision_exp: None,
-    };
-    let created_event = Event {
-        request_id: Some(record.transaction.id.clone()),
-        ..event(
-            EventKind::RequestCreated,
-            serde_json::json!({"digest": digest, "action": record.transaction.action, "requester": record.transaction.requester.id, "policies": step_up.policies}),
-        )
-    };
-    let caps = PendingCaps {
-        api_key_id: key.id.clone(),
-        per_requester: state.config.limits.max_pending_per_requester,
-        per_api_key: state.config.limits.max_pending_per_api_key,
-        now: now.unix(),
-    };
-    match state
-        .store
-        .create_request(&record, &caps, created_event)
-        .await
-    {
-        Ok(Created::New(r)) => {
-            state.changed(&r.transaction.id);
-            state.metrics.event("created");
-            Ok((StatusCode::CREATED, Json(view(&r))).into_response())
-        }
-        Ok(Created::Existing(r)) => Ok((StatusCode::OK, Json(view(&r))).into_response()),
-        Err(StoreError::RequesterFrozen) => Err(frozen(&record.transaction.requester.id)),
-        // The requester's count may include other applications' requests: it is logged, not
-        // answered.
-        Err(StoreError::PendingCap(PendingCap::Requester)) => {
-            tracing::info!(requester = %record.transaction.requester.id, "requester pending cap reached");
-            Err(Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                ProblemCode::TooManyPending,
-                "this requester has as many pending requests as allowed; wait for them to be decided",
-            ))
-        }
-        Err(StoreError::PendingCap(PendingCap::ApiKey)) => Err(Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ProblemCode::ApiKeyPendingCap,
-            "this API key has as many pending requests as allowed; wait for them to be decided",
-        )),
-        Err(StoreError::IdempotencyConflict) => Err(Problem::new(
-            StatusCode::CONFLICT,
-            ProblemCode::IdempotencyConflict,
-            "this idempotency key was used for a different request",
-        )),
-        Err(e) => Err(internal(e)),
-    }
+    Problem::new(status, code, detail).into_response()
 }
 
 /// `GET /v1/requests/{id}?wait=N` query.
@@ -381,46 +165,6 @@ pub async fn get(
         }
     }
     Ok(Json(view(&record)).into_response())
-}
-
-fn check_idempotency_key(key: &str) -> Result<(), Problem> {
-    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Problem::bad_request(
-            ProblemCode::InvalidIdempotencyKey,
-            "idempotency_key must be 1-128 printable ASCII characters",
-        ));
-    }
-    Ok(())
-}
-
-fn check_context(context: &RequestContext) -> Result<(), Problem> {
-    let bad = |detail: &str| {
-        Err(Problem::bad_request(
-            ProblemCode::InvalidContext,
-            detail.to_owned(),
-        ))
-    };
-    if let Some(geo) = &context.geo {
-        if geo.len() != 2 || !geo.bytes().all(|b| b.is_ascii_uppercase()) {
-            return bad("context.geo must be an ISO 3166 alpha-2 code");
-        }
-    }
-    if let Some(posture) = &context.device_posture {
-        if !["managed", "unmanaged", "compromised", "unknown"].contains(&posture.as_str()) {
-            return bad(
-                "context.device_posture must be managed, unmanaged, compromised or unknown",
-            );
-        }
-    }
-    if context.privileges.len() > 64
-        || context
-            .privileges
-            .iter()
-            .any(|p| p.is_empty() || p.len() > 128)
-    {
-        return bad("context.privileges: at most 64 entries of 1-128 characters");
-    }
-    Ok(())
 }
 
 /// `GET /v1/requests/{id}/decision`: the signed decision, once there is one.

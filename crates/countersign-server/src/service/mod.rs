@@ -4,6 +4,7 @@
 //! about HTTP.
 
 pub mod approval;
+pub mod request;
 
 /// A failure of the server itself (not of the caller's input): logged, answered with a 500,
 /// never detailed to the caller.
@@ -18,6 +19,12 @@ pub enum Fault {
     /// A credential's public key as stored does not parse.
     #[error("stored credential key: {0}")]
     StoredKey(#[from] countersign_core::webauthn::CoseKeyError),
+    /// The operating system's random number generator failed.
+    #[error(transparent)]
+    Random(#[from] crate::clock::RandomError),
+    /// A deadline computed from policy's lifetimes is past what timestamps hold.
+    #[error("deadline out of range")]
+    DeadlineOutOfRange,
     /// A statement or request could not be encoded canonically.
     #[error("canonical encoding: {0}")]
     Canonical(#[from] countersign_core::canonical::CanonicalError),
