@@ -7,27 +7,18 @@ use crate::clock;
 use crate::lifecycle;
 use crate::problem::{Problem, ProblemCode};
 use crate::service::approval::{self, Refused};
-use crate::store::{
-    ApprovalRecord, ApproverRecord, AttestationTrust, CredentialRecord, DeviceRecord, NonceUse,
-    StoreError,
-};
+use crate::service::enrollment;
+use crate::store::{ApprovalRecord, ApproverRecord, NonceUse};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::Json;
-use countersign_core::audit::{Event, EventKind};
 use countersign_core::device_auth::{self, DeviceAuth};
 use countersign_core::jwk::VerifyingKey;
 use countersign_core::push::{ActionDisplay, CountedApproval, PushedRequest, SignedRequest};
-use countersign_core::webauthn::{
-    verify_registration, AttestationType, RegisteredCredential, RegistrationPolicy,
-    PROJECT_SOFTWARE_AAGUIDS,
-};
-use countersign_core::wire::approver::{
-    ApprovalAnswer, AssertionBody, EnrollBody, Enrolled, ServerKey,
-};
+use countersign_core::wire::approver::{ApprovalAnswer, AssertionBody, EnrollBody, Enrolled};
 use countersign_core::wire::Verdict;
-use countersign_core::{b64, enrollment, Decision, Timestamp};
+use countersign_core::{Decision, Timestamp};
 use std::sync::Arc;
 
 /// Largest clock difference accepted on a signed device request, in seconds.
@@ -46,189 +37,37 @@ fn conflict(code: ProblemCode, detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::CONFLICT, code, detail)
 }
 
-fn bytes_field(name: &'static str, text: &str) -> Result<Vec<u8>, Problem> {
-    b64::decode(text).map_err(|_| {
-        Problem::bad_request(
-            ProblemCode::InvalidBase64,
-            format!("{name} is not unpadded base64url"),
-        )
-    })
-}
-
-/// What the server may believe about the key that registered. The AAGUID is the key's own
-/// claim; only an attestation chain verified against the FIDO metadata makes it a fact.
-/// - This project's software keys are refused unless demo keys are allowed.
-/// - With an allow-list, the model must be on it *and* its attestation must verify.
-/// - Otherwise the key enrolls, recorded as hardware-attested only when it verified.
-fn judge_attestation(
-    state: &AppState,
-    credential: &RegisteredCredential,
-    now: i64,
-) -> Result<AttestationTrust, Problem> {
-    let enrollment = &state.config.enrollment;
-    let aaguid_hex = crate::metadata::aaguid_hex(&credential.aaguid);
-    if PROJECT_SOFTWARE_AAGUIDS.contains(&credential.aaguid) && !enrollment.allow_demo_keys {
-        return Err(forbidden(
-            ProblemCode::DemoKeyNotAllowed,
-            "this is a Countersign demo or test software key; this server accepts security keys only",
-        ));
-    }
-    let chain = match &credential.attestation {
-        AttestationType::Basic { certificates } => certificates.as_slice(),
-        AttestationType::None | AttestationType::SelfAttestation => &[],
-    };
-    let verified = match &state.metadata {
-        Some(metadata) if !chain.is_empty() => metadata
-            .verify_attestation(&credential.aaguid, chain, now)
-            .map(|_| ()),
-        Some(_) => Err(crate::metadata::TrustError::NoCertificate),
-        None => Err(crate::metadata::TrustError::NoMetadata),
-    };
-    let allowed = &enrollment.allowed_aaguids;
-    if !allowed.is_empty() {
-        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(&aaguid_hex)) {
-            return Err(forbidden(
-                ProblemCode::AuthenticatorNotAllowed,
-                format!("authenticator model {aaguid_hex} is not on this server's allow-list"),
-            ));
-        }
-        if let Err(reason) = verified {
-            tracing::warn!(aaguid = %aaguid_hex, %reason, "enrollment refused: attestation not verified");
-            return Err(forbidden(
-                ProblemCode::AttestationNotVerified,
-                format!("the security key's attestation could not be verified: {reason}"),
-            ));
-        }
-    }
-    Ok(match (&credential.attestation, verified) {
-        (_, Ok(())) => AttestationTrust::Verified,
-        (AttestationType::None, _) => AttestationTrust::None,
-        (AttestationType::SelfAttestation, _) => AttestationTrust::SelfAttested,
-        (AttestationType::Basic { .. }, _) => AttestationTrust::Unverified,
-    })
-}
-
 /// `POST /v1/enroll`: redeems a one-time code, registering the device key and a FIDO credential.
 pub async fn enroll(
     State(state): State<Arc<AppState>>,
     RawBody(body): RawBody,
 ) -> Result<Json<Enrolled>, Problem> {
     let body: EnrollBody = parse_json(&body)?;
-    let now = clock::now().map_err(internal)?;
-    let invalid_code = || {
-        forbidden(
-            ProblemCode::InvalidEnrollmentCode,
-            "enrollment code invalid, used or expired",
-        )
-    };
-    let code_hash = enrollment::secret_hash(&body.code).ok_or_else(invalid_code)?;
-    if body.device_name.is_empty()
-        || body.device_name.len() > 128
-        || body.device_name.chars().any(char::is_control)
-    {
-        return Err(Problem::bad_request(
-            ProblemCode::InvalidDeviceName,
-            "device_name must be 1-128 characters without control characters",
-        ));
-    }
-    let device_key: [u8; 32] = bytes_field("device_key", &body.device_key)?
-        .try_into()
-        .map_err(|_| {
-            Problem::bad_request(
-                ProblemCode::InvalidDeviceKey,
-                "device_key must be a 32-byte Ed25519 public key",
-            )
-        })?;
-    VerifyingKey::from_bytes(&device_key).map_err(|_| {
-        Problem::bad_request(
-            ProblemCode::InvalidDeviceKey,
-            "device_key is not a valid Ed25519 key",
-        )
-    })?;
-    let approver_id = state
-        .store
-        .enrollment_approver(&code_hash, now.unix())
+    enrollment::enroll(&state, &body)
         .await
-        .map_err(internal)?
-        .ok_or_else(invalid_code)?;
+        .map(Json)
+        .map_err(enrollment_problem)
+}
 
-    let challenge = enrollment::challenge(&body.code, &body.device_key).map_err(internal)?;
-    let policy = RegistrationPolicy {
-        rp_id: &state.config.rp_id,
-        origin: &state.config.origin,
-        challenge: &challenge,
-        require_user_verification: state.config.enrollment.require_user_verification,
-    };
-    let attestation = bytes_field("attestation_object", &body.attestation_object)?;
-    let client_data = bytes_field("client_data_json", &body.client_data_json)?;
-    let credential = verify_registration(&policy, &attestation, &client_data)
-        .map_err(|e| Problem::bad_request(ProblemCode::check(e.code()), e.to_string()))?;
-    let aaguid_hex = crate::metadata::aaguid_hex(&credential.aaguid);
-    let attestation = judge_attestation(&state, &credential, now.unix())?;
-
-    let device_id = format!(
-        "dev_{}",
-        b64::encode(clock::random::<12>().map_err(internal)?)
-    );
-    let device = DeviceRecord {
-        id: device_id.clone(),
-        approver_id: approver_id.clone(),
-        name: body.device_name.clone(),
-        device_key,
-        created_at: now.unix(),
-        disabled_at: None,
-    };
-    let record = CredentialRecord {
-        id: credential.credential_id.clone(),
-        device_id: device_id.clone(),
-        approver_id: approver_id.clone(),
-        public_key: credential.public_key.to_cose_bytes(),
-        aaguid: credential.aaguid,
-        attestation,
-        sign_count: credential.sign_count,
-        created_at: now.unix(),
-        cloned_at: None,
-    };
-    let event = Event {
-        at: now,
-        kind: EventKind::ApproverEnrolled.into(),
-        request_id: None,
-        actor: approver_id.clone(),
-        data: serde_json::json!({"device_id": device_id, "device_name": body.device_name, "aaguid": aaguid_hex, "attestation": attestation.as_str(), "credential_id": b64::encode(&credential.credential_id)}),
-    };
-    match state
-        .store
-        .enroll(&code_hash, now.unix(), &device, &record, event)
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::EnrollmentCode) => return Err(invalid_code()),
-        Err(StoreError::ApproverDisabled) => {
-            return Err(forbidden(
-                ProblemCode::ApproverDisabled,
-                "this approver is disabled",
-            ))
+/// The problem document for a refused enrollment.
+fn enrollment_problem(refused: enrollment::Refused) -> Problem {
+    use enrollment::Refused as R;
+    let detail = refused.to_string();
+    match refused {
+        R::InvalidCode => forbidden(ProblemCode::InvalidEnrollmentCode, detail),
+        R::InvalidDeviceName => Problem::bad_request(ProblemCode::InvalidDeviceName, detail),
+        R::InvalidBase64(_) => Problem::bad_request(ProblemCode::InvalidBase64, detail),
+        R::DeviceKeyLength | R::DeviceKeyInvalid => {
+            Problem::bad_request(ProblemCode::InvalidDeviceKey, detail)
         }
-        Err(StoreError::AlreadyEnrolled) => {
-            return Err(conflict(
-                ProblemCode::AlreadyEnrolled,
-                "this credential or device key is already enrolled",
-            ))
-        }
-        Err(e) => return Err(internal(e)),
+        R::Registration(e) => Problem::bad_request(ProblemCode::check(e.code()), detail),
+        R::DemoKeyNotAllowed => forbidden(ProblemCode::DemoKeyNotAllowed, detail),
+        R::AuthenticatorNotAllowed(_) => forbidden(ProblemCode::AuthenticatorNotAllowed, detail),
+        R::AttestationNotVerified(_) => forbidden(ProblemCode::AttestationNotVerified, detail),
+        R::ApproverDisabled => forbidden(ProblemCode::ApproverDisabled, detail),
+        R::AlreadyEnrolled => conflict(ProblemCode::AlreadyEnrolled, detail),
+        R::Fault(fault) => internal(fault),
     }
-    let key = state.keys.active.verifying_key();
-    Ok(Json(Enrolled {
-        approver_id,
-        device_id,
-        rp_id: state.config.rp_id.clone(),
-        origin: state.config.origin.clone(),
-        server_key: ServerKey {
-            kid: key.kid().to_owned(),
-            alg: None,
-            x: b64::encode(key.as_bytes()),
-        },
-    }))
 }
 
 /// The device and approver behind a signed request.

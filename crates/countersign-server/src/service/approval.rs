@@ -3,7 +3,7 @@
 //! clone detection, recording, and for a report the freeze and the security team's webhook.
 //! The caller is already authenticated by its device signature.
 
-use super::Fault;
+use super::{base64_field, Fault, InvalidBase64};
 use crate::api::AppState;
 use crate::clock;
 use crate::lifecycle::{self, Ineligible, Role};
@@ -12,7 +12,6 @@ use crate::store::{
     RequestState, StoreError,
 };
 use countersign_core::audit::{Event, EventKind};
-use countersign_core::b64;
 use countersign_core::webauthn::{
     verify_assertion, AssertionError, AssertionInput, AssertionPolicy, CredentialPublicKey,
 };
@@ -45,8 +44,8 @@ pub enum Refused {
     #[error("reason must be at most {MAX_REASON_BYTES} characters without control characters")]
     InvalidReason,
     /// A binary field that is not unpadded base64url.
-    #[error("{0} is not unpadded base64url")]
-    InvalidBase64(&'static str),
+    #[error(transparent)]
+    InvalidBase64(#[from] InvalidBase64),
     /// No request with this id.
     #[error("no request {0:?}")]
     NoSuchRequest(String),
@@ -99,10 +98,6 @@ impl From<clock::ClockError> for Refused {
     }
 }
 
-fn bytes_field(name: &'static str, text: &str) -> Result<Vec<u8>, Refused> {
-    b64::decode(text).map_err(|_| Refused::InvalidBase64(name))
-}
-
 /// Checks the body's own rules: a report has a reason, and a reason is short plain text.
 fn check_reason(verdict: Verdict, reason: Option<&str>) -> Result<(), Refused> {
     if verdict.needs_reason() && reason.is_none_or(str::is_empty) {
@@ -142,7 +137,7 @@ pub async fn answer(
         check_open_for(state, &request, &approver.id, now).await?;
     }
 
-    let credential_id = bytes_field("credential_id", &body.credential_id)?;
+    let credential_id = base64_field("credential_id", &body.credential_id)?;
     let credential = state
         .store
         .credential(&credential_id)
@@ -157,9 +152,9 @@ pub async fn answer(
         .challenge()
         .map_err(Fault::from)?;
     let (ad, cd, sig) = (
-        bytes_field("authenticator_data", &body.authenticator_data)?,
-        bytes_field("client_data_json", &body.client_data_json)?,
-        bytes_field("signature", &body.signature)?,
+        base64_field("authenticator_data", &body.authenticator_data)?,
+        base64_field("client_data_json", &body.client_data_json)?,
+        base64_field("signature", &body.signature)?,
     );
     let policy = AssertionPolicy {
         rp_id: &state.config.rp_id,

@@ -4,6 +4,7 @@
 //! about HTTP.
 
 pub mod approval;
+pub mod enrollment;
 pub mod request;
 
 /// A failure of the server itself (not of the caller's input): logged, answered with a 500,
@@ -28,4 +29,14 @@ pub enum Fault {
     /// A statement or request could not be encoded canonically.
     #[error("canonical encoding: {0}")]
     Canonical(#[from] countersign_core::canonical::CanonicalError),
+}
+
+/// A binary body field that is not unpadded base64url, by name.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} is not unpadded base64url")]
+pub struct InvalidBase64(pub &'static str);
+
+/// The bytes of the body field `name`.
+fn base64_field(name: &'static str, text: &str) -> Result<Vec<u8>, InvalidBase64> {
+    countersign_core::b64::decode(text).map_err(|_| InvalidBase64(name))
 }
