@@ -56,8 +56,8 @@ pub enum Refused {
     #[error("approvals closed at {0}")]
     ApprovalClosed(Timestamp),
     /// The request is no longer pending.
-    #[error("request is {0}")]
-    NotPending(&'static str),
+    #[error("request is {}", .0.as_str())]
+    NotPending(RequestState),
     /// This approver's decision on the request is already recorded.
     #[error("your decision on this request is already recorded")]
     AlreadyDecided,
@@ -252,6 +252,7 @@ pub async fn answer(
             return Err(Refused::AlreadyDecided)
         }
         Err(StoreError::NotPending(s)) => return Err(Refused::NotPending(s)),
+        Err(StoreError::NoSuchRequest) => return Err(Refused::NoSuchRequest(tx.id.clone())),
         Err(StoreError::ApprovalClosed) => return Err(Refused::ApprovalClosed(tx.approve_by)),
         Err(StoreError::CallerDisabled) => return Err(Refused::CallerDisabled),
         Err(e) => return Err(e.into()),
@@ -304,7 +305,7 @@ async fn check_open_for(
         return Err(Refused::ApprovalClosed(tx.approve_by));
     }
     if request.state != RequestState::Pending {
-        return Err(Refused::NotPending(request.state.as_str()));
+        return Err(Refused::NotPending(request.state));
     }
     let approvals = state.store.approvals(&tx.id).await?;
     if approvals.iter().any(|a| a.approver_id == approver_id) {

@@ -26,7 +26,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// Stored data no longer parses: tampering or a bug; never served.
     #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    Corrupt(#[from] Corrupt),
+    /// The database writer's thread or runtime could not start.
+    #[error("the database writer could not start: {0}")]
+    WriterStart(#[source] std::io::Error),
     /// An idempotency key reused with a different request body.
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,
@@ -40,8 +43,11 @@ pub enum StoreError {
     #[error("credential or device key already enrolled")]
     AlreadyEnrolled,
     /// The request is not pending.
-    #[error("request is {0}, not pending")]
-    NotPending(&'static str),
+    #[error("request is {}, not pending", .0.as_str())]
+    NotPending(RequestState),
+    /// No request with this id.
+    #[error("no such request")]
+    NoSuchRequest,
     /// This approver's decision on this request was already recorded.
     #[error("this approver already decided on this request")]
     AlreadyDecided,
@@ -75,6 +81,39 @@ pub enum StoreError {
     /// Appending to the audit chain failed.
     #[error("audit: {0}")]
     Audit(#[from] countersign_core::audit::AuditError),
+}
+
+/// What the database holds that this server never writes, or a value it cannot write: either
+/// way nothing of it is served or trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum Corrupt {
+    /// A column holds a value outside its type's range or set.
+    #[error("{0} holds a value this server never writes")]
+    Value(&'static str),
+    /// A JSON column does not parse, or a value does not encode as JSON.
+    #[error("{what}: {source}")]
+    Json {
+        /// Which column or value.
+        what: &'static str,
+        /// The parser's account.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored transaction does not parse, validate or encode.
+    #[error("stored transaction: {0}")]
+    Transaction(#[source] countersign_core::transaction::TransactionError),
+    /// A stored request's digest is not its transaction's.
+    #[error("request {0} digest mismatch")]
+    DigestMismatch(String),
+    /// A stored requester pattern of an API key does not parse.
+    #[error("api key requesters: {0}")]
+    RequesterPattern(#[source] crate::identity::PatternError),
+    /// A fresh request id collided with a stored one.
+    #[error("request id {0} already taken")]
+    RequestIdTaken(String),
+    /// A request approved and unexpired without its decision token.
+    #[error("approved request without token")]
+    ApprovedWithoutToken,
 }
 
 /// A protected application's API key, as stored (the secret only as its hash).

@@ -7,9 +7,9 @@ use super::sqlite_writer::{
     head_in, i64_of, start_writer_thread, AuditBatch, AuditedTx, Deliver, Job, WriterTotals,
 };
 use super::{
-    ApiKeyRecord, ApprovalRecord, ApproverRecord, AttestationTrust, Created, CredentialRecord,
-    Decide, DeviceRecord, FreezeRecord, NonceUse, PendingCap, PendingCaps, Recorded, Redeemed,
-    Reported, RequestRecord, RequestState, SigningKeyRecord, Store, StoreError,
+    ApiKeyRecord, ApprovalRecord, ApproverRecord, AttestationTrust, Corrupt, Created,
+    CredentialRecord, Decide, DeviceRecord, FreezeRecord, NonceUse, PendingCap, PendingCaps,
+    Recorded, Redeemed, Reported, RequestRecord, RequestState, SigningKeyRecord, Store, StoreError,
 };
 use countersign_core::audit::{Entry, Event, EventKind, Head};
 use countersign_core::transaction::Transaction;
@@ -133,12 +133,10 @@ fn freeze_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<FreezeRecord, StoreE
 /// A fixed-length blob column; a stored value of another length is corruption, never truncated.
 fn fixed<const N: usize>(
     row: &sqlx::sqlite::SqliteRow,
-    column: &str,
+    column: &'static str,
 ) -> Result<[u8; N], StoreError> {
     let bytes: Vec<u8> = row.try_get(column)?;
-    bytes
-        .try_into()
-        .map_err(|_| StoreError::Corrupt(format!("{column} length")))
+    bytes.try_into().map_err(|_| Corrupt::Value(column).into())
 }
 
 fn api_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRecord, StoreError> {
@@ -155,13 +153,15 @@ fn api_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRecord, Store
 
 /// The stored JSON array of an API key's requester patterns, each checked again.
 fn requester_patterns(json: String) -> Result<Vec<crate::identity::RequesterPattern>, StoreError> {
-    let texts: Vec<String> = serde_json::from_str(&json)
-        .map_err(|e| StoreError::Corrupt(format!("api key requesters: {e}")))?;
+    let texts: Vec<String> = serde_json::from_str(&json).map_err(|source| Corrupt::Json {
+        what: "api key requesters",
+        source,
+    })?;
     texts
         .iter()
         .map(|t| {
             crate::identity::RequesterPattern::parse(t)
-                .map_err(|e| StoreError::Corrupt(format!("api key requesters: {e}")))
+                .map_err(|e| Corrupt::RequesterPattern(e).into())
         })
         .collect()
 }
@@ -170,17 +170,11 @@ fn request_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RequestRecord, Stor
     let json: String = row.try_get("transaction_json")?;
     // Stored transactions are re-validated on the way out: the database is not trusted to
     // hand back something an approver may sign.
-    let transaction =
-        Transaction::from_json(json.as_bytes()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let digest = transaction
-        .digest()
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let transaction = Transaction::from_json(json.as_bytes()).map_err(Corrupt::Transaction)?;
+    let digest = transaction.digest().map_err(Corrupt::Transaction)?;
     let stored_digest: String = row.try_get("digest")?;
     if digest.to_base64url() != stored_digest {
-        return Err(StoreError::Corrupt(format!(
-            "request {} digest mismatch",
-            transaction.id
-        )));
+        return Err(Corrupt::DigestMismatch(transaction.id.clone()).into());
     }
     let state: String = row.try_get("state")?;
     let fingerprint: String = row.try_get("fingerprint")?;
@@ -188,9 +182,8 @@ fn request_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RequestRecord, Stor
         digest,
         idempotency_key: row.try_get("idempotency_key")?,
         fingerprint: Digest::from_base64url(&fingerprint)
-            .map_err(|_| StoreError::Corrupt("fingerprint".into()))?,
-        state: RequestState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("state {state:?}")))?,
+            .map_err(|_| Corrupt::Value("fingerprint"))?,
+        state: RequestState::parse(&state).ok_or(Corrupt::Value("state"))?,
         decision_token: row.try_get("decision_token")?,
         decision_exp: row.try_get("decision_exp")?,
         transaction,
@@ -217,8 +210,8 @@ fn credential_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CredentialRecord
         public_key: row.try_get("public_key")?,
         aaguid: fixed(row, "aaguid")?,
         attestation: AttestationTrust::parse(row.try_get("attestation")?)
-            .ok_or_else(|| StoreError::Corrupt("credential attestation".into()))?,
-        sign_count: u32::try_from(count).map_err(|_| StoreError::Corrupt("sign count".into()))?,
+            .ok_or(Corrupt::Value("credential attestation"))?,
+        sign_count: u32::try_from(count).map_err(|_| Corrupt::Value("sign count"))?,
         created_at: row.try_get("created_at")?,
         cloned_at: row.try_get("cloned_at")?,
     })
@@ -228,11 +221,10 @@ fn credential_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CredentialRecord
 /// server wrote.
 fn parse_column<T: std::str::FromStr>(
     row: &sqlx::sqlite::SqliteRow,
-    column: &str,
+    column: &'static str,
 ) -> Result<T, StoreError> {
     let text: String = row.try_get(column)?;
-    text.parse()
-        .map_err(|_| StoreError::Corrupt(format!("approval {column} {text:?}")))
+    text.parse().map_err(|_| Corrupt::Value(column).into())
 }
 
 fn approval_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApprovalRecord, StoreError> {
@@ -244,8 +236,10 @@ fn approval_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApprovalRecord, St
         credential_id: row.try_get("credential_id")?,
         user_verified: row.try_get("user_verified")?,
         hardware_attested: row.try_get("hardware_attested")?,
-        groups: serde_json::from_str(row.try_get("groups")?)
-            .map_err(|_| StoreError::Corrupt("approval groups".into()))?,
+        groups: serde_json::from_str(row.try_get("groups")?).map_err(|source| Corrupt::Json {
+            what: "approval groups",
+            source,
+        })?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -319,7 +313,7 @@ impl Store for SqliteStore {
                 let seed: [u8; 32] = seed
                     .as_slice()
                     .try_into()
-                    .map_err(|_| StoreError::Corrupt("signing key seed length".into()))?;
+                    .map_err(|_| Corrupt::Value("signing key seed"))?;
                 Ok((
                     row.try_get("kid")?,
                     zeroize::Zeroizing::new(seed),
@@ -351,7 +345,10 @@ impl Store for SqliteStore {
         let rollover = rollover
             .map(serde_json::to_string)
             .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("key rollover: {e}")))?;
+            .map_err(|source| Corrupt::Json {
+                what: "key rollover",
+                source,
+            })?;
         self.write(move |conn, chain| {
             Box::pin(async move {
                 rotate_signing_key_tx(conn, chain, &key, rollover.as_deref(), audit).await
@@ -370,8 +367,13 @@ impl Store for SqliteStore {
         texts
             .iter()
             .map(|t| {
-                serde_json::from_str(t)
-                    .map_err(|e| StoreError::Corrupt(format!("key rollover: {e}")))
+                serde_json::from_str(t).map_err(|source| {
+                    Corrupt::Json {
+                        what: "key rollover",
+                        source,
+                    }
+                    .into()
+                })
             })
             .collect()
     }
@@ -739,7 +741,13 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|row| {
                 let json: String = row.try_get("entry_json")?;
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))
+                serde_json::from_str(&json).map_err(|source| {
+                    Corrupt::Json {
+                        what: "audit entry",
+                        source,
+                    }
+                    .into()
+                })
             })
             .collect()
     }
@@ -757,8 +765,10 @@ async fn insert_api_key_tx(
     audit: Event,
 ) -> Result<(), StoreError> {
     let requesters: Vec<&str> = key.requesters.iter().map(|p| p.as_str()).collect();
-    let requesters = serde_json::to_string(&requesters)
-        .map_err(|e| StoreError::Corrupt(format!("api key requesters: {e}")))?;
+    let requesters = serde_json::to_string(&requesters).map_err(|source| Corrupt::Json {
+        what: "api key requesters",
+        source,
+    })?;
     let mut tx = AuditedTx::begin(conn, chain).await?;
     sqlx::query("INSERT INTO api_keys (id, name, audience, secret_hash, created_at, revoked_at, requesters) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .bind(&key.id)
@@ -845,9 +855,9 @@ async fn create_request_tx(
         request
             .transaction
             .canonical_json()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            .map_err(Corrupt::Transaction)?,
     )
-    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    .map_err(|_| Corrupt::Value("canonical transaction"))?;
     let t = &request.transaction;
     // Made before the insert, so nothing can fail after it.
     let entry = chain.next(audit)?;
@@ -902,7 +912,7 @@ async fn create_request_tx(
         // was taken.
         return Err(match pending_cap_reached(conn, t, caps).await? {
             Some(cap) => StoreError::PendingCap(cap),
-            None => StoreError::Corrupt(format!("request id {} already taken", t.id)),
+            None => Corrupt::RequestIdTaken(t.id.clone()).into(),
         });
     }
     let found = request_from_row(&found)?;
@@ -1273,8 +1283,8 @@ async fn record_approval_tx(
     advance_counter(conn, &approval.credential_id, caller, counters).await?;
     if !insert_approval(conn, approval, Some(now)).await? {
         return Err(match request_in(conn, &approval.request_id, None).await? {
-            None => StoreError::NotPending("missing"),
-            Some(r) if r.state != RequestState::Pending => StoreError::NotPending(r.state.as_str()),
+            None => StoreError::NoSuchRequest,
+            Some(r) if r.state != RequestState::Pending => StoreError::NotPending(r.state),
             Some(r) if r.transaction.approve_by.unix() < now => StoreError::ApprovalClosed,
             Some(_) => StoreError::AlreadyDecided,
         });
@@ -1459,7 +1469,7 @@ async fn redeem_tx(
             Redeemed::RequesterFrozen
         }
         Some(r) if r.decision_exp.is_some_and(|exp| exp > now) => {
-            return Err(StoreError::Corrupt("approved request without token".into()))
+            return Err(Corrupt::ApprovedWithoutToken.into())
         }
         Some(_) => Redeemed::Expired,
     })
@@ -1514,8 +1524,7 @@ async fn expire_pending_tx(
     .bind(i64::from(limit))
     .fetch_all(&mut *tx)
     .await?;
-    let at = countersign_core::Timestamp::from_unix(now)
-        .ok_or_else(|| StoreError::Corrupt("expiry time out of range".into()))?;
+    let at = countersign_core::Timestamp::from_unix(now).ok_or(StoreError::Clock)?;
     let mut ids = ids;
     // One order for the audit chain, whatever order SQLite returned the rows in.
     ids.sort();
@@ -2095,5 +2104,34 @@ mod tests {
         let chain = server.audit_entries(0, 1000).await.unwrap();
         assert_eq!(chain.len(), 15);
         countersign_core::audit::verify_chain(Head::GENESIS, &chain).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_tampered_request_row_is_refused_as_corrupt_with_its_cause() {
+        let (dir, store, _) = store_with_pending_requests(1).await;
+        assert!(store.request_by_id("req_0").await.unwrap().is_some());
+        let options = SqliteConnectOptions::new().filename(dir.path().join("db.sqlite3"));
+        let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
+        // Another object than the one whose digest was stored and signed for.
+        sqlx::query(
+            "UPDATE requests SET transaction_json = replace(transaction_json, '\"object\":\"', '\"object\":\"x') WHERE id = 'req_0'",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let refused = store.request_by_id("req_0").await.unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Corrupt(Corrupt::DigestMismatch(id)) if id == "req_0"),
+            "{refused:?}"
+        );
+        sqlx::query("UPDATE requests SET transaction_json = '{' WHERE id = 'req_0'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let refused = store.request_by_id("req_0").await.unwrap_err();
+        assert!(
+            matches!(refused, StoreError::Corrupt(Corrupt::Transaction(_))),
+            "{refused:?}"
+        );
     }
 }

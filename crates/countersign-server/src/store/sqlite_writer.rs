@@ -10,7 +10,7 @@
 //! approve, redeem) make every refusal before their first lasting write; if one of them fails
 //! after writing, it aborts the whole batch rather than commit half of itself.
 
-use super::{StoreError, WriteStats};
+use super::{Corrupt, StoreError, WriteStats};
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::Digest;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -104,7 +104,7 @@ pub(super) async fn start_writer_thread(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| StoreError::Corrupt(format!("writer runtime: {e}")))?;
+        .map_err(StoreError::WriterStart)?;
     std::thread::Builder::new()
         .name("countersign-db-writer".into())
         .spawn(move || {
@@ -137,7 +137,7 @@ pub(super) async fn start_writer_thread(
                 }
             });
         })
-        .map_err(|e| StoreError::Corrupt(format!("writer thread: {e}")))?;
+        .map_err(StoreError::WriterStart)?;
     ready.await.map_err(|_| StoreError::WriterStopped)??;
     Ok(jobs)
 }
@@ -280,8 +280,10 @@ async fn insert_entries(conn: &mut SqliteConnection, entries: &[Entry]) -> Resul
     for rows in entries.chunks(ROWS_PER_INSERT) {
         let mut values = Vec::with_capacity(rows.len());
         for entry in rows {
-            let json =
-                serde_json::to_string(entry).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let json = serde_json::to_string(entry).map_err(|source| Corrupt::Json {
+                what: "audit entry",
+                source,
+            })?;
             values.push((i64_of(entry.seq)?, json, entry.hash.to_base64url()));
         }
         let mut insert =
@@ -296,7 +298,7 @@ async fn insert_entries(conn: &mut SqliteConnection, entries: &[Entry]) -> Resul
 
 /// An audit sequence number as SQLite stores it.
 pub(super) fn i64_of(n: u64) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| StoreError::Corrupt("sequence beyond i64".into()))
+    i64::try_from(n).map_err(|_| Corrupt::Value("audit sequence").into())
 }
 
 /// The newest entry of the chain as stored.
@@ -312,10 +314,8 @@ pub(super) async fn head_in<'e, E: sqlx::Executor<'e, Database = Sqlite>>(
             let seq: i64 = row.try_get("seq")?;
             let hash: String = row.try_get("hash")?;
             Ok(Head {
-                seq: u64::try_from(seq)
-                    .map_err(|_| StoreError::Corrupt("negative audit seq".into()))?,
-                hash: Digest::from_base64url(&hash)
-                    .map_err(|_| StoreError::Corrupt("audit hash".into()))?,
+                seq: u64::try_from(seq).map_err(|_| Corrupt::Value("audit seq"))?,
+                hash: Digest::from_base64url(&hash).map_err(|_| Corrupt::Value("audit hash"))?,
             })
         }
     }
