@@ -26,9 +26,35 @@ pub fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], Base64Error> 
     decode(text)?.try_into().map_err(|_| Base64Error)
 }
 
+/// Padded standard base64 (RFC 4648 §4): not part of the protocol, but how X.509 certificates
+/// travel in JOSE headers (`x5c`, RFC 7515 §4.1.6) and in FIDO metadata statements.
+pub mod standard {
+    use super::Base64Error;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+
+    /// Encodes bytes as padded standard base64.
+    pub fn encode(bytes: impl AsRef<[u8]>) -> String {
+        STANDARD.encode(bytes)
+    }
+
+    /// Decodes padded standard base64.
+    pub fn decode(text: &str) -> Result<Vec<u8>, Base64Error> {
+        STANDARD.decode(text).map_err(|_| Base64Error)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_standard_alphabet_is_padded_and_refuses_the_url_alphabet() {
+        assert_eq!(standard::encode(b"\xfb\xff"), "+/8=");
+        assert_eq!(standard::decode("+/8=").unwrap(), b"\xfb\xff");
+        assert_eq!(standard::decode("-_8="), Err(Base64Error));
+        assert_eq!(standard::decode("+/8"), Err(Base64Error));
+    }
 
     #[test]
     fn round_trips_and_rejects_non_canonical_forms() {

@@ -8,7 +8,7 @@
 //! into a fact: the key's x5c chain must verify up to one of that model's roots, and the model
 //! must not be reported compromised.
 
-use base64::Engine;
+use countersign_core::b64;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde::Deserialize;
@@ -288,19 +288,16 @@ impl Metadata {
         else {
             return Err(format("not three dot-separated parts"));
         };
-        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let header: Header = serde_json::from_slice(
-            &url.decode(header_b64)
-                .map_err(|_| format("header is not base64url"))?,
+            &b64::decode(header_b64).map_err(|_| format("header is not base64url"))?,
         )
         .map_err(|e| MetadataError::Format(format!("header: {e}")))?;
-        let signature = url
-            .decode(signature_b64)
-            .map_err(|_| format("signature is not base64url"))?;
+        let signature =
+            b64::decode(signature_b64).map_err(|_| format("signature is not base64url"))?;
         let chain = header
             .x5c
             .iter()
-            .map(|c| base64::engine::general_purpose::STANDARD.decode(c))
+            .map(|c| b64::standard::decode(c))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| format("x5c entry is not base64"))?;
         if chain.is_empty() || chain.len() > 5 {
@@ -332,8 +329,7 @@ impl Metadata {
             .map_err(|e| MetadataError::Signature(e.to_string()))?;
 
         let payload: Payload = serde_json::from_slice(
-            &url.decode(payload_b64)
-                .map_err(|_| format("payload is not base64url"))?,
+            &b64::decode(payload_b64).map_err(|_| format("payload is not base64url"))?,
         )
         .map_err(|e| MetadataError::Format(format!("payload: {e}")))?;
         let next_update_unix = end_of_day(&payload.next_update)
@@ -348,11 +344,7 @@ impl Metadata {
             let roots = statement
                 .attestation_root_certificates
                 .iter()
-                .map(|c| {
-                    base64::engine::general_purpose::STANDARD
-                        .decode(c)
-                        .map(CertificateDer::from)
-                })
+                .map(|c| b64::standard::decode(c).map(CertificateDer::from))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| format("attestationRootCertificates entry is not base64"))?;
             let untrusted_status = entry
@@ -591,7 +583,7 @@ mod tests {
         ));
         // The payload swapped for another model list, the signature kept.
         let mut parts: Vec<&str> = text.split('.').collect();
-        let changed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        let changed = b64::encode(
             serde_json::json!({"no": 8, "nextUpdate": "2030-01-01", "entries": []}).to_string(),
         );
         parts[1] = &changed;
@@ -706,11 +698,8 @@ mod tests {
                 "signer.der",
             ],
         );
-        let std_b64 = base64::engine::general_purpose::STANDARD;
-        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let signer = std::fs::read(d.join("signer.der")).unwrap();
-        let header =
-            serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [std_b64.encode(&signer)]});
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [b64::standard::encode(&signer)]});
         let payload = |no: u64| {
             serde_json::json!({"no": no, "nextUpdate": "2099-12-31", "entries": [
                 {"aaguid": "68617264-7761-7265-2d6d-6f64656c2d31", "metadataStatement": {"description": "RSA-listed key", "attestationRootCertificates": []}}
@@ -718,8 +707,8 @@ mod tests {
         };
         let input = format!(
             "{}.{}",
-            url.encode(header.to_string()),
-            url.encode(payload(3).to_string())
+            b64::encode(header.to_string()),
+            b64::encode(payload(3).to_string())
         );
         std::fs::write(d.join("input"), &input).unwrap();
         openssl(
@@ -734,7 +723,7 @@ mod tests {
                 "input",
             ],
         );
-        let signature = url.encode(std::fs::read(d.join("sig")).unwrap());
+        let signature = b64::encode(std::fs::read(d.join("sig")).unwrap());
         std::fs::write(d.join("mds.jwt"), format!("{input}.{signature}")).unwrap();
         let metadata =
             Metadata::load(&d.join("mds.jwt"), &d.join("root.pem"), UnixTime::now()).unwrap();
@@ -742,8 +731,8 @@ mod tests {
         // The same signature over another payload.
         let changed = format!(
             "{}.{}.{signature}",
-            url.encode(header.to_string()),
-            url.encode(payload(4).to_string())
+            b64::encode(header.to_string()),
+            b64::encode(payload(4).to_string())
         );
         std::fs::write(d.join("changed.jwt"), changed).unwrap();
         assert!(matches!(
