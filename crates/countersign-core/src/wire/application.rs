@@ -4,7 +4,7 @@
 
 use super::state::RequestState;
 use crate::amount::Amount;
-use crate::transaction::{Change, Requester, RequesterKind};
+use crate::transaction::{Change, Requester, RequesterKind, Subject};
 use crate::{Digest, Transaction};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -62,6 +62,20 @@ pub fn session_digest(session_id: &str) -> Digest {
 }
 
 impl CreateRequest {
+    /// What this request asks a step-up about, for the application whose audience is
+    /// `audience`: the members a transaction would hold, checked before policy sees them.
+    pub fn subject<'a>(&'a self, audience: &'a str) -> Subject<'a> {
+        Subject {
+            action: &self.action,
+            object: &self.object,
+            amount: self.amount.as_ref(),
+            scope: self.scope.as_deref(),
+            change: self.change.as_deref(),
+            requester_id: &self.requester.id,
+            audience,
+        }
+    }
+
     /// A step-up for a human requester, bound to the session the action comes from (only the
     /// session id's SHA-256 leaves the application); add the amount and context with the
     /// builders. The session is required: an approval then counts for that session only.

@@ -92,12 +92,6 @@ impl From<StoreError> for Refused {
     }
 }
 
-impl From<clock::ClockError> for Refused {
-    fn from(e: clock::ClockError) -> Self {
-        Refused::Fault(Fault::Clock(e))
-    }
-}
-
 /// Checks the body's own rules: a report has a reason, and a reason is short plain text.
 fn check_reason(verdict: Verdict, reason: Option<&str>) -> Result<(), Refused> {
     if verdict.needs_reason() && reason.is_none_or(str::is_empty) {
@@ -122,7 +116,7 @@ pub async fn answer(
     let decision = verdict.decision();
     check_reason(verdict, body.reason.as_deref())?;
     let approver = answerer.approver;
-    let now = clock::now()?;
+    let now = clock::now().map_err(Fault::from)?;
     let request = state
         .store
         .request_by_id(id)

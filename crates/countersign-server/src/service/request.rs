@@ -13,7 +13,7 @@ use crate::store::{
     self, ApiKeyRecord, PendingCap, PendingCaps, RequestRecord, RequestState, StoreError,
 };
 use countersign_core::audit::{Event, EventKind};
-use countersign_core::transaction::{Requirements, Subject, Transaction, TransactionError};
+use countersign_core::transaction::{Requirements, Transaction, TransactionError};
 use countersign_core::wire::application::{CreateRequest, RequestContext};
 use countersign_core::{b64, canonical, Digest};
 
@@ -130,16 +130,7 @@ pub async fn create(
         }
     }
     // Everything the application sent is checked before policy sees it.
-    Subject {
-        action: &body.action,
-        object: &body.object,
-        amount: body.amount.as_ref(),
-        scope: body.scope.as_deref(),
-        change: body.change.as_deref(),
-        requester_id: &body.requester.id,
-        audience: &key.audience,
-    }
-    .validate()?;
+    body.subject(&key.audience).validate()?;
     state.limits.check_api_key(&key.id)?;
     state.limits.check_requester(&body.requester.id)?;
 
