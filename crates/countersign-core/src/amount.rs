@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_DECIMAL_LEN: usize = 40;
 
 /// An amount of money.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Amount {

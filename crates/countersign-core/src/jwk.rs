@@ -155,6 +155,7 @@ pub fn thumbprint(public_key: &[u8; 32]) -> String {
 }
 
 /// One JSON Web Key, as published.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Jwk {
@@ -175,6 +176,7 @@ pub struct Jwk {
     pub key_use: Option<String>,
     /// Private key; must never be present in a published set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub d: Option<String>,
 }
 
@@ -207,6 +209,7 @@ impl Jwk {
 }
 
 /// A JWK Set document.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Jwks {

@@ -21,6 +21,8 @@ pub mod device_auth;
 pub mod enrollment;
 pub mod invisible;
 pub mod jwk;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod push;
 pub mod quorum;
 pub mod requirements;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 pub const DOMAIN: &[u8] = b"countersign/push/v1\n";
 
 /// What an approver is shown about one request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushedRequest {
@@ -32,6 +33,7 @@ pub struct PushedRequest {
 }
 
 /// One counted approval, as the approver's screen shows it ("Bob approved 3 min ago").
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CountedApproval {
@@ -78,6 +80,7 @@ impl PushedRequest {
 }
 
 /// The catalog's wording for an action.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionDisplay {
@@ -88,6 +91,7 @@ pub struct ActionDisplay {
 }
 
 /// A pushed request with the server's signature.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedRequest {

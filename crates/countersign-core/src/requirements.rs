@@ -15,6 +15,7 @@ pub const MAX_APPROVERS: u32 = 16;
 pub const MAX_GROUPS: usize = 8;
 
 /// How many distinct approvers one group must supply.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupQuorum {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub const DOMAIN: &[u8] = b"countersign/key-rollover/v1\n";
 
 /// One key endorsing its successor.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRollover {
@@ -27,7 +28,8 @@ pub struct KeyRollover {
     pub endorsed_by: String,
     /// Unix seconds of the rotation.
     pub at: i64,
-    /// Ed25519 by the endorsing key over [`KeyRollover::signing_input`], base64url.
+    /// Ed25519 by the endorsing key over the endorsement's signing input (docs/protocol.md,
+    /// key rollover), base64url.
     pub signature: String,
 }
 

@@ -22,6 +22,7 @@ pub use crate::requirements::{GroupQuorum, Requirements, MAX_APPROVERS, MAX_GROU
 pub const NONCE_BYTES: std::ops::RangeInclusive<usize> = 16..=64;
 
 /// Who asked for the action.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RequesterKind {
@@ -34,6 +35,7 @@ pub enum RequesterKind {
 }
 
 /// The identity behind the request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Requester {
@@ -44,18 +46,20 @@ pub struct Requester {
 }
 
 /// One field that the action changes, shown to the approver as before → after.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Change {
     /// Name of the field, for example `iban`.
     pub field: String,
-    /// Value before the action; `None` when the field is new.
+    /// Value before the action; null when the field is new.
     pub before: Option<String>,
-    /// Value after the action; `None` when the field is removed.
+    /// Value after the action; null when the field is removed.
     pub after: Option<String>,
 }
 
 /// One high-risk action awaiting approval.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transaction {

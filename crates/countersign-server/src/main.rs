@@ -59,6 +59,9 @@ enum Command {
     /// The audit chain.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Prints the OpenAPI document, as `GET /openapi.json` serves it (the committed
+    /// `crates/countersign-server/openapi.json` must equal it; the tests check).
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -220,6 +223,12 @@ fn place_threads(config: &Config) -> Option<usize> {
 }
 
 async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<(), String> {
+    if let Command::Openapi = cli.command {
+        let json = countersign_server::api::openapi::document_json()
+            .ok_or("the OpenAPI document could not be written")?;
+        print!("{json}");
+        return Ok(());
+    }
     if let Command::Audit(AuditCommand::Verify {
         export,
         jwks,
@@ -411,7 +420,7 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             eprintln!("exported {} entries, head {}", head.seq, head.hash);
             Ok(())
         }
-        Command::Audit(AuditCommand::Verify { .. }) => Ok(()),
+        Command::Audit(AuditCommand::Verify { .. }) | Command::Openapi => Ok(()),
     }
 }
 

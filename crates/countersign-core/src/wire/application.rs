@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 /// `POST /v1/requests` body: a request for a step-up before one action, as it will be shown
 /// to approvers. Unknown members are refused.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
@@ -39,11 +40,13 @@ pub struct CreateRequest {
 }
 
 /// Runtime context for policy: where and on what the requester acts.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestContext {
     /// Client IP of the session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = "ip"))]
     pub ip: Option<IpAddr>,
     /// ISO 3166 alpha-2 country.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,9 +128,10 @@ impl CreateRequest {
 }
 
 /// The answer to `POST /v1/requests` and `GET /v1/requests/{id}`, told apart by `outcome`.
-/// `T` is how the transaction is held: the server writes a [`Transaction`]; a client that
-/// checks the transaction itself reads it as JSON and parses it with
-/// [`Transaction::from_json`].
+// `T` is how the transaction is held: the server writes a [`Transaction`]; a client that
+// checks the transaction itself reads it as JSON and parses it with
+// [`Transaction::from_json`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum StepUpAnswer<T = Transaction> {
@@ -138,6 +142,7 @@ pub enum StepUpAnswer<T = Transaction> {
 }
 
 /// A request as the application sees it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RequestView<T = Transaction> {
     /// The request id (also the transaction's `id`).
@@ -152,6 +157,7 @@ pub struct RequestView<T = Transaction> {
 
 /// The state of a request: what a client reads from `GET /v1/requests/{id}` (the rest of the
 /// view is ignored), and what `cancel` and `outcome` answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestStatus {
     /// Where it stands now.
@@ -159,6 +165,7 @@ pub struct RequestStatus {
 }
 
 /// `GET /v1/requests/{id}/decision`: the signed decision token.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionAnswer {
     /// `approved` or `denied` (or a later state of an approved request).
@@ -170,6 +177,7 @@ pub struct DecisionAnswer {
 }
 
 /// `POST /v1/requests/{id}/redeem`: the decision consumed, once.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RedeemAnswer {
     /// Always true: a refused redemption is a problem document.
@@ -179,6 +187,7 @@ pub struct RedeemAnswer {
 }
 
 /// How an executed action went.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -190,6 +199,7 @@ pub enum ExecutionOutcome {
 }
 
 /// `POST /v1/requests/{id}/outcome` body: closes the request's audit trail.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutcomeReport {

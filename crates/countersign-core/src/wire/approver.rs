@@ -6,6 +6,7 @@ use super::state::{RequestState, Role};
 use serde::{Deserialize, Serialize};
 
 /// The server's signing key as an approver pins it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerKey {
     /// Its id: the JWK thumbprint.
@@ -18,6 +19,7 @@ pub struct ServerKey {
 }
 
 /// `GET /v1/info`: what an approver checks against an enrollment code before it enrolls.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerInfo {
     /// The software's name.
@@ -33,6 +35,7 @@ pub struct ServerInfo {
 }
 
 /// `POST /v1/enroll` body: a device and a security key bound to a one-time code.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollBody {
@@ -49,6 +52,7 @@ pub struct EnrollBody {
 }
 
 /// The answer to a successful enrollment.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Enrolled {
     /// The person the code was issued to.
@@ -65,6 +69,7 @@ pub struct Enrolled {
 
 /// `POST /v1/approver/requests/{id}/{approve|deny|report}` body: the security key's WebAuthn
 /// assertion over the challenge derived from the request, base64url.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssertionBody {
@@ -82,6 +87,7 @@ pub struct AssertionBody {
 }
 
 /// The answer to an approval, denial or report.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalAnswer {
     /// Whether this answer was recorded (a report of a request no longer pending is not).
@@ -102,6 +108,7 @@ pub struct ApprovalAnswer {
 }
 
 /// How far a request's approvals have come.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalProgress {
     /// Whether the requester's own step-up is recorded (when policy asks for one).
@@ -115,6 +122,7 @@ pub struct ApprovalProgress {
 }
 
 /// One group's share of the quorum.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupProgress {
     /// The group's name.

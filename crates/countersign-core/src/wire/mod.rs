@@ -8,6 +8,7 @@
 //!   `/v1/approver/…`).
 //! - [`state`]: the values both compare: request state, role, verdict.
 //! - [`problem`]: the error document.
+//! - [`Health`]: the liveness answer.
 
 pub mod application;
 pub mod approver;
@@ -16,3 +17,11 @@ pub mod state;
 
 pub use problem::{ProblemCode, ProblemDocument, PROBLEM_TYPE_BASE};
 pub use state::{RequestState, Role, Verdict};
+
+/// `GET /health`: the server is up and its database answers.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}

@@ -9,7 +9,9 @@ pub const PROBLEM_TYPE_BASE: &str = "https://countersign.invalid/problems/";
 /// check's own code (a transaction, amount, WebAuthn or device-signature check: the `code()`
 /// of the core error that refused) is [`ProblemCode::Check`], as is any code this version
 /// does not know (a newer server's), kept as written.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::VariantNames,
+)]
 #[strum(serialize_all = "snake_case")]
 pub enum ProblemCode {
     /// Your decision on this request is already recorded.
@@ -134,6 +136,16 @@ impl ProblemCode {
         }
     }
 
+    /// Every code the server names itself, in the enum's (alphabetical) order; protocol checks
+    /// name theirs besides these.
+    pub fn server_codes() -> impl Iterator<Item = &'static str> {
+        use strum::VariantNames;
+        ProblemCode::VARIANTS
+            .iter()
+            .copied()
+            .filter(|code| *code != "check")
+    }
+
     /// The code of a failed protocol check (a core error's `code()`).
     pub fn check(code: &str) -> Self {
         code.parse()
@@ -162,9 +174,10 @@ impl<'de> Deserialize<'de> for ProblemCode {
 
 /// An API error as an RFC 9457 problem details document, with Countersign's stable `code`
 /// beside the standard members (a client matches on `code`; `detail` is for people).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProblemDocument {
-    /// `PROBLEM_TYPE_BASE` + code.
+    /// `https://countersign.invalid/problems/` followed by the code.
     #[serde(rename = "type", default)]
     pub kind: String,
     /// The HTTP status's reason phrase.
@@ -253,5 +266,17 @@ mod tests {
             ProblemCode::check("Not_Pending"),
             ProblemCode::Check("Not_Pending".into())
         );
+    }
+
+    #[test]
+    fn the_server_codes_are_every_named_variant_and_nothing_else() {
+        let codes: Vec<&str> = ProblemCode::server_codes().collect();
+        assert!(codes.len() >= 50, "{codes:?}");
+        assert!(codes.contains(&"policy_forbids") && !codes.contains(&"check"));
+        for code in &codes {
+            let parsed = ProblemCode::check(code);
+            assert!(!matches!(parsed, ProblemCode::Check(_)), "{code}");
+            assert_eq!(parsed.as_str(), *code);
+        }
     }
 }

@@ -4,6 +4,7 @@ use crate::Decision;
 use serde::{Deserialize, Serialize};
 
 /// Where a request stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone,
     Copy,
@@ -55,6 +56,7 @@ impl std::fmt::Display for RequestState {
 }
 
 /// The role in which an approver acts on a request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone,
     Copy,
@@ -84,6 +86,7 @@ impl Role {
 
 /// What an approver answers to a request; its spelling is the last segment of the endpoint
 /// (`/v1/approver/requests/{id}/approve`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone,
     Copy,

@@ -2,6 +2,7 @@
 //! key (see `countersign_core::device_auth`): the pending list, approve, deny.
 
 use super::extract::{parse_json, RawBody};
+use super::openapi::{AnswerResponses, DeviceCallErrors, RequestId};
 use super::AppState;
 use crate::clock;
 use crate::lifecycle;
@@ -38,6 +39,17 @@ fn conflict(code: ProblemCode, detail: impl Into<String>) -> Problem {
 }
 
 /// `POST /v1/enroll`: redeems a one-time code, registering the device key and a FIDO credential.
+#[utoipa::path(post, path = "/v1/enroll", tag = "approver",
+    summary = "Redeem a one-time enrollment code: register the device key and a FIDO credential (attestation bound to the code and device key)",
+    request_body = EnrollBody,
+    responses(
+        (status = 200, description = "Enrolled", body = Enrolled),
+        (status = 400, description = "Malformed body or attestation (`malformed_json`, `invalid_base64`, `invalid_device_key`, `invalid_device_name`, ...)"),
+        (status = 403, description = "`invalid_enrollment_code` (unknown, used or expired), `authenticator_not_allowed`, `attestation_not_verified` (an allow-listed model whose attestation does not verify against the FIDO metadata), `demo_key_not_allowed`, `approver_disabled`, or a registration check"),
+        (status = 409, description = "`already_enrolled`"),
+        (status = 413, description = "`body_too_large`: over `limits.max_body_bytes`"),
+        (status = 429, description = "Rate limited (`rate_limited`)"),
+    ))]
 pub async fn enroll(
     State(state): State<Arc<AppState>>,
     RawBody(body): RawBody,
@@ -163,6 +175,13 @@ fn replayed() -> Problem {
 }
 
 /// `GET /v1/approver/requests`: the pending requests this approver may decide, server-signed.
+#[utoipa::path(get, path = "/v1/approver/requests", tag = "approver",
+    summary = "Pending requests this approver may act on, each signed by the server",
+    security(("device" = [])),
+    responses(
+        (status = 200, description = "Signed requests", body = Vec<SignedRequest>),
+        DeviceCallErrors,
+    ))]
 pub async fn pending(
     State(state): State<Arc<AppState>>,
     method: Method,
@@ -246,6 +265,13 @@ fn sign(
 }
 
 /// `POST /v1/approver/requests/{id}/approve`.
+#[utoipa::path(post, path = "/v1/approver/requests/{id}/approve",
+    tag = "approver",
+    summary = "Approve with a WebAuthn assertion over the approval statement (decision `approve`)",
+    security(("device" = [])),
+    params(RequestId),
+    request_body = AssertionBody,
+    responses(AnswerResponses, DeviceCallErrors))]
 pub async fn approve(
     state: State<Arc<AppState>>,
     path: Path<String>,
@@ -258,6 +284,13 @@ pub async fn approve(
 }
 
 /// `POST /v1/approver/requests/{id}/deny`.
+#[utoipa::path(post, path = "/v1/approver/requests/{id}/deny",
+    tag = "approver",
+    summary = "Deny with a WebAuthn assertion over the approval statement (decision `deny`)",
+    security(("device" = [])),
+    params(RequestId),
+    request_body = AssertionBody,
+    responses(AnswerResponses, DeviceCallErrors))]
 pub async fn deny(
     state: State<Arc<AppState>>,
     path: Path<String>,
@@ -272,6 +305,13 @@ pub async fn deny(
 /// `POST /v1/approver/requests/{id}/report`: a denial signed by the key like any other, with a
 /// required reason, that also freezes the requester (cancelling their other pending requests)
 /// and calls the configured webhook.
+#[utoipa::path(post, path = "/v1/approver/requests/{id}/report",
+    tag = "approver",
+    summary = "Report as suspicious: a denial (assertion over decision `deny`) with a required reason; freezes the requester, cancels their other pending requests and calls the configured webhook",
+    security(("device" = [])),
+    params(RequestId),
+    request_body = AssertionBody,
+    responses(AnswerResponses, DeviceCallErrors))]
 pub async fn report(
     state: State<Arc<AppState>>,
     path: Path<String>,
@@ -406,6 +446,15 @@ async fn event_for(
 /// `GET /v1/approver/stream`: server-sent events of new and changed requests this approver
 /// may act on, each server-signed. On connect it sends every pending request (a full
 /// resynchronisation); with `Last-Event-ID` it also replays requests changed since then.
+#[utoipa::path(get, path = "/v1/approver/stream", tag = "approver",
+    summary = "Server-sent events: `request` events (data = SignedRequest, id = audit sequence) for new and changed requests, `resync` after missed changes, keep-alive comments; `Last-Event-ID` replays changes since that id",
+    security(("device" = [])),
+    params(("Last-Event-ID" = Option<String>, Header, pattern = "^[0-9]+$", description = "The id of the last event this approver received")),
+    responses(
+        (status = 200, description = "Event stream", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "`invalid_last_event_id`"),
+        DeviceCallErrors,
+    ))]
 pub async fn stream(
     State(state): State<Arc<AppState>>,
     method: Method,

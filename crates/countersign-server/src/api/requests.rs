@@ -1,6 +1,7 @@
 //! The protected application's request endpoints.
 
 use super::extract::{AppKey, StrictJson};
+use super::openapi::{RequestCallErrors, RequestId};
 use super::AppState;
 use crate::clock;
 use crate::problem::{Problem, ProblemCode};
@@ -54,6 +55,22 @@ fn unprocessable(e: &TransactionError) -> Problem {
 }
 
 /// `POST /v1/requests`: evaluates policy and, when a step-up is needed, creates the request.
+#[utoipa::path(post, path = "/v1/requests", tag = "application",
+    summary = "Ask for a step-up before a high-risk action",
+    security(("apiKey" = [])),
+    request_body = CreateRequest,
+    responses(
+        (status = 201, description = "Step-up needed; the request is pending (`outcome: step_up`)", body = StepUpAnswer),
+        (status = 200, description = "Either the same request created earlier under this idempotency key, or `{\"outcome\":\"not_required\"}` when policy needs no step-up", body = StepUpAnswer),
+        (status = 400, description = "Malformed body (`malformed_json`, `unknown_field`, `missing_field`, `duplicate_field`, `invalid_value`, `invalid_context`, `invalid_idempotency_key`, `body_too_large`)"),
+        (status = 401, description = "Missing, unknown or revoked API key (`unauthorized`)"),
+        (status = 403, description = "`policy_forbids`, `requester_frozen`, or `requester_not_allowed` (outside this API key's requester patterns)"),
+        (status = 409, description = "`idempotency_conflict`: the key was used for a different body"),
+        (status = 413, description = "`body_too_large`: over `limits.max_body_bytes`"),
+        (status = 415, description = "`unsupported_media_type`: send `Content-Type: application/json`"),
+        (status = 422, description = "Invalid transaction (`unknown_action`, `missing_member`, `unbound_session`, `requester_not_canonical`, amount/field codes, `policy_input`)"),
+        (status = 429, description = "`too_many_pending` (the requester's cap), `api_key_pending_cap`, `requester_rate_limited`, `api_key_rate_limited` or `rate_limited`; see `Retry-After`"),
+    ))]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
@@ -108,11 +125,13 @@ fn refusal_response(refused: Refused) -> Response {
 }
 
 /// `GET /v1/requests/{id}?wait=N` query.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// Seconds to wait (at most 60) for a pending request to change before answering.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 60)]
     pub wait: Option<u64>,
 }
 
@@ -121,6 +140,14 @@ const MAX_WAIT_SECONDS: u64 = 60;
 
 /// `GET /v1/requests/{id}`: only requests of the caller's audience are visible. With `?wait=N`
 /// a pending request is answered when it changes, or after N seconds.
+#[utoipa::path(get, path = "/v1/requests/{id}", tag = "application",
+    summary = "Read a request; `?wait=N` long-polls up to N (≤ 60) seconds for a change",
+    security(("apiKey" = [])),
+    params(RequestId, WaitQuery),
+    responses(
+        (status = 200, description = "The request", body = StepUpAnswer),
+        RequestCallErrors,
+    ))]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
@@ -168,6 +195,15 @@ pub async fn get(
 }
 
 /// `GET /v1/requests/{id}/decision`: the signed decision, once there is one.
+#[utoipa::path(get, path = "/v1/requests/{id}/decision", tag = "application",
+    summary = "The signed decision token once approved or denied",
+    security(("apiKey" = [])),
+    params(RequestId),
+    responses(
+        (status = 200, description = "Decision", body = DecisionAnswer),
+        (status = 409, description = "`not_decided`: still pending, cancelled or expired"),
+        RequestCallErrors,
+    ))]
 pub async fn decision(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
@@ -210,6 +246,16 @@ fn app_event(
 }
 
 /// `POST /v1/requests/{id}/redeem`: consumes an approved decision exactly once, before its `exp`.
+#[utoipa::path(post, path = "/v1/requests/{id}/redeem", tag = "application",
+    summary = "Consume an approved decision exactly once, before its execution deadline",
+    security(("apiKey" = [])),
+    params(RequestId),
+    responses(
+        (status = 200, description = "Redeemed by this call", body = RedeemAnswer),
+        (status = 409, description = "`already_redeemed`, `not_approved`, or `requester_frozen` (reported; audited as `decision.refused`)"),
+        (status = 410, description = "`decision_expired`: the execution deadline passed"),
+        RequestCallErrors,
+    ))]
 pub async fn redeem(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
@@ -266,6 +312,18 @@ pub async fn redeem(
 }
 
 /// `POST /v1/requests/{id}/outcome`: closes the audit chain of a redeemed request.
+#[utoipa::path(post, path = "/v1/requests/{id}/outcome", tag = "application",
+    summary = "Report how the executed action went; closes the audit chain for the request",
+    security(("apiKey" = [])),
+    params(RequestId),
+    request_body = OutcomeReport,
+    responses(
+        (status = 200, description = "New state: `executed` or `failed`", body = RequestStatus),
+        (status = 409, description = "`wrong_state`: not redeemed"),
+        (status = 413, description = "`body_too_large`: over `limits.max_body_bytes`"),
+        (status = 415, description = "`unsupported_media_type`: send `Content-Type: application/json`"),
+        RequestCallErrors,
+    ))]
 pub async fn outcome(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
@@ -298,6 +356,15 @@ pub async fn outcome(
 }
 
 /// `POST /v1/requests/{id}/cancel`: withdraws a pending request.
+#[utoipa::path(post, path = "/v1/requests/{id}/cancel", tag = "application",
+    summary = "Withdraw a pending request",
+    security(("apiKey" = [])),
+    params(RequestId),
+    responses(
+        (status = 200, description = "Cancelled: `cancelled`", body = RequestStatus),
+        (status = 409, description = "`wrong_state`: not pending"),
+        RequestCallErrors,
+    ))]
 pub async fn cancel(
     State(state): State<Arc<AppState>>,
     AppKey(key): AppKey,
