@@ -8,7 +8,7 @@ use crate::api::AppState;
 use crate::clock;
 use crate::lifecycle::{self, Ineligible, Role};
 use crate::store::{
-    ApprovalRecord, ApproverRecord, AttestationTrust, Decide, FreezeRecord, RequestRecord,
+    ApprovalRecord, ApproverRecord, AttestationTrust, Decide, Freeze, FreezeRecord, RequestRecord,
     RequestState, StoreError,
 };
 use countersign_core::audit::{Event, EventKind};
@@ -21,6 +21,11 @@ use countersign_core::wire::approver::{
 use countersign_core::wire::Verdict;
 use countersign_core::{ApprovalStatement, Timestamp};
 use std::sync::Arc;
+
+/// What a report's freeze cancels: everything of the requester's that could still run —
+/// pending requests, and approved decisions not redeemed yet (a redeemed one is already
+/// executing; the application reports its outcome).
+pub const CANCELLED_BY_FREEZE: &[RequestState] = &[RequestState::Pending, RequestState::Approved];
 
 /// The longest reason an approver may give, in bytes.
 pub const MAX_REASON_BYTES: usize = 1024;
@@ -331,19 +336,32 @@ async fn record_report(
     decide: Arc<Decide<'static>>,
 ) -> Result<ApprovalAnswer, Refused> {
     let tx = &report.request.transaction;
-    let freeze = FreezeRecord {
+    let record = FreezeRecord {
         requester_id: tx.requester.id.clone(),
         frozen_at: report.now.unix(),
         reported_by: report.reporter.to_owned(),
         request_id: tx.id.clone(),
         reason: report.reason.clone(),
     };
-    let freeze_audit = Event {
+    let audit = Event {
         at: report.now,
         kind: EventKind::RequesterFrozen.into(),
         request_id: Some(tx.id.clone()),
         actor: report.reporter.to_owned(),
         data: serde_json::json!({"requester": tx.requester.id, "reason": report.reason}),
+    };
+    let (at, reporter) = (report.now, report.reporter.to_owned());
+    let freeze = Freeze {
+        record,
+        audit,
+        cancels: CANCELLED_BY_FREEZE,
+        cancel_audit: Arc::new(move |id, was| Event {
+            at,
+            kind: EventKind::RequestCancelled.into(),
+            request_id: Some(id.to_owned()),
+            actor: reporter.clone(),
+            data: serde_json::json!({"reason": "requester_frozen", "was": was.as_str()}),
+        }),
     };
     let (previous, new) = report.counters;
     let outcome = state
@@ -355,8 +373,7 @@ async fn record_report(
             new,
             decide,
             report.audit,
-            &freeze,
-            freeze_audit,
+            freeze,
         )
         .await;
     let reported = match outcome {

@@ -296,6 +296,25 @@ pub struct FreezeRecord {
     pub reason: Option<String>,
 }
 
+/// A report's freeze, as the service decided it: the record, its audit entry, and what it
+/// cancels. The rule (which states a freeze cancels, what each cancellation's audit entry
+/// says) is the service's (`service::approval`); a backend applies it inside the report's
+/// transaction, to the requests it finds there.
+#[derive(Clone)]
+pub struct Freeze {
+    /// Who is frozen, by whom, for which request.
+    pub record: FreezeRecord,
+    /// The `requester.frozen` entry, written only if this report froze the requester.
+    pub audit: Event,
+    /// The requester's requests in these states are cancelled.
+    pub cancels: &'static [RequestState],
+    /// The audit entry for one cancelled request: its id and the state it was in.
+    pub cancel_audit: std::sync::Arc<CancelAudit>,
+}
+
+/// Builds the audit entry of a request a freeze cancelled.
+pub type CancelAudit = dyn Fn(&str, RequestState) -> Event + Send + Sync;
+
 /// A decision to write with the approval that completed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecisionWrite {
@@ -385,8 +404,8 @@ pub struct Reported {
     pub denial: Option<Recorded>,
     /// Whether this report froze the requester (false: already frozen by an earlier one).
     pub froze: bool,
-    /// The requester's other requests this report cancelled: pending ones, and approved ones
-    /// not redeemed yet (the reported one too, if an approval won the race to it).
+    /// The requester's requests this report's freeze cancelled, oldest first (the reported one
+    /// too, if it was still in a state the freeze cancels).
     pub cancelled: Vec<String>,
 }
 
@@ -559,11 +578,12 @@ pub trait Store: Send + Sync {
 
     /// Records a report in one transaction: the credential's new counter; the reporter's
     /// denial while the request is pending and the reporter has not decided it (concluded by
-    /// `decide`, like any approval); the requester's freeze (`freeze_audit`; freezing twice
-    /// keeps the first); and the cancellation of the requester's other pending requests and of
-    /// every approved one not redeemed yet, each audited. Nothing is written if any part fails;
-    /// a disabled approver or device is refused inside it (`CallerDisabled`).
-    // The approval's arguments plus the freeze and its audit entry.
+    /// `decide`, like any approval); the requester's freeze (its audit entry only if this
+    /// report froze them: freezing twice keeps the first); and the cancellation of each of the
+    /// requester's requests in one of `freeze.cancels` (the reported one included), each
+    /// audited with `freeze.cancel_audit`. Nothing is written if any part fails; a disabled
+    /// approver or device is refused inside it (`CallerDisabled`).
+    // The approval's arguments plus the freeze.
     #[allow(clippy::too_many_arguments)]
     async fn record_report(
         &self,
@@ -573,8 +593,7 @@ pub trait Store: Send + Sync {
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
-        freeze: &FreezeRecord,
-        freeze_audit: Event,
+        freeze: Freeze,
     ) -> Result<Reported, StoreError>;
     /// The freeze on a requester, if any.
     async fn freeze(&self, requester_id: &str) -> Result<Option<FreezeRecord>, StoreError>;

@@ -8,8 +8,9 @@ use super::sqlite_writer::{
 };
 use super::{
     ApiKeyRecord, ApprovalRecord, ApproverRecord, AttestationTrust, Corrupt, Created,
-    CredentialRecord, Decide, DeviceRecord, FreezeRecord, NonceUse, PendingCap, PendingCaps,
-    Recorded, Redeemed, Reported, RequestRecord, RequestState, SigningKeyRecord, Store, StoreError,
+    CredentialRecord, Decide, DeviceRecord, Freeze, FreezeRecord, NonceUse, PendingCap,
+    PendingCaps, Recorded, Redeemed, Reported, RequestRecord, RequestState, SigningKeyRecord,
+    Store, StoreError,
 };
 use countersign_core::audit::{Entry, Event, EventKind, Head};
 use countersign_core::transaction::Transaction;
@@ -677,11 +678,9 @@ impl Store for SqliteStore {
         new_sign_count: u32,
         decide: std::sync::Arc<Decide<'static>>,
         audit: Event,
-        freeze: &FreezeRecord,
-        freeze_audit: Event,
+        freeze: Freeze,
     ) -> Result<Reported, StoreError> {
         let denial = denial.clone();
-        let freeze = freeze.clone();
         let device_id = device_id.to_owned();
         self.write(move |conn, chain| {
             Box::pin(async move {
@@ -695,7 +694,6 @@ impl Store for SqliteStore {
                     decide: &*decide,
                     audit,
                     freeze: &freeze,
-                    freeze_audit,
                 };
                 record_report_tx(conn, chain, report).await
             })
@@ -1329,8 +1327,7 @@ struct Report<'a> {
     counters: (u32, u32),
     decide: &'a Decide<'a>,
     audit: Event,
-    freeze: &'a FreezeRecord,
-    freeze_audit: Event,
+    freeze: &'a Freeze,
 }
 
 /// [`Store::record_report`] on the writer thread, in one savepoint: a report is refused whole
@@ -1365,7 +1362,7 @@ async fn record_report_tx(
     } else {
         None
     };
-    let freeze = report.freeze;
+    let freeze = &report.freeze.record;
     let froze = sqlx::query(
         "INSERT INTO requester_freezes (requester_id, frozen_at, reported_by, request_id, reason) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     )
@@ -1379,18 +1376,21 @@ async fn record_report_tx(
     .rows_affected()
         == 1;
     if froze {
-        tx.append(report.freeze_audit.clone())?;
+        tx.append(report.freeze.audit.clone())?;
     }
-    // Everything of the requester's that could still run: pending requests, and approved
-    // decisions not redeemed yet (the reported request's too, if an approval won the race).
+    // The states the freeze cancels, as one bound JSON array (`json_each`).
+    let cancels: Vec<&str> = report.freeze.cancels.iter().map(|s| s.as_str()).collect();
+    let cancels = serde_json::Value::from(cancels).to_string();
     let open: Vec<(String, String)> = sqlx::query_as(
-        "SELECT id, state FROM requests WHERE requester_id = ? AND state IN ('pending', 'approved') ORDER BY created_at, id",
+        "SELECT id, state FROM requests WHERE requester_id = ? AND state IN (SELECT value FROM json_each(?)) ORDER BY created_at, id",
     )
     .bind(&freeze.requester_id)
+    .bind(&cancels)
     .fetch_all(&mut *tx)
     .await?;
     let mut cancelled = Vec::with_capacity(open.len());
     for (id, was) in open {
+        let was_state = RequestState::parse(&was).ok_or(Corrupt::Value("request state"))?;
         sqlx::query(
             "UPDATE requests SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = ?",
         )
@@ -1399,13 +1399,7 @@ async fn record_report_tx(
         .bind(&was)
         .execute(&mut *tx)
         .await?;
-        tx.append(Event {
-            at: report.freeze_audit.at,
-            kind: EventKind::RequestCancelled.into(),
-            request_id: Some(id.clone()),
-            actor: report.freeze_audit.actor.clone(),
-            data: serde_json::json!({"reason": "requester_frozen", "was": was}),
-        })?;
+        tx.append((report.freeze.cancel_audit)(&id, was_state))?;
         cancelled.push(id);
     }
     tx.commit().await?;
@@ -1912,6 +1906,91 @@ mod tests {
                 ("approver".to_owned(), vec!["finance-approvers".to_owned()])
             ]
         );
+    }
+
+    /// A report's freeze cancels what its rule names and audits each cancellation the way the
+    /// rule says: the backend applies the service's rule, it has none of its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_freeze_cancels_the_states_its_rule_names_with_the_rule_s_audit_entries() {
+        let (_dir, store, now) = store_with_pending_requests(3).await;
+        let (requester, audience) = {
+            let tx = transaction("req_0");
+            (tx.requester.id, tx.audience)
+        };
+        let freeze = |cancels: &'static [RequestState]| Freeze {
+            record: FreezeRecord {
+                requester_id: requester.clone(),
+                frozen_at: now.unix(),
+                reported_by: "approver1".into(),
+                request_id: "req_0".into(),
+                reason: Some("not me".into()),
+            },
+            audit: event(now, "requester.frozen", Some("req_0")),
+            cancels,
+            cancel_audit: std::sync::Arc::new(move |id, was| Event {
+                data: serde_json::json!({"rule": "under test", "was": was.as_str()}),
+                ..event(now, "request.cancelled", Some(id))
+            }),
+        };
+        let denial = ApprovalRecord {
+            request_id: "req_0".into(),
+            decision: countersign_core::Decision::Deny,
+            ..approval_of(1, now)
+        };
+        let audit = event(now, "approval.deny", Some("req_0"));
+        // A rule that cancels nothing: the requester is frozen, every request stays pending.
+        let nothing = store
+            .record_report(
+                &denial,
+                "dev1",
+                0,
+                1,
+                undecided(),
+                audit.clone(),
+                freeze(&[]),
+            )
+            .await
+            .unwrap();
+        assert!(nothing.froze && nothing.cancelled.is_empty());
+        assert!(nothing.denial.is_some(), "the report's denial is counted");
+        // The next report (the same reporter's denial is not counted twice) under a rule that
+        // cancels pending requests: all three, oldest first, each with the rule's entry.
+        let pending = store
+            .record_report(
+                &denial,
+                "dev1",
+                1,
+                2,
+                undecided(),
+                audit,
+                freeze(&[RequestState::Pending]),
+            )
+            .await
+            .unwrap();
+        assert!(!pending.froze, "frozen once");
+        assert!(pending.denial.is_none());
+        assert_eq!(pending.cancelled, ["req_0", "req_1", "req_2"]);
+        for i in 0..3 {
+            let id = format!("req_{i}");
+            let request = store.request(&audience, &id).await.unwrap().unwrap();
+            assert_eq!(request.state, RequestState::Cancelled);
+        }
+        let entries = store.audit_entries(0, 1000).await.unwrap();
+        let cancellations: Vec<_> = entries
+            .iter()
+            .filter(|e| e.event.kind == "request.cancelled")
+            .collect();
+        assert_eq!(cancellations.len(), 3);
+        for entry in cancellations {
+            assert_eq!(
+                entry.event.data,
+                serde_json::json!({"rule": "under test", "was": "pending"})
+            );
+        }
+        let frozen = entries
+            .iter()
+            .filter(|e| e.event.kind == "requester.frozen");
+        assert_eq!(frozen.count(), 1);
     }
 
     /// A frozen requester's approved decision is not redeemed and the refusal is audited;
