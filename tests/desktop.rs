@@ -832,7 +832,7 @@ fn the_tray_agent_shows_what_waits_outlives_the_window_and_opens_it_on_requests(
 
 #[test]
 fn without_a_session_bus_the_app_says_so_and_does_not_start() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_countersign-desktop"))
+    let out = std::process::Command::new(desktop::desktop_app())
         .env(
             "DBUS_SESSION_BUS_ADDRESS",
             "unix:path=/nonexistent/countersign-test-bus",

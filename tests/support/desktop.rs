@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// The window app's binary (`countersign-desktop`).
+pub fn desktop_app() -> PathBuf {
+    countersign_testkit::workspace_bin("countersign-desktop", "countersign-desktop")
+}
+
 /// Only one app at a time on this two-core machine: WebKit is heavy and the tests wait in
 /// real time.
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -197,8 +202,10 @@ fn start_app(
     profile_dir: &Path,
     launch: &Launch<'_>,
 ) -> (Child, WebDriver) {
-    let app = env!("CARGO_BIN_EXE_countersign-desktop");
-    let agent = Path::new(app).with_file_name("countersign-tray");
+    let app = desktop_app();
+    // The app starts its tray agent from beside it (built there if it is missing).
+    countersign_testkit::workspace_bin("countersign-tray", "countersign-tray");
+    let agent = app.with_file_name("countersign-tray");
     assert!(
         agent.exists(),
         "{} is missing: the app starts its tray agent from beside it; build it with \
@@ -238,6 +245,7 @@ fn start_app(
             tauri_driver().display()
         )
     });
+    let app = app.to_str().expect("the app's path is UTF-8");
     let ui = WebDriver::start(&format!("http://127.0.0.1:{port}"), app);
     (driver, ui)
 }
@@ -271,7 +279,7 @@ impl Desktop {
     /// Runs the app once more with `args` and `env`, as a person launching it again or
     /// opening a link would, on the same display, bus and profile; waits for it to end.
     pub fn launch_again(&self, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_countersign-desktop"));
+        let mut command = Command::new(desktop_app());
         command
             .args(args)
             .env("DISPLAY", &self.xvfb.display)

@@ -3,13 +3,12 @@
 //! Secret Service (gnome-keyring) for the device key.
 #![allow(dead_code)]
 
-#[path = "../../crates/countersign-server/tests/common/mod.rs"]
-pub mod server;
+pub use countersign_testkit as server;
 
 pub mod payouts_service;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
 /// A private D-Bus session bus with gnome-keyring's Secret Service, unlocked; both stop when
@@ -81,18 +80,6 @@ impl Drop for Keyring {
     }
 }
 
-/// A binary built by `cargo test --workspace` next to the test executables.
-pub fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join(name);
-    assert!(
-        bin.exists(),
-        "{} not built: run cargo build --workspace",
-        bin.display()
-    );
-    bin
-}
-
 /// The `countersign` CLI with one approver profile.
 pub struct Cli {
     pub profile: PathBuf,
@@ -106,8 +93,7 @@ impl Cli {
 
     /// Starts `countersign --profile P ARGS` with piped stdin, stdout and stderr.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        let bin = option_env!("CARGO_BIN_EXE_countersign")
-            .map_or_else(|| workspace_bin("countersign"), PathBuf::from);
+        let bin = countersign_testkit::workspace_bin("countersign-cli", "countersign");
         let mut command = Command::new(bin);
         command
             .arg("--profile")

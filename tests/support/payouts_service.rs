@@ -23,10 +23,7 @@ impl Drop for Service {
 pub fn start_service(server: &Server, api_key: &str) -> Service {
     let dir = tempfile::tempdir().unwrap();
     let ledger = dir.path().join("ledger.jsonl");
-    let bin = option_env!("CARGO_BIN_EXE_payouts-service").map_or_else(
-        || super::workspace_bin("payouts-service"),
-        std::path::PathBuf::from,
-    );
+    let bin = countersign_testkit::workspace_bin("countersign-example-payouts", "payouts-service");
     let mut child = Command::new(bin)
         .args([
             "--listen",

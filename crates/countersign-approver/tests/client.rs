@@ -4,10 +4,6 @@
 //! crate's register and sign code (only the USB transport is left out).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../countersign-server/tests/common/mod.rs"]
-mod common;
-
-use common::*;
 use countersign_approver::audit_memory::AuditAlarm;
 use countersign_approver::client::{ClientError, Enrolled};
 use countersign_approver::enrollment_code::EnrollmentCodeError;
@@ -18,6 +14,7 @@ use countersign_approver::signer::{
 use countersign_approver::watch::WatchEvent;
 use countersign_approver::{DisplayModel, EnrollmentCode, ServerClient, Verdict};
 use countersign_core::wire::{ProblemCode, RequestState, Role};
+use countersign_testkit::*;
 
 /// Answers no PIN prompt (these keys have no PIN) and ignores progress.
 struct NoPrompt;

@@ -4,14 +4,11 @@
 //! except where the keyring itself is under test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../countersign-server/tests/common/mod.rs"]
-mod common;
-
-use common::{admin, session_hash, Server};
 use countersign_desk::ceremony::{CeremonySink, CeremonyUpdate, Stage};
 use countersign_desk::desk::{Choice, Desk, DeskConfig, KeyChoice, Ui};
 use countersign_desk::error::ShellError;
 use countersign_desk::views::{Connection, Snapshot};
+use countersign_testkit::{admin, session_hash, Server};
 use serde_json::json;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};

@@ -10,11 +10,8 @@
 //! verification, so both numbers come from one machine state.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::*;
 use countersign_core::Decision;
+use countersign_testkit::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -3,12 +3,10 @@
 //! exactly-once redemption, and each rejection the server must make.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use countersign_core::token::{self, Expectations};
 use countersign_core::transaction::Transaction;
 use countersign_core::Decision;
+use countersign_testkit::*;
 use serde_json::json;
 
 /// Creates a payout request; returns (id, digest, transaction).

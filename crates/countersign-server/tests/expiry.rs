@@ -2,10 +2,8 @@
 //! 10 s to execute), against the real binary. The waits are real: no clock is faked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use countersign_core::Decision;
+use countersign_testkit::*;
 use std::time::{Duration, Instant};
 
 const SHORT_WINDOWS: &str = r#"

@@ -2,10 +2,8 @@
 //! and every rejection, each rejection asserting that nothing was written.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use countersign_core::transaction::Transaction;
+use countersign_testkit::*;
 use serde_json::json;
 
 #[test]

@@ -2,10 +2,8 @@
 //! server-sent event stream (snapshot on connect, live changes, keep-alive, resume).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use countersign_core::Decision;
+use countersign_testkit::*;
 
 #[test]
 fn long_poll_answers_when_the_request_changes() {

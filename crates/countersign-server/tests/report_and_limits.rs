@@ -2,10 +2,8 @@
 //! limits that keep anyone from flooding approvers, against the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use countersign_core::Decision;
+use countersign_testkit::*;
 use std::io::{BufRead, BufReader, Read, Write};
 
 /// One webhook call: header lines and body.

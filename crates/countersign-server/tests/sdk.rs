@@ -2,12 +2,10 @@
 //! redeem once, report; and every way it refuses to let an action run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use countersign_core::wire::{ProblemCode, RequestState};
 use countersign_core::Decision;
 use countersign_sdk::{verify_decision, Client, Context, Created, SdkError, StepUp};
+use countersign_testkit::*;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,9 +2,7 @@
 //! with event streams open.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use countersign_testkit::*;
 use std::process::Command;
 
 /// A self-signed certificate for localhost and 127.0.0.1, written as PEM files in `dir`.

@@ -7,8 +7,6 @@
 //! `cargo run --release -p countersign-tray --example notify_latency [N]` (N = 100).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../countersign-server/tests/common/mod.rs"]
-mod common;
 #[path = "../../../tests/support/notifications.rs"]
 mod notifications;
 
@@ -60,11 +58,11 @@ fn main() {
     let received = notifications::Notifications::start(&bus);
 
     // The per-requester limit (30 a minute by default) would refuse the run's requests.
-    let server = common::Server::start_with_config(
+    let server = countersign_testkit::Server::start_with_config(
         "[limits]\nrequests_per_minute_per_requester = 100000\nrequests_per_minute_per_ip = 100000\n",
     );
     let app = server.api_key("bench", "payouts-service");
-    common::admin(
+    countersign_testkit::admin(
         &server.data_dir(),
         &[
             "approver",
@@ -77,7 +75,7 @@ fn main() {
             "agent-owners",
         ],
     );
-    let code = common::admin(
+    let code = countersign_testkit::admin(
         &server.data_dir(),
         &["enroll-code", "create", "--approver", "dana@example.com"],
     );
@@ -121,7 +119,7 @@ fn main() {
         let body = serde_json::json!({
             "idempotency_key": format!("bench-{i}"), "action": "agent.tool.invoke",
             "object": format!("tool:bench-{i}"), "requester": {"id": "copilot-7", "kind": "agent"},
-            "session": common::session_hash("bench"), "context": {"privileges": []}
+            "session": countersign_testkit::session_hash("bench"), "context": {"privileges": []}
         });
         let before = received.received().len();
         let started = Instant::now();

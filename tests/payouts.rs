@@ -2,7 +2,6 @@
 //! what needs no step-up, pays an approved payout once, and pays nothing that was denied.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../../tests/support/mod.rs"]
 mod support;
 
 use countersign_core::Decision;
