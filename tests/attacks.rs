@@ -2,7 +2,7 @@
 //! example payouts service's real binary (the protected application) and, for the token
 //! checks, the real `countersign verify-decision`. Each attack asserts the exact rejection
 //! and that the payouts service paid nothing it should not have. Assertions here come from
-//! the protocol-level software key (countersign-softkey), which can be made to sign what an
+//! the protocol-level software key (countersign-forge), which can be made to sign what an
 //! attacker would send; the honest CTAP2 path is covered by tests/cli_flows.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -9,7 +9,7 @@ use countersign_approver::client::{ClientError, Enrolled};
 use countersign_approver::enrollment_code::EnrollmentCodeError;
 use countersign_approver::profile::{DeviceKeyLocation, Profile};
 use countersign_approver::signer::{
-    KeyEvent, KeyPrompt, SignerError, SoftAlgorithm, SoftKeyState, SoftSigner,
+    DemoKeySigner, KeyEvent, KeyPrompt, SignerError, SoftAlgorithm, SoftKeyState,
 };
 use countersign_approver::watch::WatchEvent;
 use countersign_approver::{DisplayModel, EnrollmentCode, ServerClient, Verdict};
@@ -27,8 +27,8 @@ impl KeyPrompt for NoPrompt {
 }
 
 /// A fresh in-memory software key, driven through the `authenticator` crate's CTAP2 code.
-fn soft_key() -> SoftSigner {
-    SoftSigner::in_memory(
+fn soft_key() -> DemoKeySigner {
+    DemoKeySigner::in_memory(
         SoftKeyState::new(SoftAlgorithm::ES256, None).unwrap(),
         std::sync::Arc::new(NoPrompt),
     )
@@ -36,7 +36,7 @@ fn soft_key() -> SoftSigner {
 }
 
 /// Adds Alice as an approver; returns her software key.
-fn add_alice(server: &Server) -> SoftSigner {
+fn add_alice(server: &Server) -> DemoKeySigner {
     admin(
         &server.data_dir(),
         &[
@@ -53,7 +53,7 @@ fn add_alice(server: &Server) -> SoftSigner {
 
 /// Adds and enrolls Alice through a fresh one-time code; returns what enrolling gave and
 /// her key.
-fn enroll_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (Enrolled, SoftSigner) {
+fn enroll_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (Enrolled, DemoKeySigner) {
     let signer = add_alice(server);
     let code = admin(
         &server.data_dir(),
@@ -71,7 +71,7 @@ fn enroll_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (Enrolled, Sof
 }
 
 /// Alice enrolled: her client and key.
-fn enrolled_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (ServerClient, SoftSigner) {
+fn enrolled_alice(server: &Server, rt: &tokio::runtime::Runtime) -> (ServerClient, DemoKeySigner) {
     let (enrolled, signer) = enroll_alice(server, rt);
     (enrolled.client, signer)
 }

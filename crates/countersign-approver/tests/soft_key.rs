@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use countersign_approver::signer::{
-    KeyEvent, KeyPrompt, Signer, SignerError, SoftAlgorithm, SoftKeyFileError, SoftKeyState,
-    SoftSigner, UsbSigner, PIN_RETRIES, SOFT_KEY_AAGUID,
+    DemoKeySigner, KeyEvent, KeyPrompt, Signer, SignerError, SoftAlgorithm, SoftKeyFileError,
+    SoftKeyState, UsbSigner, PIN_RETRIES, SOFT_KEY_AAGUID,
 };
 use countersign_core::b64;
 use countersign_core::webauthn::attestation::{verify_registration, RegistrationPolicy};
@@ -62,7 +62,7 @@ fn create_json(challenge: &[u8]) -> String {
 }
 
 /// Registers a credential and verifies it as the server does.
-fn register(key: &SoftSigner, uv: bool) -> (Vec<u8>, CredentialPublicKey) {
+fn register(key: &DemoKeySigner, uv: bool) -> (Vec<u8>, CredentialPublicKey) {
     let challenge = [7u8; 32];
     let client_data = create_json(&challenge);
     let registration = key
@@ -88,7 +88,7 @@ fn register(key: &SoftSigner, uv: bool) -> (Vec<u8>, CredentialPublicKey) {
 
 /// Signs a challenge and verifies it as the server does; returns (counter, UV flag).
 fn sign_and_verify(
-    key: &SoftSigner,
+    key: &DemoKeySigner,
     credential_id: &[u8],
     public_key: &CredentialPublicKey,
     stored_count: u32,
@@ -120,8 +120,8 @@ fn soft_key(
     algorithm: SoftAlgorithm,
     pin: Option<&str>,
     person: Arc<ScriptedPerson>,
-) -> SoftSigner {
-    SoftSigner::in_memory(SoftKeyState::new(algorithm, pin).unwrap(), person).unwrap()
+) -> DemoKeySigner {
+    DemoKeySigner::in_memory(SoftKeyState::new(algorithm, pin).unwrap(), person).unwrap()
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn the_pin_path_reports_tries_left_and_verifies_the_user() {
     assert_eq!(key.state().unwrap().pin_retries, PIN_RETRIES);
 
     let person_sign = ScriptedPerson::typing(&["482913"]);
-    let key = SoftSigner::in_memory(key.state().unwrap(), person_sign.clone()).unwrap();
+    let key = DemoKeySigner::in_memory(key.state().unwrap(), person_sign.clone()).unwrap();
     let (count, uv) = sign_and_verify(&key, &id, &public_key, 0, true).unwrap();
     assert!(uv, "the PIN verified the user");
     assert!(count >= 1);
@@ -206,7 +206,7 @@ fn three_wrong_pins_in_a_row_need_a_replug_and_eight_block_the_pin() {
     // Until it is unplugged, even the right PIN is refused.
     let state = key.state().unwrap();
     let right = ScriptedPerson::typing(&["482913"]);
-    let replugged = SoftSigner::in_memory(state.clone(), right.clone()).unwrap();
+    let replugged = DemoKeySigner::in_memory(state.clone(), right.clone()).unwrap();
     register(&replugged, true);
     assert_eq!(replugged.state().unwrap().pin_retries, PIN_RETRIES);
 
@@ -214,7 +214,7 @@ fn three_wrong_pins_in_a_row_need_a_replug_and_eight_block_the_pin() {
     let mut last_try = state;
     last_try.pin_retries = 1;
     let person = ScriptedPerson::typing(&["9999", "482913"]);
-    let key = SoftSigner::in_memory(last_try, person.clone()).unwrap();
+    let key = DemoKeySigner::in_memory(last_try, person.clone()).unwrap();
     let refused = key.make_credential(RP_ID, create_json(&[1; 32]).as_bytes(), true);
     assert_eq!(refused.unwrap_err(), SignerError::PinBlocked);
     assert!(person.seen().contains(&KeyEvent::PinBlocked));
@@ -254,7 +254,7 @@ fn the_key_file_keeps_credentials_and_counters_across_runs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("key.json");
     let person = ScriptedPerson::typing(&[]);
-    let key = SoftSigner::create(&path, SoftAlgorithm::EdDSA, None, person.clone()).unwrap();
+    let key = DemoKeySigner::create(&path, SoftAlgorithm::EdDSA, None, person.clone()).unwrap();
     let (id, public_key) = register(&key, true);
     let (first, _) = sign_and_verify(&key, &id, &public_key, 0, true).unwrap();
     drop(key);
@@ -264,17 +264,17 @@ fn the_key_file_keeps_credentials_and_counters_across_runs() {
         assert_eq!(mode & 0o077, 0, "only the owner may read the key file");
     }
 
-    let key = SoftSigner::open(&path, person.clone()).unwrap();
+    let key = DemoKeySigner::open(&path, person.clone()).unwrap();
     let (second, _) = sign_and_verify(&key, &id, &public_key, first, true).unwrap();
     assert!(second > first, "the counter continues after a restart");
 
     // Never overwritten by a new key; a damaged file is refused with its path.
     assert!(matches!(
-        SoftSigner::create(&path, SoftAlgorithm::ES256, None, person.clone()),
+        DemoKeySigner::create(&path, SoftAlgorithm::ES256, None, person.clone()),
         Err(SoftKeyFileError::Io { .. })
     ));
     std::fs::write(&path, b"{\"version\":1").unwrap();
-    match SoftSigner::open(&path, person) {
+    match DemoKeySigner::open(&path, person) {
         Err(SoftKeyFileError::Invalid { path: p, .. }) => assert_eq!(p, path),
         Err(e) => panic!("wrong error: {e}"),
         Ok(_) => panic!("a damaged key file was accepted"),
@@ -311,7 +311,7 @@ fn a_simulated_touch_waits_and_a_cancel_at_the_touch_signs_nothing() {
     // The same credential on a key whose touch never comes in time: cancel at the touch.
     let person = ScriptedPerson::typing(&[]);
     let slow = Arc::new(
-        SoftSigner::in_memory(key.state().unwrap(), person.clone())
+        DemoKeySigner::in_memory(key.state().unwrap(), person.clone())
             .unwrap()
             .with_touch_delay(std::time::Duration::from_secs(30)),
     );

@@ -9,7 +9,7 @@ use countersign_approver::device_key::DeviceKeyError;
 use countersign_approver::enroll::{self, EnrollError};
 use countersign_approver::profile::{DeviceKeyLocation, Profile, ProfileError};
 use countersign_approver::signer::{
-    Signer, SignerError, SoftAlgorithm, SoftKeyFileError, SoftSigner, UsbSigner,
+    DemoKeySigner, Signer, SignerError, SoftAlgorithm, SoftKeyFileError, UsbSigner,
 };
 use countersign_approver::watch::WatchEvent;
 use countersign_approver::{DisplayModel, EnrollmentCode, ServerClient, Verdict, VerifiedRequest};
@@ -125,9 +125,9 @@ fn signer(
     let path = Path::new(path);
     Ok(match create_soft {
         Some((algorithm, pin)) if !path.exists() => {
-            Box::new(SoftSigner::create(path, algorithm, pin, prompt)?)
+            Box::new(DemoKeySigner::create(path, algorithm, pin, prompt)?)
         }
-        _ => Box::new(SoftSigner::open(path, prompt)?),
+        _ => Box::new(DemoKeySigner::open(path, prompt)?),
     })
 }
 

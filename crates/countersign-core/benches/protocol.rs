@@ -12,7 +12,7 @@ use countersign_core::webauthn::{
     verify_assertion, AssertionPolicy, ClientData, CredentialPublicKey,
 };
 use countersign_core::{ApprovalStatement, Decision, Timestamp};
-use countersign_softkey::*;
+use countersign_forge::*;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 fn sample_transaction() -> Transaction {
@@ -51,7 +51,10 @@ fn assertions(c: &mut Criterion) {
         require_user_verification: true,
     };
 
-    for (name, key) in [("es256", TestKey::es256(7)), ("eddsa", TestKey::ed25519(7))] {
+    for (name, key) in [
+        ("es256", ForgingKey::es256(7)),
+        ("eddsa", ForgingKey::ed25519(7)),
+    ] {
         let a = assert_with(&key, RP_ID, Flags::UP | Flags::UV, 10, &cd);
         let public = key.public();
         c.bench_function(&format!("assertion/{name} full verification"), |b| {

@@ -13,7 +13,7 @@ use countersign_core::transaction::Transaction;
 use countersign_core::webauthn::auth_data::Flags;
 use countersign_core::webauthn::ClientData;
 use countersign_core::{b64, ApprovalStatement, Decision, Timestamp};
-use countersign_softkey::*;
+use countersign_forge::*;
 use serde_json::{json, Value};
 
 fn main() {
@@ -318,7 +318,7 @@ fn client_data_vectors() -> Value {
 #[allow(clippy::too_many_arguments)]
 fn assertion_record(
     name: &str,
-    key: &TestKey,
+    key: &ForgingKey,
     expected_digest: countersign_core::Digest,
     digest: countersign_core::Digest,
     approver: &str,
@@ -358,8 +358,8 @@ fn assertion_record(
 fn assertion_vectors(tx: &Value) -> Value {
     let digest = tx_digest(tx);
     let uvup = Flags::UP | Flags::UV;
-    let es = TestKey::es256(0x31);
-    let ed = TestKey::ed25519(0x32);
+    let es = ForgingKey::es256(0x31);
+    let ed = ForgingKey::ed25519(0x32);
     let bob = "bob@example.com";
     let mut cases = vec![
         assertion_record(
@@ -461,7 +461,7 @@ fn assertion_vectors(tx: &Value) -> Value {
         ),
         assertion_record(
             "fail_signed_by_another_key",
-            &TestKey::es256(0x33),
+            &ForgingKey::es256(0x33),
             digest,
             digest,
             bob,

@@ -14,7 +14,7 @@ use countersign_core::transaction::Transaction;
 use countersign_core::webauthn::auth_data::Flags;
 use countersign_core::webauthn::{verify_assertion, AssertionPolicy, ClientData};
 use countersign_core::{ApprovalStatement, Decision};
-use countersign_softkey::*;
+use countersign_forge::*;
 
 fn main() {
     let doc: serde_json::Value =
@@ -39,7 +39,7 @@ fn main() {
         countersign_core::b64::encode(challenge)
     );
 
-    let key = TestKey::es256(0x21);
+    let key = ForgingKey::es256(0x21);
     let assertion = assert_with(&key, RP_ID, Flags::UP | Flags::UV, 12, &client_data);
     println!("3. the (software) key signs: clientDataJSON {client_data}");
 

@@ -12,7 +12,7 @@ use countersign_core::webauthn::{
     CredentialPublicKey, SignatureError,
 };
 use countersign_core::{ApprovalStatement, Decision};
-use countersign_softkey::*;
+use countersign_forge::*;
 
 fn h(text: &str) -> Vec<u8> {
     hex::decode(text).unwrap()
@@ -228,7 +228,7 @@ fn client_data(challenge: &[u8]) -> String {
 
 #[test]
 fn es256_and_eddsa_assertions_verify() {
-    for key in [TestKey::es256(1), TestKey::ed25519(2)] {
+    for key in [ForgingKey::es256(1), ForgingKey::ed25519(2)] {
         let challenge = challenge_for(1, "bob");
         let a = assert_with(
             &key,
@@ -246,7 +246,7 @@ fn es256_and_eddsa_assertions_verify() {
 
 #[test]
 fn each_assertion_check_fails_on_its_own() {
-    let key = TestKey::es256(1);
+    let key = ForgingKey::es256(1);
     let challenge = challenge_for(1, "bob");
     let good_cd = client_data(&challenge);
     let verify = |a: &Assertion, stored: u32, uv: bool| {
@@ -320,12 +320,12 @@ fn each_assertion_check_fails_on_its_own() {
         Err(AssertionError::UserNotVerified)
     );
     // Signed by another key, or by a key of the other algorithm.
-    let stranger = assert_with(&TestKey::es256(9), RP_ID, Flags::UP, 1, &good_cd);
+    let stranger = assert_with(&ForgingKey::es256(9), RP_ID, Flags::UP, 1, &good_cd);
     assert_eq!(
         verify(&stranger, 0, false),
         Err(AssertionError::Signature(SignatureError::Invalid))
     );
-    let ed = assert_with(&TestKey::ed25519(1), RP_ID, Flags::UP, 1, &good_cd);
+    let ed = assert_with(&ForgingKey::ed25519(1), RP_ID, Flags::UP, 1, &good_cd);
     assert_eq!(
         verify(&ed, 0, false),
         Err(AssertionError::Signature(SignatureError::Invalid))
@@ -423,7 +423,7 @@ fn reg_policy(challenge: &[u8], uv: bool) -> RegistrationPolicy<'_> {
 fn registrations_verify_for_none_self_and_x5c() {
     let challenge = [7u8; 32];
     let cd = create_client_data(&challenge);
-    for key in [TestKey::es256(3), TestKey::ed25519(4)] {
+    for key in [ForgingKey::es256(3), ForgingKey::ed25519(4)] {
         let ad = registration_auth_data(&key, RP_ID, Flags::UP | Flags::UV);
         for (attest, expected) in [
             (Attest::None, AttestationType::None),
@@ -438,9 +438,9 @@ fn registrations_verify_for_none_self_and_x5c() {
             assert_eq!(cred.credential_id, b"credential-1");
         }
     }
-    let att_key = TestKey::es256(50);
+    let att_key = ForgingKey::es256(50);
     let cert = attestation_certificate(&att_key, CertOptions::default()).unwrap();
-    let key = TestKey::ed25519(5);
+    let key = ForgingKey::ed25519(5);
     let ad = registration_auth_data(&key, RP_ID, Flags::UP);
     let obj = attestation_object(
         &key,
@@ -464,7 +464,7 @@ fn registrations_verify_for_none_self_and_x5c() {
 fn each_registration_check_fails_on_its_own() {
     let challenge = [7u8; 32];
     let cd = create_client_data(&challenge);
-    let key = TestKey::es256(3);
+    let key = ForgingKey::es256(3);
     let ad = registration_auth_data(&key, RP_ID, Flags::UP);
     let run = |obj: &[u8], cd: &str, uv: bool| {
         verify_registration(&reg_policy(&challenge, uv), obj, cd.as_bytes())
@@ -527,14 +527,14 @@ fn each_registration_check_fails_on_its_own() {
         run(&self_other, &cd, false).unwrap_err(),
         AttestationError::Signature(SignatureError::Invalid)
     );
-    let ed_self = attestation_object(&TestKey::ed25519(3), &ad, &cd, Attest::PackedSelf);
+    let ed_self = attestation_object(&ForgingKey::ed25519(3), &ad, &cd, Attest::PackedSelf);
     assert_eq!(
         run(&ed_self, &cd, false).unwrap_err(),
         AttestationError::AlgorithmMismatch(-8)
     );
 
     // x5c certificate requirements (§8.2.1).
-    let att_key = TestKey::es256(50);
+    let att_key = ForgingKey::es256(50);
     let x5c = |options: CertOptions| {
         let cert = attestation_certificate(&att_key, options).unwrap();
         attestation_object(
@@ -600,7 +600,7 @@ fn each_registration_check_fails_on_its_own() {
         &cd,
         Attest::PackedX5c {
             certificate: &cert,
-            key: &TestKey::es256(51),
+            key: &ForgingKey::es256(51),
         },
     );
     assert_eq!(

@@ -4,7 +4,7 @@
 
 use crate::error::ShellError;
 use countersign_approver::signer::{
-    Assertion, KeyEvent, KeyPrompt, Registration, Signer, SignerError, SoftSigner, UsbSigner,
+    Assertion, DemoKeySigner, KeyEvent, KeyPrompt, Registration, Signer, SignerError, UsbSigner,
 };
 use serde::Serialize;
 use std::path::Path;
@@ -194,7 +194,7 @@ impl Ceremony {
                     message: format!("the profile names an unknown key {spec:?}"),
                 })?;
             KeySigner::Soft(Arc::new(
-                SoftSigner::open(Path::new(path), prompt)?.with_touch_delay(soft_touch),
+                DemoKeySigner::open(Path::new(path), prompt)?.with_touch_delay(soft_touch),
             ))
         };
         self.arm(&key);
@@ -210,10 +210,10 @@ impl Ceremony {
     ) -> Result<KeySigner, ShellError> {
         let prompt: Arc<dyn KeyPrompt> = self.prompt.clone();
         let signer = if path.exists() {
-            SoftSigner::open(path, prompt)?
+            DemoKeySigner::open(path, prompt)?
         } else {
             let algorithm = countersign_approver::signer::SoftAlgorithm::ES256;
-            SoftSigner::create(path, algorithm, pin, prompt)?
+            DemoKeySigner::create(path, algorithm, pin, prompt)?
         };
         let key = KeySigner::Soft(Arc::new(signer.with_touch_delay(touch)));
         self.arm(&key);
@@ -281,7 +281,7 @@ pub enum KeySigner {
     /// A USB security key.
     Usb(Arc<UsbSigner>),
     /// The demo software key.
-    Soft(Arc<SoftSigner>),
+    Soft(Arc<DemoKeySigner>),
 }
 
 impl KeySigner {

@@ -35,11 +35,11 @@ fn raw_verification_rate() -> f64 {
     use countersign_core::webauthn::{
         verify_assertion, AssertionInput, AssertionPolicy, ClientData, Flags,
     };
-    let key = countersign_softkey::TestKey::es256(7);
+    let key = countersign_forge::ForgingKey::es256(7);
     let challenge = [9u8; 32];
     let client_data = ClientData::get(&challenge, ORIGIN).to_json();
     let assertion =
-        countersign_softkey::assert_with(&key, RP_ID, Flags::UP | Flags::UV, 5, &client_data);
+        countersign_forge::assert_with(&key, RP_ID, Flags::UP | Flags::UV, 5, &client_data);
     let public = key.public();
     let policy = AssertionPolicy {
         rp_id: RP_ID,

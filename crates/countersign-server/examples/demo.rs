@@ -13,19 +13,19 @@ use countersign_core::token::{self, Expectations};
 use countersign_core::transaction::Transaction;
 use countersign_core::webauthn::{CeremonyType, ClientData, Flags};
 use countersign_core::{b64, device_auth, enrollment, ApprovalStatement, Decision, Digest};
+use countersign_forge::{
+    assert_with, attestation_object, registration_auth_data_for, Attest, ForgingKey,
+};
 use countersign_server::config::Config;
 use countersign_server::store::sqlite::SqliteStore;
 use countersign_server::{admin, keys, serve};
-use countersign_softkey::{
-    assert_with, attestation_object, registration_auth_data_for, Attest, TestKey,
-};
 use serde_json::{json, Value};
 
 struct DemoApprover {
     id: String,
     device: SigningKey,
     device_id: String,
-    key: TestKey,
+    key: ForgingKey,
     credential_id: Vec<u8>,
     count: u32,
     nonce: u64,
@@ -54,7 +54,7 @@ async fn enroll(
     let secret = code.split('.').nth(1).unwrap().to_owned();
     let device = SigningKey::from_seed(&[seed; 32]);
     let device_pub = b64::encode(device.verifying_key().as_bytes());
-    let key = TestKey::es256(seed);
+    let key = ForgingKey::es256(seed);
     let credential_id = format!("demo-{id}").into_bytes();
     let challenge = enrollment::challenge(&secret, &device_pub).unwrap();
     let cd = ClientData {

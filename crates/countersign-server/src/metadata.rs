@@ -440,8 +440,8 @@ mod tests {
         assert_eq!(end_of_day("soon"), None);
     }
 
-    use countersign_softkey::metadata::{blob, Model, TestCa};
-    use countersign_softkey::TestKey;
+    use countersign_forge::metadata::{blob, Model, TestCa};
+    use countersign_forge::ForgingKey;
 
     const MODEL: [u8; 16] = *b"hardware-model-1";
     /// 2026-06-01, while the test BLOBs are fresh.
@@ -485,7 +485,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((metadata.number(), metadata.models()), (7, 1));
-        let key = TestKey::es256(9);
+        let key = ForgingKey::es256(9);
         let leaf = world.vendor.issue_attestation(&key, MODEL).unwrap();
         assert_eq!(
             metadata.verify_attestation(&MODEL, std::slice::from_ref(&leaf), NOW),
@@ -524,7 +524,7 @@ mod tests {
         let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(NOW as u64));
         let metadata = Metadata::from_blob(text.as_bytes(), &[root], at).unwrap();
         assert_eq!(metadata.number(), 9);
-        let key = TestKey::es256(9);
+        let key = ForgingKey::es256(9);
         let leaf = vendor_intermediate.issue_attestation(&key, MODEL).unwrap();
         let mut chain = vec![leaf.clone()];
         chain.extend(vendor_intermediate.chain().iter().cloned());
@@ -543,7 +543,7 @@ mod tests {
     #[test]
     fn compromised_models_and_stale_blobs_are_refused() {
         let world = world();
-        let key = TestKey::es256(9);
+        let key = ForgingKey::es256(9);
         let leaf = world.vendor.issue_attestation(&key, MODEL).unwrap();
         let compromised = load(
             &world,

@@ -495,8 +495,8 @@ const MODEL: [u8; 16] = *b"hardware-model-1";
 
 /// A vendor's attestation root, the FIDO root that signs the metadata BLOB, and a server that
 /// allows only `MODEL`, with that BLOB and root as its metadata files.
-fn hardware_only_server() -> (Server, countersign_softkey::metadata::TestCa) {
-    use countersign_softkey::metadata::{blob, Model, TestCa};
+fn hardware_only_server() -> (Server, countersign_forge::metadata::TestCa) {
+    use countersign_forge::metadata::{blob, Model, TestCa};
     let fido = TestCa::new("Test FIDO root", 1).unwrap();
     let vendor = TestCa::new("Test vendor attestation root", 2).unwrap();
     let model = Model {
@@ -535,7 +535,7 @@ fn code_secret(server: &Server, id: &str) -> String {
 /// model's vendor issued enrolls, and its approvals alone put `hwk` into decisions.
 #[test]
 fn hardware_only_enrollment_needs_a_verified_attestation_and_only_that_earns_hwk() {
-    use countersign_softkey::{Attest, TestKey};
+    use countersign_forge::{Attest, ForgingKey};
     let (server, vendor) = hardware_only_server();
     let app = server.api_key("payouts", "payouts-service");
     for (id, groups) in [
@@ -547,9 +547,9 @@ fn hardware_only_enrollment_needs_a_verified_attestation_and_only_that_earns_hwk
         admin(&server.data_dir(), &args);
     }
     let alice_code = code_secret(&server, "alice@example.com");
-    let attestation_key = TestKey::es256(0x61);
+    let attestation_key = ForgingKey::es256(0x61);
     let genuine = vendor.issue_attestation(&attestation_key, MODEL).unwrap();
-    let impostor_ca = countersign_softkey::metadata::TestCa::new("Not the vendor", 3).unwrap();
+    let impostor_ca = countersign_forge::metadata::TestCa::new("Not the vendor", 3).unwrap();
     let forged = impostor_ca
         .issue_attestation(&attestation_key, MODEL)
         .unwrap();
@@ -607,7 +607,7 @@ fn hardware_only_enrollment_needs_a_verified_attestation_and_only_that_earns_hwk
     .unwrap();
     // Bob's key chains through the vendor's batch CA, carried in x5c.
     let batch = vendor.intermediate("Test vendor batch CA", 5).unwrap();
-    let bob_attestation_key = TestKey::es256(0x62);
+    let bob_attestation_key = ForgingKey::es256(0x62);
     let mut bob_chain = vec![batch
         .issue_attestation(&bob_attestation_key, MODEL)
         .unwrap()];
@@ -658,8 +658,8 @@ fn the_default_config_refuses_the_project_s_software_keys() {
     );
     let secret = code_secret(&server, "bob@example.com");
     for attest in [
-        countersign_softkey::Attest::None,
-        countersign_softkey::Attest::PackedSelf,
+        countersign_forge::Attest::None,
+        countersign_forge::Attest::PackedSelf,
     ] {
         let Err((status, problem)) =
             Approver::enroll_with_code(&server, "bob@example.com", 2, &secret, attest)
@@ -679,7 +679,7 @@ fn the_default_config_refuses_the_project_s_software_keys() {
         2,
         &secret,
         demo_key,
-        countersign_softkey::Attest::None,
+        countersign_forge::Attest::None,
     ) else {
         panic!("the desktop's demo key enrolled")
     };
@@ -691,7 +691,7 @@ fn the_default_config_refuses_the_project_s_software_keys() {
         2,
         &secret,
         MODEL,
-        countersign_softkey::Attest::None
+        countersign_forge::Attest::None
     )
     .is_ok());
 }
@@ -720,7 +720,7 @@ fn enrollment_codes_are_single_use() {
         "bob@example.com",
         2,
         &secret,
-        countersign_softkey::Attest::PackedSelf
+        countersign_forge::Attest::PackedSelf
     )
     .is_ok());
     let Err((status, problem)) = Approver::enroll_with_code(
@@ -728,7 +728,7 @@ fn enrollment_codes_are_single_use() {
         "bob@example.com",
         3,
         &secret,
-        countersign_softkey::Attest::None,
+        countersign_forge::Attest::None,
     ) else {
         panic!()
     };
@@ -741,7 +741,7 @@ fn enrollment_codes_are_single_use() {
         "bob@example.com",
         3,
         "AAAAAAAAAAAAAAAAAAAAAA",
-        countersign_softkey::Attest::None,
+        countersign_forge::Attest::None,
     ) else {
         panic!()
     };

@@ -9,7 +9,7 @@ pub struct Approver {
     pub id: String,
     pub device_key: countersign_core::jwk::SigningKey,
     pub device_id: String,
-    pub credential: countersign_softkey::TestKey,
+    pub credential: countersign_forge::ForgingKey,
     pub credential_id: Vec<u8>,
     pub sign_count: std::sync::atomic::AtomicU32,
     nonce: std::sync::atomic::AtomicU64,
@@ -41,7 +41,7 @@ impl Approver {
             &["enroll-code", "create", "--approver", id],
         );
         let secret = code.trim().split('.').nth(1).unwrap().to_owned();
-        Self::enroll_with_code(server, id, seed, &secret, countersign_softkey::Attest::None)
+        Self::enroll_with_code(server, id, seed, &secret, countersign_forge::Attest::None)
     }
 
     pub fn enroll_with_code(
@@ -49,16 +49,9 @@ impl Approver {
         id: &str,
         seed: u8,
         secret: &str,
-        attest: countersign_softkey::Attest<'_>,
+        attest: countersign_forge::Attest<'_>,
     ) -> Result<Approver, (u16, serde_json::Value)> {
-        Self::enroll_as(
-            server,
-            id,
-            seed,
-            secret,
-            countersign_softkey::AAGUID,
-            attest,
-        )
+        Self::enroll_as(server, id, seed, secret, countersign_forge::AAGUID, attest)
     }
 
     /// Enrolls with a key that claims to be model `aaguid` and attests as `attest`.
@@ -68,12 +61,12 @@ impl Approver {
         seed: u8,
         secret: &str,
         aaguid: [u8; 16],
-        attest: countersign_softkey::Attest<'_>,
+        attest: countersign_forge::Attest<'_>,
     ) -> Result<Approver, (u16, serde_json::Value)> {
         use countersign_core::b64;
         let device_key = countersign_core::jwk::SigningKey::from_seed(&[seed; 32]);
         let device_pub = b64::encode(device_key.verifying_key().as_bytes());
-        let credential = countersign_softkey::TestKey::es256(seed);
+        let credential = countersign_forge::ForgingKey::es256(seed);
         let credential_id = format!("cred-{id}-{seed}").into_bytes();
         let challenge = countersign_core::enrollment::challenge(secret, &device_pub).unwrap();
         let client_data = countersign_core::webauthn::ClientData {
@@ -82,7 +75,7 @@ impl Approver {
             origin: ORIGIN.into(),
         }
         .to_json();
-        let auth_data = countersign_softkey::registration_auth_data_as(
+        let auth_data = countersign_forge::registration_auth_data_as(
             &credential,
             RP_ID,
             countersign_core::webauthn::Flags::UP | countersign_core::webauthn::Flags::UV,
@@ -90,7 +83,7 @@ impl Approver {
             aaguid,
         );
         let attestation =
-            countersign_softkey::attestation_object(&credential, &auth_data, &client_data, attest);
+            countersign_forge::attestation_object(&credential, &auth_data, &client_data, attest);
         let body = serde_json::json!({
             "code": secret, "device_name": format!("{id}'s laptop"), "device_key": device_pub,
             "attestation_object": b64::encode(&attestation), "client_data_json": b64::encode(client_data.as_bytes()),
@@ -208,8 +201,7 @@ impl Approver {
             .unwrap();
         let client_data = countersign_core::webauthn::ClientData::get(&challenge, origin).to_json();
         let flags = countersign_core::webauthn::Flags::UP | countersign_core::webauthn::Flags::UV;
-        let a =
-            countersign_softkey::assert_with(&self.credential, rp_id, flags, count, &client_data);
+        let a = countersign_forge::assert_with(&self.credential, rp_id, flags, count, &client_data);
         serde_json::json!({
             "credential_id": b64::encode(&self.credential_id),
             "authenticator_data": b64::encode(&a.authenticator_data),

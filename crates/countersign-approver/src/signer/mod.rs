@@ -2,19 +2,27 @@
 //! itself (from a challenge it derived from what the person saw and the origin pinned at
 //! enrollment); the key signs `authenticatorData || SHA-256(clientDataJSON)` as CTAP2 does.
 //! Implementations: [`UsbSigner`] (a security key over USB HID through `authenticator`) and
-//! [`SoftSigner`] (a software CTAP2 key for tests and demos, driven through the same
-//! `authenticator` code). Both report progress as [`KeyEvent`]s and ask for the PIN through
+//! [`DemoKeySigner`] (the demo key: [`DemoAuthenticator`], a software CTAP2 authenticator
+//! driven through the same `authenticator` code; feature `demo-key`, on by default — a build
+//! without it has no software key at all, and a server refuses its AAGUID unless demo keys are
+//! allowed). Both report progress as [`KeyEvent`]s and ask for the PIN through
 //! a [`KeyPrompt`].
 
 mod ctap;
+#[cfg(feature = "demo-key")]
 mod soft;
+#[cfg(feature = "demo-key")]
 mod soft_key;
+#[cfg(feature = "demo-key")]
 mod soft_key_file;
 mod usb;
 
 pub use ctap::{KeyEvent, KeyPrompt};
-pub use soft::SoftSigner;
-pub use soft_key::{SimulatedTouch, SoftKeyDevice};
+#[cfg(feature = "demo-key")]
+pub use soft::DemoKeySigner;
+#[cfg(feature = "demo-key")]
+pub use soft_key::{DemoAuthenticator, SimulatedTouch};
+#[cfg(feature = "demo-key")]
 pub use soft_key_file::{
     SoftAlgorithm, SoftCredential, SoftKeyFileError, SoftKeyState, PIN_RETRIES, SOFT_KEY_AAGUID,
 };

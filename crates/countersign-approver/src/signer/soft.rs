@@ -1,8 +1,8 @@
-//! [`SoftSigner`]: the software key behind the [`Signer`] trait, driven through the
+//! [`DemoKeySigner`]: the software key behind the [`Signer`] trait, driven through the
 //! `authenticator` crate's own CTAP2 `register` and `sign` functions.
 
 use super::ctap::{self, KeyPrompt};
-use super::soft_key::{SimulatedTouch, SoftKeyDevice};
+use super::soft_key::{DemoAuthenticator, SimulatedTouch};
 use super::soft_key_file::{SoftAlgorithm, SoftKeyFileError, SoftKeyState};
 use super::{Assertion, Registration, Signer, SignerError};
 use authenticator::FidoDevice;
@@ -10,13 +10,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// A software key (tests and demos only; servers can refuse it by its AAGUID).
-pub struct SoftSigner {
-    device: Mutex<SoftKeyDevice>,
+pub struct DemoKeySigner {
+    device: Mutex<DemoAuthenticator>,
     prompt: Arc<dyn KeyPrompt>,
     touch: SimulatedTouch,
 }
 
-impl SoftSigner {
+impl DemoKeySigner {
     /// Creates a new key file at `path` (refusing to overwrite one).
     pub fn create(
         path: &Path,
@@ -56,13 +56,13 @@ impl SoftSigner {
         path: Option<&Path>,
         prompt: Arc<dyn KeyPrompt>,
     ) -> Result<Self, SoftKeyFileError> {
-        let device = SoftKeyDevice::new(state, path.map(Path::to_owned)).map_err(|e| {
+        let device = DemoAuthenticator::new(state, path.map(Path::to_owned)).map_err(|e| {
             SoftKeyFileError::Invalid {
                 path: path.map(Path::to_owned).unwrap_or_default(),
                 detail: e.to_string(),
             }
         })?;
-        Ok(SoftSigner {
+        Ok(DemoKeySigner {
             device: Mutex::new(device),
             prompt,
             touch: SimulatedTouch::default(),
@@ -99,12 +99,12 @@ impl SoftSigner {
             .map_err(|e| SignerError::Device(e.to_string()))?;
         let path = device.path().map(Path::to_owned);
         *device =
-            SoftKeyDevice::new(state, path).map_err(|e| SignerError::Device(e.to_string()))?;
+            DemoAuthenticator::new(state, path).map_err(|e| SignerError::Device(e.to_string()))?;
         device.set_touch(self.touch.clone());
         Ok(())
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, SoftKeyDevice>, SignerError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, DemoAuthenticator>, SignerError> {
         self.device
             .lock()
             .map_err(|_| SignerError::Device("software key state poisoned".into()))
@@ -114,7 +114,7 @@ impl SoftSigner {
     fn run<T: Send + 'static>(
         &self,
         operation: impl FnOnce(
-            &mut SoftKeyDevice,
+            &mut DemoAuthenticator,
             std::sync::mpsc::Sender<authenticator::StatusUpdate>,
             authenticator::statecallback::StateCallback<authenticator::Result<T>>,
         ),
@@ -137,7 +137,7 @@ impl SoftSigner {
     }
 }
 
-impl Signer for SoftSigner {
+impl Signer for DemoKeySigner {
     fn make_credential(
         &self,
         rp_id: &str,

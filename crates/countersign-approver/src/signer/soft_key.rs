@@ -35,6 +35,7 @@ use authenticator::ctap2::server::{
 use authenticator::errors::HIDError;
 use authenticator::{FidoDevice, FidoDeviceIO, FidoProtocol, VirtualFidoDevice};
 use countersign_core::canonical::sha256;
+use countersign_core::webauthn::{CoseAlgorithm, CredentialSecret};
 use hmac::Mac;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -59,7 +60,7 @@ struct Session {
 }
 
 /// The software key as a CTAP2 device.
-pub struct SoftKeyDevice {
+pub struct DemoAuthenticator {
     path: Option<PathBuf>,
     state: Mutex<SoftKeyState>,
     session: Mutex<Session>,
@@ -114,9 +115,9 @@ impl SimulatedTouch {
     }
 }
 
-impl std::fmt::Debug for SoftKeyDevice {
+impl std::fmt::Debug for DemoAuthenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SoftKeyDevice")
+        f.debug_struct("DemoAuthenticator")
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
@@ -138,10 +139,10 @@ fn new_p256_secret() -> Result<p256::SecretKey, HIDError> {
     Err(HIDError::DeviceError)
 }
 
-impl SoftKeyDevice {
+impl DemoAuthenticator {
     /// A key whose state lives in `path` (written after every change), or only in memory.
     pub fn new(state: SoftKeyState, path: Option<PathBuf>) -> Result<Self, HIDError> {
-        Ok(SoftKeyDevice {
+        Ok(DemoAuthenticator {
             path,
             state: Mutex::new(state),
             session: Mutex::new(Session {
@@ -277,7 +278,7 @@ impl SoftKeyDevice {
     }
 }
 
-impl FidoDeviceIO for SoftKeyDevice {
+impl FidoDeviceIO for DemoAuthenticator {
     fn send_msg_cancellable<Out, Req: RequestCtap1<Output = Out> + RequestCtap2<Output = Out>>(
         &mut self,
         msg: &Req,
@@ -306,7 +307,7 @@ impl FidoDeviceIO for SoftKeyDevice {
     }
 }
 
-impl FidoDevice for SoftKeyDevice {
+impl FidoDevice for DemoAuthenticator {
     fn pre_init(&mut self) -> Result<(), HIDError> {
         Ok(())
     }
@@ -337,7 +338,7 @@ impl FidoDevice for SoftKeyDevice {
     }
 }
 
-impl VirtualFidoDevice for SoftKeyDevice {
+impl VirtualFidoDevice for DemoAuthenticator {
     fn check_key_handle(&self, _req: &CheckKeyHandle) -> Result<(), HIDError> {
         Err(HIDError::UnsupportedCommand)
     }
@@ -628,7 +629,8 @@ fn public_cose_key(credential: &SoftCredential) -> Result<COSEKey, HIDError> {
     })
 }
 
-/// Signs `authData || clientDataHash` with the credential (ES256: DER; EdDSA: 64 bytes).
+/// Signs `authData || clientDataHash` with the credential (ES256: DER; EdDSA: 64 bytes),
+/// through the core's one software signing path.
 fn sign(
     credential: &SoftCredential,
     auth_data: &[u8],
@@ -636,17 +638,11 @@ fn sign(
 ) -> Result<Vec<u8>, HIDError> {
     let mut message = auth_data.to_vec();
     message.extend_from_slice(client_data_hash);
-    match credential.algorithm {
-        SoftAlgorithm::ES256 => {
-            use p256::ecdsa::signature::Signer;
-            let key = p256::ecdsa::SigningKey::from_slice(&credential.private_key)
-                .map_err(|_| HIDError::DeviceError)?;
-            let signature: p256::ecdsa::Signature = key.sign(&message);
-            Ok(signature.to_der().as_bytes().to_vec())
-        }
-        SoftAlgorithm::EdDSA => {
-            use ed25519_dalek::Signer;
-            Ok(ed25519_key(credential)?.sign(&message).to_bytes().to_vec())
-        }
-    }
+    let algorithm = match credential.algorithm {
+        SoftAlgorithm::ES256 => CoseAlgorithm::Es256,
+        SoftAlgorithm::EdDSA => CoseAlgorithm::EdDsa,
+    };
+    let secret = CredentialSecret::from_bytes(algorithm, &credential.private_key)
+        .map_err(|_| HIDError::DeviceError)?;
+    Ok(secret.sign(&message))
 }

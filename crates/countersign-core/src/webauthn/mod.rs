@@ -11,6 +11,7 @@ pub mod auth_data;
 mod cbor;
 pub mod client_data;
 pub mod cose;
+pub mod secret;
 pub mod signature;
 
 pub use assertion::{
@@ -23,6 +24,7 @@ pub use attestation::{
 pub use auth_data::{AuthDataError, AuthenticatorData, Flags};
 pub use client_data::{CeremonyType, ClientData, ClientDataError};
 pub use cose::{CoseAlgorithm, CoseKeyError, CredentialPublicKey};
+pub use secret::{CredentialSecret, InvalidSecret};
 pub use signature::SignatureError;
 
 /// The AAGUID of the approver's CTAP2 software key for demos (ASCII "countersign-soft").

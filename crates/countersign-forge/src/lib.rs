@@ -1,7 +1,10 @@
-//! A software FIDO2 authenticator for tests and demos. It produces authenticatorData,
-//! signatures and attestation objects exactly as a CTAP2 key does, from deterministic or
-//! caller-supplied key material, so failures are reproducible. It never stands in for a
-//! hardware key in production: a deployment can refuse it by its AAGUID, [`AAGUID`].
+//! Test-only: forges what a FIDO2 authenticator produces — authenticatorData, signatures,
+//! attestation objects and certificates, FIDO metadata — from deterministic or caller-supplied
+//! key material, with whatever flags, counters, RP ids and challenges a test asks for, so the
+//! attack tests can send what no honest key would and failures are reproducible. The demo
+//! key a person uses is a different thing: the CTAP2 software authenticator in
+//! `countersign-approver` (feature `demo-key`). A server refuses both by their AAGUID,
+//! [`AAGUID`], unless demo keys are allowed.
 #![forbid(unsafe_code)]
 
 pub mod metadata;
@@ -9,7 +12,9 @@ pub mod metadata;
 use ciborium::Value;
 use countersign_core::canonical::sha256;
 use countersign_core::webauthn::auth_data::{self, AttestedCredentialData, Flags};
-use countersign_core::webauthn::{AssertionInput, CredentialPublicKey};
+use countersign_core::webauthn::{
+    AssertionInput, CoseAlgorithm, CredentialPublicKey, CredentialSecret,
+};
 
 /// RP id used by the tests.
 pub const RP_ID: &str = "approvals.example.com";
@@ -18,10 +23,10 @@ pub const ORIGIN: &str = "https://approvals.example.com";
 /// This software authenticator's AAGUID (ASCII "countersign-test").
 pub const AAGUID: [u8; 16] = countersign_core::webauthn::TEST_KEY_AAGUID;
 
-/// Why the software key could not do what was asked.
+/// Why the forging key could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SoftKeyError {
+pub enum ForgeError {
     /// The key bytes are not a valid private key.
     #[error("invalid private key")]
     InvalidKey,
@@ -33,35 +38,31 @@ pub enum SoftKeyError {
     Cbor(String),
 }
 
-/// A credential private key.
-pub enum TestKey {
-    /// P-256, signing ES256.
-    Es256(p256::ecdsa::SigningKey),
-    /// Ed25519, signing EdDSA.
-    Ed25519(ed25519_dalek::SigningKey),
-}
+/// A credential key that signs whatever a test asks: any flags, any counter, any RP, any
+/// challenge. It is how the attack tests forge what a real authenticator would never produce;
+/// its signatures come from the same [`CredentialSecret`] as the demo authenticator's.
+#[derive(Clone)]
+pub struct ForgingKey(CredentialSecret);
 
-impl TestKey {
+impl ForgingKey {
     /// A P-256 key from 32 secret bytes.
-    pub fn es256_from_bytes(secret: &[u8; 32]) -> Result<Self, SoftKeyError> {
-        p256::ecdsa::SigningKey::from_slice(secret)
-            .map(TestKey::Es256)
-            .map_err(|_| SoftKeyError::InvalidKey)
+    pub fn es256_from_bytes(secret: &[u8; 32]) -> Result<Self, ForgeError> {
+        CredentialSecret::from_bytes(CoseAlgorithm::Es256, secret)
+            .map(ForgingKey)
+            .map_err(|_| ForgeError::InvalidKey)
     }
 
     /// An Ed25519 key from a 32-byte seed.
     pub fn ed25519_from_bytes(seed: &[u8; 32]) -> Self {
-        TestKey::Ed25519(ed25519_dalek::SigningKey::from_bytes(seed))
+        ForgingKey(CredentialSecret::Ed25519(
+            ed25519_dalek::SigningKey::from_bytes(seed),
+        ))
     }
 
     /// A deterministic P-256 key (every byte `seed`, clamped to 1..=0xFE), for reproducible tests.
     pub fn es256(seed: u8) -> Self {
         // 32 equal bytes in 1..=0xFE form a scalar in [1, n), so this never falls back.
-        let bytes = [seed.clamp(1, 0xFE); 32];
-        match p256::ecdsa::SigningKey::from_slice(&bytes) {
-            Ok(key) => TestKey::Es256(key),
-            Err(_) => Self::ed25519(seed),
-        }
+        Self::es256_from_bytes(&[seed.clamp(1, 0xFE); 32]).unwrap_or_else(|_| Self::ed25519(seed))
     }
 
     /// A deterministic Ed25519 key (every seed byte `seed`).
@@ -69,48 +70,35 @@ impl TestKey {
         Self::ed25519_from_bytes(&[seed; 32])
     }
 
+    /// The private key.
+    pub fn secret(&self) -> &CredentialSecret {
+        &self.0
+    }
+
     /// The credential public key.
     pub fn public(&self) -> CredentialPublicKey {
-        match self {
-            TestKey::Es256(k) => {
-                let point = k.verifying_key().to_encoded_point(false);
-                let mut sec1 = [0u8; 65];
-                sec1.copy_from_slice(point.as_bytes());
-                CredentialPublicKey::Es256(sec1)
-            }
-            TestKey::Ed25519(k) => CredentialPublicKey::Ed25519(k.verifying_key()),
-        }
+        self.0.public()
     }
 
     /// The COSE algorithm identifier.
     pub fn cose_alg(&self) -> i64 {
-        match self {
-            TestKey::Es256(_) => -7,
-            TestKey::Ed25519(_) => -8,
-        }
+        self.0.algorithm().cose_id()
     }
 
     /// ES256 signatures are ASN.1 DER (RFC 6979 deterministic); Ed25519 raw 64 bytes.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        use p256::ecdsa::signature::Signer;
-        match self {
-            TestKey::Es256(k) => {
-                let sig: p256::ecdsa::Signature = k.sign(message);
-                sig.to_der().as_bytes().to_vec()
-            }
-            TestKey::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
-        }
+        self.0.sign(message)
     }
 
     /// PKCS#8 DER of a P-256 key, for certificate tooling.
-    pub fn pkcs8_der(&self) -> Result<Vec<u8>, SoftKeyError> {
+    pub fn pkcs8_der(&self) -> Result<Vec<u8>, ForgeError> {
         use p256::pkcs8::EncodePrivateKey;
-        match self {
-            TestKey::Es256(k) => k
+        match &self.0 {
+            CredentialSecret::Es256(k) => k
                 .to_pkcs8_der()
                 .map(|d| d.as_bytes().to_vec())
-                .map_err(|_| SoftKeyError::InvalidKey),
-            TestKey::Ed25519(_) => Err(SoftKeyError::InvalidKey),
+                .map_err(|_| ForgeError::InvalidKey),
+            CredentialSecret::Ed25519(_) => Err(ForgeError::InvalidKey),
         }
     }
 }
@@ -139,7 +127,7 @@ impl Assertion {
 
 /// Signs `authData || SHA-256(clientDataJSON)` the way CTAP2 getAssertion does.
 pub fn assert_with(
-    key: &TestKey,
+    key: &ForgingKey,
     rp_id: &str,
     flags: u8,
     sign_count: u32,
@@ -166,7 +154,7 @@ pub enum Attest<'a> {
         /// DER certificate.
         certificate: &'a [u8],
         /// Its private key.
-        key: &'a TestKey,
+        key: &'a ForgingKey,
     },
     /// `packed` with an x5c chain: the attestation certificate first, then the intermediates
     /// above it (DER), and the attestation certificate's private key.
@@ -174,12 +162,12 @@ pub enum Attest<'a> {
         /// DER certificates, leaf first.
         chain: &'a [Vec<u8>],
         /// The leaf's private key.
-        key: &'a TestKey,
+        key: &'a ForgingKey,
     },
 }
 
 /// The attested credential data for `key` under this authenticator's AAGUID.
-pub fn credential(key: &TestKey, credential_id: &[u8]) -> AttestedCredentialData {
+pub fn credential(key: &ForgingKey, credential_id: &[u8]) -> AttestedCredentialData {
     AttestedCredentialData {
         aaguid: AAGUID,
         credential_id: credential_id.to_vec(),
@@ -188,13 +176,13 @@ pub fn credential(key: &TestKey, credential_id: &[u8]) -> AttestedCredentialData
 }
 
 /// Registration authenticatorData for `key` with credential id `credential-1`.
-pub fn registration_auth_data(key: &TestKey, rp_id: &str, flags: u8) -> Vec<u8> {
+pub fn registration_auth_data(key: &ForgingKey, rp_id: &str, flags: u8) -> Vec<u8> {
     registration_auth_data_for(key, rp_id, flags, b"credential-1")
 }
 
 /// Registration authenticatorData for `key` with the given credential id.
 pub fn registration_auth_data_for(
-    key: &TestKey,
+    key: &ForgingKey,
     rp_id: &str,
     flags: u8,
     credential_id: &[u8],
@@ -205,7 +193,7 @@ pub fn registration_auth_data_for(
 /// Registration authenticatorData claiming to be model `aaguid` (a claim only: the
 /// attestation is what proves a model).
 pub fn registration_auth_data_as(
-    key: &TestKey,
+    key: &ForgingKey,
     rp_id: &str,
     flags: u8,
     credential_id: &[u8],
@@ -225,7 +213,7 @@ pub fn registration_auth_data_as(
 
 /// An attestation object over `auth_data` for `client_data_json`.
 pub fn attestation_object(
-    key: &TestKey,
+    key: &ForgingKey,
     auth_data: &[u8],
     client_data_json: &str,
     attest: Attest<'_>,
@@ -264,7 +252,7 @@ pub fn attestation_object(
 }
 
 /// A packed statement signed by the attestation key, with its certificate chain.
-fn x5c_statement(key: &TestKey, signed: &[u8], chain: &[&[u8]]) -> Vec<(Value, Value)> {
+fn x5c_statement(key: &ForgingKey, signed: &[u8], chain: &[&[u8]]) -> Vec<(Value, Value)> {
     vec![
         (Value::Text("alg".into()), Value::from(key.cose_alg())),
         (Value::Text("sig".into()), Value::Bytes(key.sign(signed))),
@@ -304,9 +292,9 @@ impl Default for CertOptions {
 
 /// A self-signed packed attestation certificate (§8.2.1) for the P-256 `key`.
 pub fn attestation_certificate(
-    key: &TestKey,
+    key: &ForgingKey,
     options: CertOptions,
-) -> Result<Vec<u8>, SoftKeyError> {
+) -> Result<Vec<u8>, ForgeError> {
     metadata::attestation_params(options.organizational_unit, options.is_ca, options.aaguid)
         .self_signed(&metadata::key_pair(key)?)
         .map(|c| c.der().to_vec())

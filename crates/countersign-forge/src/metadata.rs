@@ -2,18 +2,19 @@
 //! attestation certificates) and the FIDO Alliance (signing a Metadata Service BLOB), and the
 //! BLOB itself, in the MDS3 format a server reads from a file.
 
-use crate::{SoftKeyError, TestKey};
+use crate::{ForgeError, ForgingKey};
 use base64::Engine;
+use countersign_core::webauthn::CredentialSecret;
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer,
     KeyPair, KeyUsagePurpose,
 };
 
-pub(crate) fn cert_err(e: rcgen::Error) -> SoftKeyError {
-    SoftKeyError::Certificate(e.to_string())
+pub(crate) fn cert_err(e: rcgen::Error) -> ForgeError {
+    ForgeError::Certificate(e.to_string())
 }
 
-pub(crate) fn key_pair(key: &TestKey) -> Result<KeyPair, SoftKeyError> {
+pub(crate) fn key_pair(key: &ForgingKey) -> Result<KeyPair, ForgeError> {
     KeyPair::try_from(key.pkcs8_der()?.as_slice()).map_err(cert_err)
 }
 
@@ -66,8 +67,8 @@ pub struct TestCa {
 
 impl TestCa {
     /// A self-signed CA named `name`, its P-256 key from `seed`.
-    pub fn new(name: &str, seed: u8) -> Result<Self, SoftKeyError> {
-        let key = key_pair(&TestKey::es256(seed))?;
+    pub fn new(name: &str, seed: u8) -> Result<Self, ForgeError> {
+        let key = key_pair(&ForgingKey::es256(seed))?;
         let params = Self::params(name);
         let der = params.self_signed(&key).map_err(cert_err)?.der().to_vec();
         Ok(TestCa {
@@ -79,14 +80,14 @@ impl TestCa {
     }
 
     /// An intermediate CA named `name` that this CA issues, its P-256 key from `seed`.
-    pub fn intermediate(&self, name: &str, seed: u8) -> Result<Self, SoftKeyError> {
+    pub fn intermediate(&self, name: &str, seed: u8) -> Result<Self, ForgeError> {
         let params = Self::params(name);
-        let der = self.issue(&params, &TestKey::es256(seed))?;
+        let der = self.issue(&params, &ForgingKey::es256(seed))?;
         let mut chain = vec![der.clone()];
         chain.extend(self.chain.iter().cloned());
         Ok(TestCa {
             params,
-            key: key_pair(&TestKey::es256(seed))?,
+            key: key_pair(&ForgingKey::es256(seed))?,
             der,
             chain,
         })
@@ -127,7 +128,7 @@ impl TestCa {
         pem
     }
 
-    fn issue(&self, params: &CertificateParams, key: &TestKey) -> Result<Vec<u8>, SoftKeyError> {
+    fn issue(&self, params: &CertificateParams, key: &ForgingKey) -> Result<Vec<u8>, ForgeError> {
         let subject = key_pair(key)?;
         let issuer = Issuer::from_params(&self.params, &self.key);
         Ok(params
@@ -140,9 +141,9 @@ impl TestCa {
     /// An attestation certificate for the P-256 `key` of model `aaguid`, issued by this CA.
     pub fn issue_attestation(
         &self,
-        key: &TestKey,
+        key: &ForgingKey,
         aaguid: [u8; 16],
-    ) -> Result<Vec<u8>, SoftKeyError> {
+    ) -> Result<Vec<u8>, ForgeError> {
         self.issue(
             &attestation_params("Authenticator Attestation", false, Some(aaguid)),
             key,
@@ -150,7 +151,7 @@ impl TestCa {
     }
 
     /// The end-entity certificate that signs a metadata BLOB, for the P-256 `key`.
-    pub fn issue_blob_signer(&self, key: &TestKey) -> Result<Vec<u8>, SoftKeyError> {
+    pub fn issue_blob_signer(&self, key: &ForgingKey) -> Result<Vec<u8>, ForgeError> {
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         params
@@ -193,10 +194,10 @@ pub fn blob(
     models: &[Model],
     number: u64,
     next_update: &str,
-) -> Result<String, SoftKeyError> {
+) -> Result<String, ForgeError> {
     let std_b64 = base64::engine::general_purpose::STANDARD;
     let url = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let signer_key = TestKey::es256(0x5a);
+    let signer_key = ForgingKey::es256(0x5a);
     let signer = root.issue_blob_signer(&signer_key)?;
     let x5c: Vec<String> = std::iter::once(&signer)
         .chain(root.chain())
@@ -236,8 +237,8 @@ pub fn blob(
         url.encode(header.to_string()),
         url.encode(payload.to_string())
     );
-    let TestKey::Es256(key) = &signer_key else {
-        return Err(SoftKeyError::InvalidKey);
+    let CredentialSecret::Es256(key) = signer_key.secret() else {
+        return Err(ForgeError::InvalidKey);
     };
     let signature: p256::ecdsa::Signature =
         p256::ecdsa::signature::Signer::sign(key, signing_input.as_bytes());
