@@ -56,20 +56,52 @@ pub enum MetadataError {
     /// The BLOB is larger than anything the FIDO Alliance publishes.
     #[error("{0} is larger than {MAX_BLOB_BYTES} bytes")]
     TooLarge(PathBuf),
-    /// The root certificate file holds no usable certificate.
-    #[error("metadata root {path}: {detail}")]
-    Root {
+    /// The root certificate file is not PEM.
+    #[error("metadata root {path}: {source}")]
+    RootPem {
         /// The file.
         path: PathBuf,
-        /// What is wrong.
-        detail: String,
+        /// What the PEM reader said.
+        source: rustls_pki_types::pem::Error,
+    },
+    /// The root certificate file holds no certificate.
+    #[error("metadata root {0}: no certificate in the file")]
+    NoRoot(PathBuf),
+    /// The BLOB's header or payload is not the JSON MDS3 defines.
+    #[error("metadata BLOB is not an MDS3 BLOB: its {part}: {source}")]
+    Json {
+        /// `header` or `payload`.
+        part: &'static str,
+        /// What the JSON reader said.
+        source: serde_json::Error,
     },
     /// Not a compact JWS of the MDS3 shape.
     #[error("metadata BLOB is not an MDS3 BLOB: {0}")]
     Format(String),
-    /// The BLOB's signature or its certificate chain does not verify up to the root.
+    /// The BLOB's certificate chain does not lead to the configured root.
     #[error("metadata BLOB signature does not verify with the configured root: {0}")]
-    Signature(String),
+    Chain(#[source] ChainError),
+    /// The BLOB's signature does not verify with its signing certificate.
+    #[error("metadata BLOB signature does not verify with the configured root: {0}")]
+    Signature(#[source] webpki::Error),
+}
+
+/// Why a certificate chain does not lead to a trusted root.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// No certificate at all.
+    #[error("empty chain")]
+    Empty,
+    /// A root certificate the metadata lists cannot be used as a trust anchor.
+    #[error("a root certificate in the metadata is unusable: {0}")]
+    UnusableRoot(#[source] webpki::Error),
+    /// The first certificate is not a usable end-entity certificate.
+    #[error("{0}")]
+    Leaf(#[source] webpki::Error),
+    /// The chain does not lead to any of the roots (or a certificate in it is not valid now).
+    #[error("{0}")]
+    Untrusted(#[source] webpki::Error),
 }
 
 /// Why an attestation is not trusted.
@@ -94,12 +126,12 @@ pub enum TrustError {
     #[error("the security key gave no attestation certificate")]
     NoCertificate,
     /// The chain does not lead to one of the model's roots.
-    #[error("the security key's attestation certificate does not lead to a root of model {model}: {detail}")]
+    #[error("the security key's attestation certificate does not lead to a root of model {model}: {source}")]
     Chain {
         /// The model's AAGUID.
         model: String,
         /// What the chain check said.
-        detail: String,
+        source: ChainError,
     },
     /// The BLOB is past its `nextUpdate`: the operator must provide a fresh one.
     #[error("the metadata BLOB (number {number}) was due to be replaced on {next_update}")]
@@ -220,8 +252,8 @@ fn verify_chain(
     chain: &[Vec<u8>],
     roots: &[CertificateDer<'static>],
     now: UnixTime,
-) -> Result<(), String> {
-    let leaf = chain.first().ok_or("empty chain")?;
+) -> Result<(), ChainError> {
+    let leaf = chain.first().ok_or(ChainError::Empty)?;
     // Some models list their (self-signed) attestation certificate itself as the root.
     if roots.iter().any(|root| root.as_ref() == leaf.as_slice()) {
         return Ok(());
@@ -230,13 +262,13 @@ fn verify_chain(
         .iter()
         .map(|root| webpki::anchor_from_trusted_cert(root).map(|a| a.to_owned()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("a root certificate in the metadata is unusable: {e}"))?;
+        .map_err(ChainError::UnusableRoot)?;
     let leaf = CertificateDer::from(leaf.as_slice());
     let intermediates: Vec<CertificateDer<'_>> = chain[1..]
         .iter()
         .map(|c| CertificateDer::from(c.as_slice()))
         .collect();
-    let end_entity = EndEntityCert::try_from(&leaf).map_err(|e| e.to_string())?;
+    let end_entity = EndEntityCert::try_from(&leaf).map_err(ChainError::Leaf)?;
     end_entity
         .verify_for_usage(
             CHAIN_ALGORITHMS,
@@ -248,7 +280,7 @@ fn verify_chain(
             None,
         )
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(ChainError::Untrusted)
 }
 
 impl Metadata {
@@ -259,15 +291,12 @@ impl Metadata {
         let root_bytes = read_limited(root)?;
         let roots = CertificateDer::pem_slice_iter(&root_bytes)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| MetadataError::Root {
+            .map_err(|source| MetadataError::RootPem {
                 path: root.to_owned(),
-                detail: e.to_string(),
+                source,
             })?;
         if roots.is_empty() {
-            return Err(MetadataError::Root {
-                path: root.to_owned(),
-                detail: "no certificate in the file".into(),
-            });
+            return Err(MetadataError::NoRoot(root.to_owned()));
         }
         Self::from_blob(&blob_bytes, &roots, now)
     }
@@ -291,7 +320,10 @@ impl Metadata {
         let header: Header = serde_json::from_slice(
             &b64::decode(header_b64).map_err(|_| format("header is not base64url"))?,
         )
-        .map_err(|e| MetadataError::Format(format!("header: {e}")))?;
+        .map_err(|source| MetadataError::Json {
+            part: "header",
+            source,
+        })?;
         let signature =
             b64::decode(signature_b64).map_err(|_| format("signature is not base64url"))?;
         let chain = header
@@ -303,10 +335,9 @@ impl Metadata {
         if chain.is_empty() || chain.len() > 5 {
             return Err(format("x5c must hold 1 to 5 certificates"));
         }
-        verify_chain(&chain, roots, now).map_err(MetadataError::Signature)?;
+        verify_chain(&chain, roots, now).map_err(MetadataError::Chain)?;
         let signer = CertificateDer::from(chain[0].as_slice());
-        let signer = EndEntityCert::try_from(&signer)
-            .map_err(|e| MetadataError::Signature(e.to_string()))?;
+        let signer = EndEntityCert::try_from(&signer).map_err(MetadataError::Signature)?;
         let signed = format!("{header_b64}.{payload_b64}");
         let (algorithm, signature) = match header.alg.as_str() {
             "RS256" => (webpki::ring::RSA_PKCS1_2048_8192_SHA256, signature),
@@ -326,12 +357,15 @@ impl Metadata {
         };
         signer
             .verify_signature(algorithm, signed.as_bytes(), &signature)
-            .map_err(|e| MetadataError::Signature(e.to_string()))?;
+            .map_err(MetadataError::Signature)?;
 
         let payload: Payload = serde_json::from_slice(
             &b64::decode(payload_b64).map_err(|_| format("payload is not base64url"))?,
         )
-        .map_err(|e| MetadataError::Format(format!("payload: {e}")))?;
+        .map_err(|source| MetadataError::Json {
+            part: "payload",
+            source,
+        })?;
         let next_update_unix = end_of_day(&payload.next_update)
             .ok_or_else(|| format("nextUpdate is not a YYYY-MM-DD date"))?;
         let mut models = HashMap::new();
@@ -418,7 +452,7 @@ impl Metadata {
             u64::try_from(now).unwrap_or(0),
         ));
         verify_chain(chain, &model.roots, at)
-            .map_err(|detail| TrustError::Chain { model: hex, detail })?;
+            .map_err(|source| TrustError::Chain { model: hex, source })?;
         Ok(&model.description)
     }
 }
@@ -579,7 +613,7 @@ mod tests {
         let other_root = CertificateDer::from(world.vendor.der().to_vec());
         assert!(matches!(
             Metadata::from_blob(text.as_bytes(), &[other_root], at),
-            Err(MetadataError::Signature(_))
+            Err(MetadataError::Chain(ChainError::Untrusted(_)))
         ));
         // The payload swapped for another model list, the signature kept.
         let mut parts: Vec<&str> = text.split('.').collect();
@@ -610,7 +644,16 @@ mod tests {
         std::fs::write(&root_path, "not a certificate").unwrap();
         assert!(matches!(
             Metadata::load(&blob_path, &root_path, UnixTime::now()),
-            Err(MetadataError::Root { .. })
+            Err(MetadataError::NoRoot(_))
+        ));
+        std::fs::write(
+            &root_path,
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            Metadata::load(&blob_path, &root_path, UnixTime::now()),
+            Err(MetadataError::RootPem { .. })
         ));
     }
 
