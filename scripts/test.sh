@@ -12,6 +12,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== the approver builds without its demo key (feature demo-key off)"
+cargo check -q -p countersign-approver --no-default-features --lib --locked
 echo "== cargo test"
 # The binaries first: `cargo test` builds a package's binary only for that package's own
 # tests, and the desktop app's tests need the tray agent (another package) beside the app.

@@ -14,6 +14,8 @@ pub(crate) mod b64_bytes {
     }
 }
 
+/// Only the demo key's file has optional byte fields.
+#[cfg(feature = "demo-key")]
 pub(crate) mod b64_opt {
     use countersign_core::b64;
     use serde::{Deserialize, Deserializer, Serializer};

@@ -147,7 +147,7 @@ fn now() -> i64 {
 
 /// Enrolls this device and saves its profile; the device key goes to the keyring (checked
 /// before the one-time code is spent) or, by opt-in, a file.
-pub fn enroll(profile_path: &Path, args: EnrollArgs) -> Result<serde_json::Value, CliError> {
+pub fn enroll(profile_path: &Path, args: EnrollArgs) -> Result<EnrolledProfile, CliError> {
     let code = EnrollmentCode::parse(&args.code).map_err(|e| CliError::Code(e.to_string()))?;
     let location = match &args.insecure_device_key_file {
         Some(path) => DeviceKeyLocation::InsecureFile { path: path.clone() },
@@ -171,14 +171,31 @@ pub fn enroll(profile_path: &Path, args: EnrollArgs) -> Result<serde_json::Value
         &args.key,
         signer.as_ref(),
     ))?;
-    Ok(serde_json::json!({
-        "approver_id": profile.approver_id,
-        "device_id": profile.device_id,
-        "server": profile.server,
-        "key": profile.key,
-        "device_key": profile.device_key,
-        "profile": profile_path,
-    }))
+    Ok(EnrolledProfile {
+        approver_id: profile.approver_id,
+        device_id: profile.device_id,
+        server: profile.server,
+        key: profile.key,
+        device_key: profile.device_key,
+        profile: profile_path.to_owned(),
+    })
+}
+
+/// What `enroll` reports (`--json` writes it as it is): the saved profile's identity.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EnrolledProfile {
+    /// The person the code was issued to.
+    pub approver_id: String,
+    /// This device, as the server names it.
+    pub device_id: String,
+    /// The server's URL.
+    pub server: String,
+    /// The key enrolled (`usb` or `soft:PATH`).
+    pub key: String,
+    /// Where the device key is kept.
+    pub device_key: countersign_approver::profile::DeviceKeyLocation,
+    /// The profile file.
+    pub profile: std::path::PathBuf,
 }
 
 /// A loaded profile with its client and key.

@@ -242,11 +242,11 @@ fn main() -> ExitCode {
                 insecure_device_key_file,
                 force,
             };
-            finish(json, approver::enroll(&profile, args), Clone::clone, |v| {
+            finish(json, approver::enroll(&profile, args), to_json, |v| {
                 format!(
                     "enrolled device {} for {} (profile {})",
-                    v["device_id"].as_str().unwrap_or("?"),
-                    v["approver_id"].as_str().unwrap_or("?"),
+                    v.device_id,
+                    v.approver_id,
                     profile.display()
                 )
             })
