@@ -175,7 +175,10 @@ async fn main() {
     ] {
         let _ = admin::add_approver(&store, id, name, &groups).await;
     }
-    let server = tokio::spawn(serve::run(config.clone(), store.clone()));
+    let server = tokio::spawn(serve::run(
+        config.clone(),
+        std::sync::Arc::new(store.clone()),
+    ));
     let http = reqwest::Client::new();
     for _ in 0..50 {
         if http.get(format!("{base}/health")).send().await.is_ok() {

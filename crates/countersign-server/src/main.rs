@@ -263,7 +263,9 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
                 config.validate().map_err(|e| e.to_string())?;
             }
             config.enrollment.allow_demo_keys |= allow_demo_keys;
-            serve::run(config, store).await.map_err(|e| e.to_string())
+            serve::run(config, std::sync::Arc::new(store))
+                .await
+                .map_err(|e| e.to_string())
         }
         Command::ApiKey(ApiKeyCommand::Create {
             name,

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::keys;
 use crate::policy::{self, PolicyEngine};
 use crate::ratelimit;
-use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
 use crate::tls;
 use std::io::Write;
 use std::sync::Arc;
@@ -82,13 +82,13 @@ fn load_metadata(config: &Config) -> Result<Option<Arc<crate::metadata::Metadata
 /// How long open connections may finish after SIGINT or SIGTERM.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Runs the server with `config` on `store` until SIGINT or SIGTERM.
-pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
+/// Runs the server with `config` on `store` (any backend) until SIGINT or SIGTERM.
+pub async fn run(config: Config, store: Arc<dyn Store>) -> Result<(), ServeError> {
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let catalog = Catalog::parse(&read(&config.policy.catalog, catalog::SAMPLE)?)?;
     let policy = PolicyEngine::new(&read(&config.policy.policies, policy::SAMPLE)?)?;
     let provider = keys::provider(&config)?;
-    let keys = keys::load_or_create(&store, &provider).await?;
+    let keys = keys::load_or_create(store.as_ref(), &provider).await?;
     let metadata = load_metadata(&config)?;
     if config.enrollment.allow_demo_keys {
         tracing::warn!("demo keys may enroll (allow_demo_keys): not for production");
@@ -96,7 +96,7 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     // A database that lost or rewrote what a checkpoint signed does not serve.
     let checkpoint_log = crate::checkpoints::CheckpointLog::at(&config.checkpoints_path());
     let newest = checkpoint_log.newest(&keys.published)?;
-    crate::checkpoints::check_database(&store, newest.as_slice()).await?;
+    crate::checkpoints::check_database(store.as_ref(), newest.as_slice()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let (changes, _) = tokio::sync::broadcast::channel(1024);
@@ -104,7 +104,7 @@ pub async fn run(config: Config, store: SqliteStore) -> Result<(), ServeError> {
     let state = Arc::new(AppState {
         limits: ratelimit::RequesterLimits::new(&config.limits),
         metrics: Arc::new(crate::metrics::Metrics::new()),
-        store: Arc::new(store),
+        store,
         policy,
         catalog,
         keys,
