@@ -35,7 +35,7 @@ use authenticator::ctap2::server::{
 use authenticator::errors::HIDError;
 use authenticator::{FidoDevice, FidoDeviceIO, FidoProtocol, VirtualFidoDevice};
 use countersign_core::canonical::sha256;
-use countersign_core::webauthn::{CoseAlgorithm, CredentialSecret};
+use countersign_core::webauthn::{CoseAlgorithm, CredentialPublicKey, CredentialSecret};
 use hmac::Mac;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -559,14 +559,14 @@ fn p256_cose_key(public: &p256::PublicKey, alg: COSEAlgorithm) -> COSEKey {
     }
 }
 
-/// The Ed25519 key of an EdDSA credential.
-fn ed25519_key(credential: &SoftCredential) -> Result<ed25519_dalek::SigningKey, HIDError> {
-    let seed: [u8; 32] = credential
-        .private_key
-        .as_slice()
-        .try_into()
-        .map_err(|_| HIDError::DeviceError)?;
-    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+/// The credential's private key, as the core's one software signing path holds it.
+fn credential_secret(credential: &SoftCredential) -> Result<CredentialSecret, HIDError> {
+    let algorithm = match credential.algorithm {
+        SoftAlgorithm::ES256 => CoseAlgorithm::Es256,
+        SoftAlgorithm::EdDSA => CoseAlgorithm::EdDsa,
+    };
+    CredentialSecret::from_bytes(algorithm, &credential.private_key)
+        .map_err(|_| HIDError::DeviceError)
 }
 
 /// PIN protocol 1: `SHA-256(x-coordinate of ECDH(device key, platform key))`.
@@ -613,17 +613,20 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Result<[u8; 32], HIDError> {
 
 /// The credential's public key in COSE form.
 fn public_cose_key(credential: &SoftCredential) -> Result<COSEKey, HIDError> {
-    Ok(match credential.algorithm {
-        SoftAlgorithm::ES256 => {
-            let secret = p256::SecretKey::from_slice(&credential.private_key)
-                .map_err(|_| HIDError::DeviceError)?;
-            p256_cose_key(&secret.public_key(), COSEAlgorithm::ES256)
-        }
-        SoftAlgorithm::EdDSA => COSEKey {
+    Ok(match credential_secret(credential)?.public() {
+        CredentialPublicKey::Es256(sec1) => COSEKey {
+            alg: COSEAlgorithm::ES256,
+            key: COSEKeyType::EC2(COSEEC2Key {
+                curve: Curve::SECP256R1,
+                x: sec1[1..33].to_vec(),
+                y: sec1[33..65].to_vec(),
+            }),
+        },
+        CredentialPublicKey::Ed25519(key) => COSEKey {
             alg: COSEAlgorithm::EDDSA,
             key: COSEKeyType::OKP(COSEOKPKey {
                 curve: Curve::Ed25519,
-                x: ed25519_key(credential)?.verifying_key().to_bytes().to_vec(),
+                x: key.to_bytes().to_vec(),
             }),
         },
     })
@@ -638,11 +641,5 @@ fn sign(
 ) -> Result<Vec<u8>, HIDError> {
     let mut message = auth_data.to_vec();
     message.extend_from_slice(client_data_hash);
-    let algorithm = match credential.algorithm {
-        SoftAlgorithm::ES256 => CoseAlgorithm::Es256,
-        SoftAlgorithm::EdDSA => CoseAlgorithm::EdDsa,
-    };
-    let secret = CredentialSecret::from_bytes(algorithm, &credential.private_key)
-        .map_err(|_| HIDError::DeviceError)?;
-    Ok(secret.sign(&message))
+    Ok(credential_secret(credential)?.sign(&message))
 }
