@@ -3,7 +3,6 @@
 //! route templates, codes and states, never ids, amounts or people.
 
 use crate::problem::ProblemLabel;
-use crate::store::WriteStats;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -51,21 +50,11 @@ pub struct Metrics {
     problems: Family<CodeLabel, Counter>,
     lifecycle: Family<OutcomeLabel, Counter>,
     audit_head: Gauge,
-    write_batches: Counter,
-    write_jobs: Counter,
-    write_busy_micros: Counter,
-    write_commit_micros: Counter,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl Metrics {
-    /// Registers every metric.
-    pub fn new() -> Self {
+    /// Registers every metric, the storage backend's own among them.
+    pub fn new(store: &dyn crate::store::Store) -> Self {
         let mut registry = Registry::with_prefix("countersign");
         let http = Family::<HttpLabels, Counter>::default();
         let latency = Family::<RouteLabel, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -99,36 +88,9 @@ impl Metrics {
             "Sequence number of the newest audit entry, at the last scrape",
             audit_head.clone(),
         );
-        let write_batches = Counter::default();
-        let write_jobs = Counter::default();
-        let write_busy_micros = Counter::default();
-        let write_commit_micros = Counter::default();
-        registry.register(
-            "db_write_batches",
-            "Group-committed write transactions",
-            write_batches.clone(),
-        );
-        registry.register(
-            "db_write_jobs",
-            "Write jobs run inside them (jobs per batch: how many share one durable commit)",
-            write_jobs.clone(),
-        );
-        registry.register(
-            "db_write_busy_microseconds",
-            "Microseconds the single writer spent running batches, commits included",
-            write_busy_micros.clone(),
-        );
-        registry.register(
-            "db_write_commit_microseconds",
-            "Of those, microseconds spent committing (the durable sync)",
-            write_commit_micros.clone(),
-        );
+        store.register_metrics(&mut registry);
         Metrics {
             registry,
-            write_batches,
-            write_jobs,
-            write_busy_micros,
-            write_commit_micros,
             http,
             latency,
             problems,
@@ -146,21 +108,10 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition, with the audit head and the writer's totals as of now.
-    pub fn render(&self, audit_head_seq: u64, writes: WriteStats) -> String {
+    /// The text exposition, with the audit head as of now.
+    pub fn render(&self, audit_head_seq: u64) -> String {
         self.audit_head
             .set(i64::try_from(audit_head_seq).unwrap_or(i64::MAX));
-        // The store keeps these totals; the counters mirror them.
-        for (counter, total) in [
-            (&self.write_batches, writes.batches),
-            (&self.write_jobs, writes.jobs),
-            (&self.write_busy_micros, writes.busy_micros),
-            (&self.write_commit_micros, writes.commit_micros),
-        ] {
-            counter
-                .inner()
-                .store(total, std::sync::atomic::Ordering::Relaxed);
-        }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -103,7 +103,7 @@ pub async fn run(config: Config, store: Arc<dyn Store>) -> Result<(), ServeError
     let ip_limits = ratelimit::ip_layer(&config.limits)?;
     let state = Arc::new(AppState {
         limits: ratelimit::RequesterLimits::new(&config.limits),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
+        metrics: Arc::new(crate::metrics::Metrics::new(store.as_ref())),
         store,
         policy,
         catalog,

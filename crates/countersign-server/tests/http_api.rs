@@ -535,6 +535,16 @@ fn metrics_count_traffic_refusals_and_the_lifecycle_without_identities() {
         1.0
     );
     assert!(value("countersign_audit_head_seq") >= 4.0);
+    // The backend's own series (SQLite's writer): every write above was a job of a batch.
+    let (batches, jobs) = (
+        value("countersign_db_write_batches_total"),
+        value("countersign_db_write_jobs_total"),
+    );
+    assert!(
+        batches >= 1.0 && jobs >= batches,
+        "{batches} batches, {jobs} jobs"
+    );
+    assert!(value("countersign_db_write_commit_microseconds_total") > 0.0);
     for secret in [id, "alice@example.com", "2500", &app] {
         assert!(!text.contains(secret), "metrics leak {secret}");
     }

@@ -96,7 +96,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Result<impl IntoResp
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(head.seq, state.store.write_stats()),
+        state.metrics.render(head.seq),
     ))
 }
 

@@ -4,32 +4,37 @@
 //! Every state change is written together with its audit entry in one database transaction,
 //! so the chain and the data never disagree.
 
+#[cfg(test)]
+pub(crate) mod conformance;
 pub mod sqlite;
 mod sqlite_readers;
 mod sqlite_writer;
 
-pub use sqlite_writer::CommitError;
+pub use sqlite_writer::{CommitError, WriterStopped};
 
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::transaction::Transaction;
 use countersign_core::Digest;
 
-/// Why a storage operation failed.
+/// A backend's own account of a failure (its driver's error, a failed commit, a stopped
+/// writer): kept as the source, so the request logic never depends on one backend's types.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a storage operation failed. The first three are failures of the backend, by cause;
+/// the rest are the store's refusals, which leave nothing written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database reported an error.
+    /// The database failed the operation, could not be reached, or could not make it durable;
+    /// nothing of the operation was stored.
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    /// Migrations could not be applied.
+    Database(#[source] BackendError),
+    /// The schema could not be brought up to date at start.
     #[error("migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[source] BackendError),
     /// Stored data no longer parses: tampering or a bug; never served.
     #[error("stored data is corrupt: {0}")]
     Corrupt(#[from] Corrupt),
-    /// The database writer's thread or runtime could not start.
-    #[error("the database writer could not start: {0}")]
-    WriterStart(#[source] std::io::Error),
     /// An idempotency key reused with a different request body.
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,
@@ -72,15 +77,22 @@ pub enum StoreError {
     /// Creating the request would exceed a pending cap.
     #[error("pending cap reached: {0:?}")]
     PendingCap(PendingCap),
-    /// The group commit this write was part of failed; nothing of it was stored.
-    #[error("commit failed: {0}")]
-    CommitFailed(#[source] std::sync::Arc<CommitError>),
-    /// The writer thread stopped (the server is shutting down).
-    #[error("the database writer stopped")]
-    WriterStopped,
     /// Appending to the audit chain failed.
     #[error("audit: {0}")]
     Audit(#[from] countersign_core::audit::AuditError),
+}
+
+/// Both backends speak through `sqlx`: its errors are the database's, kept as the source.
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Database(Box::new(error))
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(Box::new(error))
+    }
 }
 
 /// What the database holds that this server never writes, or a value it cannot write: either
@@ -418,26 +430,12 @@ pub enum Created {
     Existing(RequestRecord),
 }
 
-/// Running totals of the writer's group commits since the process started, for `/metrics`:
-/// jobs per batch shows how much each durable commit is shared; busy time against wall time
-/// shows how close the single writer is to its limit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WriteStats {
-    /// Transactions committed (or attempted) by the writer.
-    pub batches: u64,
-    /// Write jobs run inside them.
-    pub jobs: u64,
-    /// Microseconds spent running batches, commits included.
-    pub busy_micros: u64,
-    /// Of those, microseconds spent in `COMMIT` (the durable sync).
-    pub commit_micros: u64,
-}
-
 /// Everything the request logic needs from storage, and nothing more.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
-    /// The writer's totals so far.
-    fn write_stats(&self) -> WriteStats;
+    /// Registers the backend's own metrics (how it writes, what it waits for) with the
+    /// server's registry; the request logic never reads them.
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry);
     /// Stores a new API key and audits it.
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: Event) -> Result<(), StoreError>;
     /// The API key with this id, revoked or not.
@@ -539,9 +537,9 @@ pub trait Store: Send + Sync {
     async fn approvals(&self, request_id: &str) -> Result<Vec<ApprovalRecord>, StoreError>;
     /// Records one approval (and the credential's new counter), then lets `decide` conclude
     /// the request, all in one transaction: a quorum is reached exactly once. (The device
-    /// call's nonce is stored before, on its own: see [`Store::use_nonce`].) An approval refused because the
-    /// request is no longer pending, its window closed, or the approver already decided may still leave the
-    /// credential's new counter stored (the assertion was verified; WebAuthn keeps its count).
+    /// call's nonce is stored before, on its own: see [`Store::use_nonce`].) A refused
+    /// approval (the request is gone or no longer pending, its window closed, the approver
+    /// already decided, the counter moved meanwhile) leaves nothing written.
     ///
     /// Inside that transaction it checks again, with the writer's own clock, that the approver
     /// and `device_id` are enabled (`CallerDisabled`) and that the approval window is open

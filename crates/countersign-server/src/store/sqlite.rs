@@ -92,16 +92,15 @@ impl SqliteStore {
                 let deliver: Deliver = Box::new(move |committed| {
                     let _ = done.send(match committed {
                         Ok(()) => outcome,
-                        Err(e) => Err(StoreError::CommitFailed(e)),
+                        Err(e) => Err(StoreError::Database(Box::new(e))),
                     });
                 });
                 deliver
             })
         });
-        self.jobs
-            .send(boxed)
-            .map_err(|_| StoreError::WriterStopped)?;
-        result.await.map_err(|_| StoreError::WriterStopped)?
+        let stopped = || StoreError::Database(Box::new(super::WriterStopped));
+        self.jobs.send(boxed).map_err(|_| stopped())?;
+        result.await.map_err(|_| stopped())?
     }
 }
 
@@ -251,8 +250,8 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
-    fn write_stats(&self) -> super::WriteStats {
-        self.totals.snapshot()
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.totals.register(registry);
     }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: Event) -> Result<(), StoreError> {
@@ -1150,33 +1149,55 @@ struct Caller<'a> {
     device_id: &'a str,
 }
 
-/// Moves a credential's counter from `previous` to `new` while the approver and the calling
-/// device are still enabled (the disable may have committed after the call was authenticated);
-/// refuses with `CallerDisabled`, or `CounterRace` if the counter moved since the caller read
-/// it (or the credential was flagged as cloned). In one statement on the common path.
+/// An approval the counter may move for: the request must still be pending, its approval
+/// window open at `now`, and the approver undecided on it.
+#[derive(Clone, Copy)]
+struct Eligible<'a> {
+    request_id: &'a str,
+    now: i64,
+}
+
+/// Moves the credential's counter from `previous` to `new` while the credential, the approver
+/// and the calling device are in good standing and, for an approval (`eligible`), while the
+/// approval can still be recorded: so a refused approval leaves nothing written, without a
+/// savepoint. Refusals: [`StoreError::CallerDisabled`], the approval's own reason, or
+/// [`StoreError::CounterRace`] (the counter moved, or the credential was flagged, meanwhile).
 async fn advance_counter(
     conn: &mut SqliteConnection,
     credential_id: &[u8],
     caller: Caller<'_>,
     (previous, new): (u32, u32),
+    eligible: Option<Eligible<'_>>,
 ) -> Result<(), StoreError> {
-    let counted = sqlx::query(
-        "UPDATE credentials SET sign_count = ? WHERE id = ? AND sign_count = ? AND cloned_at IS NULL
+    const STANDING: &str = "UPDATE credentials SET sign_count = ? WHERE id = ? AND sign_count = ? AND cloned_at IS NULL
          AND EXISTS (SELECT 1 FROM approvers WHERE id = ? AND disabled_at IS NULL)
-         AND EXISTS (SELECT 1 FROM devices WHERE id = ? AND approver_id = ? AND disabled_at IS NULL)",
-    )
-    .bind(i64::from(new))
-    .bind(credential_id)
-    .bind(i64::from(previous))
-    .bind(caller.approver_id)
-    .bind(caller.device_id)
-    .bind(caller.approver_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if counted == 1 {
+         AND EXISTS (SELECT 1 FROM devices WHERE id = ? AND approver_id = ? AND disabled_at IS NULL)";
+    let sql = match eligible {
+        None => std::borrow::Cow::Borrowed(STANDING),
+        Some(_) => std::borrow::Cow::Owned(format!(
+            "{STANDING}
+         AND EXISTS (SELECT 1 FROM requests WHERE id = ? AND state = 'pending' AND approve_by >= ?)
+         AND NOT EXISTS (SELECT 1 FROM approvals WHERE request_id = ? AND approver_id = ?)"
+        )),
+    };
+    let mut update = sqlx::query(&sql)
+        .bind(i64::from(new))
+        .bind(credential_id)
+        .bind(i64::from(previous))
+        .bind(caller.approver_id)
+        .bind(caller.device_id)
+        .bind(caller.approver_id);
+    if let Some(e) = eligible {
+        update = update
+            .bind(e.request_id)
+            .bind(e.now)
+            .bind(e.request_id)
+            .bind(caller.approver_id);
+    }
+    if update.execute(&mut *conn).await?.rows_affected() == 1 {
         return Ok(());
     }
+    // Refused: find out why (reads only; nothing was written).
     let enabled: Option<i64> = sqlx::query_scalar(
         "SELECT 1 FROM approvers a JOIN devices d ON d.approver_id = a.id
          WHERE a.id = ? AND d.id = ? AND a.disabled_at IS NULL AND d.disabled_at IS NULL",
@@ -1185,11 +1206,39 @@ async fn advance_counter(
     .bind(caller.device_id)
     .fetch_optional(&mut *conn)
     .await?;
-    Err(if enabled.is_some() {
-        StoreError::CounterRace
-    } else {
-        StoreError::CallerDisabled
-    })
+    if enabled.is_none() {
+        return Err(StoreError::CallerDisabled);
+    }
+    if let Some(e) = eligible {
+        if let Some(refused) = approval_refusal(conn, e, caller.approver_id).await? {
+            return Err(refused);
+        }
+    }
+    Err(StoreError::CounterRace)
+}
+
+/// Why an approval of `eligible` by `approver_id` cannot be recorded now, if it cannot.
+async fn approval_refusal(
+    conn: &mut SqliteConnection,
+    eligible: Eligible<'_>,
+    approver_id: &str,
+) -> Result<Option<StoreError>, StoreError> {
+    let Some(request) = request_in(conn, eligible.request_id, None).await? else {
+        return Ok(Some(StoreError::NoSuchRequest));
+    };
+    if request.state != RequestState::Pending {
+        return Ok(Some(StoreError::NotPending(request.state)));
+    }
+    if request.transaction.approve_by.unix() < eligible.now {
+        return Ok(Some(StoreError::ApprovalClosed));
+    }
+    let decided: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM approvals WHERE request_id = ? AND approver_id = ?")
+            .bind(eligible.request_id)
+            .bind(approver_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(decided.map(|_| StoreError::AlreadyDecided))
 }
 
 /// The writer's clock, for deadlines checked inside a transaction.
@@ -1271,24 +1320,30 @@ async fn record_approval_tx(
     decide: &Decide<'_>,
     audit: Event,
 ) -> Result<Recorded, StoreError> {
-    // No savepoint (each is a round trip to the connection's thread). Every refusal comes
-    // before the approval is written; what may stay written by then is the credential's new
-    // counter, which WebAuthn stores after any verified assertion (and a request that is not
-    // pending, or an approver who already decided, never becomes eligible again, so a retry of
-    // this assertion is refused before its counter is compared). The device call's nonce
-    // was stored before, on its own: a replay never reaches this batch.
+    // No savepoint (each is a round trip to the connection's thread): every refusal comes with
+    // the first write, the counter's, which moves only if the approval can be recorded, so a
+    // refused approval leaves nothing written. The device call's nonce was stored before, on
+    // its own: a replay never reaches this batch.
     let now = writer_now()?;
-    advance_counter(conn, &approval.credential_id, caller, counters).await?;
-    if !insert_approval(conn, approval, Some(now)).await? {
-        return Err(match request_in(conn, &approval.request_id, None).await? {
-            None => StoreError::NoSuchRequest,
-            Some(r) if r.state != RequestState::Pending => StoreError::NotPending(r.state),
-            Some(r) if r.transaction.approve_by.unix() < now => StoreError::ApprovalClosed,
-            Some(_) => StoreError::AlreadyDecided,
-        });
-    }
-    // The approval is written: from here on, any failure aborts the whole batch.
-    let recorded = conclude_approval(conn, chain, approval, decide, audit).await;
+    let eligible = Eligible {
+        request_id: &approval.request_id,
+        now,
+    };
+    advance_counter(
+        conn,
+        &approval.credential_id,
+        caller,
+        counters,
+        Some(eligible),
+    )
+    .await?;
+    // The counter moved: from here on, any failure aborts the whole batch. (The one writer
+    // holds the database, so what the counter's update checked still holds.)
+    let recorded = match insert_approval(conn, approval, Some(now)).await {
+        Ok(true) => conclude_approval(conn, chain, approval, decide, audit).await,
+        Ok(false) => Err(StoreError::AlreadyDecided),
+        Err(e) => Err(e),
+    };
     if recorded.is_err() {
         chain.abort();
     }
@@ -1343,6 +1398,7 @@ async fn record_report_tx(
         &report.denial.credential_id,
         report.caller,
         report.counters,
+        None,
     )
     .await?;
     // A report counts as a denial only while the request is pending; it is taken after the
@@ -1566,8 +1622,20 @@ fn audit_tx(chain: &mut AuditBatch, event: Event) -> Result<Entry, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ApproverRecord, CredentialRecord, DeviceRecord};
     use countersign_core::Timestamp;
+
+    /// The backend-neutral cases (`store::conformance`), each on a fresh database file.
+    mod conformance {
+        async fn fresh() -> (tempfile::TempDir, std::sync::Arc<dyn crate::store::Store>) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = super::SqliteStore::open(&dir.path().join("db.sqlite3"))
+                .await
+                .unwrap();
+            (dir, std::sync::Arc::new(store))
+        }
+
+        crate::store::conformance::conformance_cases!(fresh());
+    }
 
     fn event(at: Timestamp, kind: &str, request: Option<&str>) -> Event {
         Event {
@@ -1589,99 +1657,16 @@ mod tests {
         tx
     }
 
-    /// Caps no test here reaches.
-    fn roomy(now: Timestamp) -> PendingCaps {
-        PendingCaps {
-            api_key_id: "test-key".into(),
-            per_requester: 1000,
-            per_api_key: 1000,
-            now: now.unix(),
-        }
-    }
-
     /// A store with `n` approvers, each with one device, one credential (counter 0) and one
-    /// pending request `req_<i>` of their own to approve.
+    /// pending request `req_<i>` to approve (`conformance::World`).
     async fn store_with_pending_requests(n: u8) -> (tempfile::TempDir, SqliteStore, Timestamp) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db.sqlite3"))
             .await
             .unwrap();
-        let now = crate::clock::now().unwrap();
-        for i in 0..n {
-            let who = format!("approver{i}");
-            let approver = ApproverRecord {
-                id: who.clone(),
-                display_name: who.clone(),
-                groups: vec![],
-                created_at: now.unix(),
-                disabled_at: None,
-            };
-            assert!(store
-                .add_approver(&approver, event(now, "approver.added", None))
-                .await
-                .unwrap());
-            let code = format!("code{i}");
-            store
-                .insert_enrollment_code(
-                    &code,
-                    &who,
-                    now.unix(),
-                    now.unix() + 900,
-                    event(now, "code", None),
-                )
-                .await
-                .unwrap();
-            let device = DeviceRecord {
-                id: format!("dev{i}"),
-                approver_id: who.clone(),
-                name: "laptop".into(),
-                device_key: [i; 32],
-                created_at: now.unix(),
-                disabled_at: None,
-            };
-            let credential = CredentialRecord {
-                id: vec![i],
-                device_id: device.id.clone(),
-                approver_id: who.clone(),
-                public_key: vec![0xa5],
-                aaguid: [0; 16],
-                attestation: AttestationTrust::None,
-                sign_count: 0,
-                created_at: now.unix(),
-                cloned_at: None,
-            };
-            store
-                .enroll(
-                    &code,
-                    now.unix(),
-                    &device,
-                    &credential,
-                    event(now, "enrolled", None),
-                )
-                .await
-                .unwrap();
-            let mut tx = transaction(&format!("req_{i}"));
-            // Open for approval now (the vector's deadlines are in the past).
-            tx.approve_by = now.plus_seconds(600).unwrap();
-            tx.execute_by = now.plus_seconds(900).unwrap();
-            let record = RequestRecord {
-                digest: tx.digest().unwrap(),
-                transaction: tx,
-                idempotency_key: format!("k{i}"),
-                fingerprint: Digest::ZERO,
-                state: RequestState::Pending,
-                decision_token: None,
-                decision_exp: None,
-            };
-            store
-                .create_request(
-                    &record,
-                    &roomy(now),
-                    event(now, "request.created", Some(&format!("req_{i}"))),
-                )
-                .await
-                .unwrap();
-        }
+        let now = crate::store::conformance::World::seed(&store, n, n)
+            .await
+            .now;
         (dir, store, now)
     }
 
@@ -1740,76 +1725,6 @@ mod tests {
         let counter = store.credential(&[i]).await.unwrap().unwrap().sign_count;
         (approvals, counter)
     }
-
-    /// What the caller's authentication read is checked again inside the approval's
-    /// transaction: an approver disabled since then is refused and nothing is written; an
-    /// approval that reaches the writer after the window closed is refused.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_disabled_approver_or_a_closed_window_is_refused_inside_the_transaction() {
-        let (_dir, store, now) = store_with_pending_requests(2).await;
-        let before = store.audit_head().await.unwrap().seq;
-        assert!(store
-            .disable_approver(
-                "approver0",
-                now.unix(),
-                event(now, "approver.disabled", None)
-            )
-            .await
-            .unwrap());
-        let refused = approve(&store, 0, now, 0, undecided()).await;
-        assert!(
-            matches!(refused, Err(StoreError::CallerDisabled)),
-            "{refused:?}"
-        );
-        assert_eq!(left_behind(&store, 0).await, (0, 0), "nothing written");
-        assert_eq!(
-            store.audit_head().await.unwrap().seq,
-            before + 1,
-            "only the disable"
-        );
-
-        let mut tx = transaction("req_late");
-        tx.created_at = now.plus_seconds(-60).unwrap();
-        tx.approve_by = now.plus_seconds(-1).unwrap();
-        tx.execute_by = now.plus_seconds(300).unwrap();
-        let record = RequestRecord {
-            digest: tx.digest().unwrap(),
-            transaction: tx,
-            idempotency_key: "late".into(),
-            fingerprint: Digest::ZERO,
-            state: RequestState::Pending,
-            decision_token: None,
-            decision_exp: None,
-        };
-        store
-            .create_request(
-                &record,
-                &roomy(now),
-                event(now, "request.created", Some("req_late")),
-            )
-            .await
-            .unwrap();
-        let late = ApprovalRecord {
-            request_id: "req_late".into(),
-            ..approval_of(1, now)
-        };
-        let refused = store
-            .record_approval(
-                &late,
-                "dev1",
-                0,
-                1,
-                undecided(),
-                event(now, "approval.approve", Some("req_late")),
-            )
-            .await;
-        assert!(
-            matches!(refused, Err(StoreError::ApprovalClosed)),
-            "{refused:?}"
-        );
-        assert!(store.approvals("req_late").await.unwrap().is_empty());
-    }
-
     /// A database from before key files: its seed is moved into a key file, blanked in the
     /// database, and the same key keeps signing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1907,147 +1822,6 @@ mod tests {
             ]
         );
     }
-
-    /// A report's freeze cancels what its rule names and audits each cancellation the way the
-    /// rule says: the backend applies the service's rule, it has none of its own.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_freeze_cancels_the_states_its_rule_names_with_the_rule_s_audit_entries() {
-        let (_dir, store, now) = store_with_pending_requests(3).await;
-        let (requester, audience) = {
-            let tx = transaction("req_0");
-            (tx.requester.id, tx.audience)
-        };
-        let freeze = |cancels: &'static [RequestState]| Freeze {
-            record: FreezeRecord {
-                requester_id: requester.clone(),
-                frozen_at: now.unix(),
-                reported_by: "approver1".into(),
-                request_id: "req_0".into(),
-                reason: Some("not me".into()),
-            },
-            audit: event(now, "requester.frozen", Some("req_0")),
-            cancels,
-            cancel_audit: std::sync::Arc::new(move |id, was| Event {
-                data: serde_json::json!({"rule": "under test", "was": was.as_str()}),
-                ..event(now, "request.cancelled", Some(id))
-            }),
-        };
-        let denial = ApprovalRecord {
-            request_id: "req_0".into(),
-            decision: countersign_core::Decision::Deny,
-            ..approval_of(1, now)
-        };
-        let audit = event(now, "approval.deny", Some("req_0"));
-        // A rule that cancels nothing: the requester is frozen, every request stays pending.
-        let nothing = store
-            .record_report(
-                &denial,
-                "dev1",
-                0,
-                1,
-                undecided(),
-                audit.clone(),
-                freeze(&[]),
-            )
-            .await
-            .unwrap();
-        assert!(nothing.froze && nothing.cancelled.is_empty());
-        assert!(nothing.denial.is_some(), "the report's denial is counted");
-        // The next report (the same reporter's denial is not counted twice) under a rule that
-        // cancels pending requests: all three, oldest first, each with the rule's entry.
-        let pending = store
-            .record_report(
-                &denial,
-                "dev1",
-                1,
-                2,
-                undecided(),
-                audit,
-                freeze(&[RequestState::Pending]),
-            )
-            .await
-            .unwrap();
-        assert!(!pending.froze, "frozen once");
-        assert!(pending.denial.is_none());
-        assert_eq!(pending.cancelled, ["req_0", "req_1", "req_2"]);
-        for i in 0..3 {
-            let id = format!("req_{i}");
-            let request = store.request(&audience, &id).await.unwrap().unwrap();
-            assert_eq!(request.state, RequestState::Cancelled);
-        }
-        let entries = store.audit_entries(0, 1000).await.unwrap();
-        let cancellations: Vec<_> = entries
-            .iter()
-            .filter(|e| e.event.kind == "request.cancelled")
-            .collect();
-        assert_eq!(cancellations.len(), 3);
-        for entry in cancellations {
-            assert_eq!(
-                entry.event.data,
-                serde_json::json!({"rule": "under test", "was": "pending"})
-            );
-        }
-        let frozen = entries
-            .iter()
-            .filter(|e| e.event.kind == "requester.frozen");
-        assert_eq!(frozen.count(), 1);
-    }
-
-    /// A frozen requester's approved decision is not redeemed and the refusal is audited;
-    /// once the freeze is lifted it is redeemed.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_frozen_requester_s_decision_is_not_redeemed() {
-        let (_dir, store, now) = store_with_pending_requests(1).await;
-        let approves: std::sync::Arc<Decide<'static>> = std::sync::Arc::new(move |_| {
-            Ok(Some(super::super::DecisionWrite {
-                state: RequestState::Approved,
-                token: "the-token".into(),
-                exp: now.unix() + 300,
-                audit: event(now, "decision.approved", Some("req_0")),
-            }))
-        });
-        approve(&store, 0, now, 0, approves).await.unwrap();
-        let tx = store
-            .request_by_id("req_0")
-            .await
-            .unwrap()
-            .unwrap()
-            .transaction;
-        // A freeze on its own, without a report's cancellations.
-        let requester = tx.requester.id.clone();
-        store
-            .write(move |conn, _| {
-                Box::pin(async move {
-                    sqlx::query("INSERT INTO requester_freezes (requester_id, frozen_at, reported_by, request_id, reason) VALUES (?, 0, 'test', 'other', NULL)")
-                        .bind(&requester)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
-            })
-            .await
-            .unwrap();
-        let before = store.audit_head().await.unwrap().seq;
-        let redeem = || {
-            store.redeem(
-                &tx.audience,
-                "req_0",
-                now.unix(),
-                event(now, "decision.redeemed", Some("req_0")),
-            )
-        };
-        assert_eq!(redeem().await.unwrap(), Redeemed::RequesterFrozen);
-        let entries = store.audit_entries(before, 10).await.unwrap();
-        let kinds: Vec<&str> = entries.iter().map(|e| e.event.kind.as_str()).collect();
-        assert_eq!(kinds, ["decision.refused"]);
-        assert_eq!(entries[0].event.data["reason"], "requester_frozen");
-        assert!(store
-            .unfreeze(&tx.requester.id, event(now, "requester.unfrozen", None))
-            .await
-            .unwrap());
-        assert_eq!(redeem().await.unwrap(), Redeemed::Now("the-token".into()));
-    }
-
     /// Jobs refused by their checks (here: the counter moved since the caller read it) leave
     /// nothing behind, while the jobs committed in the same group commit keep everything.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2132,7 +1906,8 @@ mod tests {
         let results = futures_util::future::join_all(queued).await;
         for (i, result) in (0..n).zip(&results) {
             assert!(
-                matches!(result, Err(StoreError::CommitFailed(_))),
+                matches!(result, Err(StoreError::Database(cause))
+                    if cause.downcast_ref::<std::sync::Arc<super::super::CommitError>>().is_some()),
                 "{i}: {result:?}"
             );
             assert_eq!(left_behind(&store, i).await, (0, 0), "{i}: nothing left");

@@ -10,49 +10,75 @@
 //! approve, redeem) make every refusal before their first lasting write; if one of them fails
 //! after writing, it aborts the whole batch rather than commit half of itself.
 
-use super::{Corrupt, StoreError, WriteStats};
+use super::{Corrupt, StoreError};
 use countersign_core::audit::{Entry, Event, Head};
 use countersign_core::Digest;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqliteConnection};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The writer's running totals, shared with whoever reports them.
+/// The writer's running totals since the process started, reported at `/metrics`: jobs per
+/// batch shows how much each durable commit is shared; busy time against wall time shows how
+/// close the single writer is to its limit. SQLite's own: another backend has no single writer.
 #[derive(Default)]
 pub(super) struct WriterTotals {
-    batches: AtomicU64,
-    jobs: AtomicU64,
-    busy_micros: AtomicU64,
-    commit_micros: AtomicU64,
+    batches: Counter,
+    jobs: Counter,
+    busy_micros: Counter,
+    commit_micros: Counter,
 }
 
 impl WriterTotals {
-    pub(super) fn snapshot(&self) -> WriteStats {
-        WriteStats {
-            batches: self.batches.load(Ordering::Relaxed),
-            jobs: self.jobs.load(Ordering::Relaxed),
-            busy_micros: self.busy_micros.load(Ordering::Relaxed),
-            commit_micros: self.commit_micros.load(Ordering::Relaxed),
+    /// Adds the totals to the server's registry (they stay shared with the writer).
+    pub(super) fn register(&self, registry: &mut Registry) {
+        for (name, help, counter) in [
+            (
+                "db_write_batches",
+                "Group-committed write transactions",
+                &self.batches,
+            ),
+            (
+                "db_write_jobs",
+                "Write jobs run inside them (jobs per batch: how many share one durable commit)",
+                &self.jobs,
+            ),
+            (
+                "db_write_busy_microseconds",
+                "Microseconds the single writer spent running batches, commits included",
+                &self.busy_micros,
+            ),
+            (
+                "db_write_commit_microseconds",
+                "Of those, microseconds spent committing (the durable sync)",
+                &self.commit_micros,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
         }
     }
 
     fn record(&self, jobs: usize, started: Instant, commit_started: Option<Instant>) {
         let micros =
             |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.batches.fetch_add(1, Ordering::Relaxed);
-        self.jobs
-            .fetch_add(u64::try_from(jobs).unwrap_or(u64::MAX), Ordering::Relaxed);
-        self.busy_micros
-            .fetch_add(micros(started), Ordering::Relaxed);
+        self.batches.inc();
+        self.jobs.inc_by(u64::try_from(jobs).unwrap_or(u64::MAX));
+        self.busy_micros.inc_by(micros(started));
         if let Some(at) = commit_started {
-            self.commit_micros.fetch_add(micros(at), Ordering::Relaxed);
+            self.commit_micros.inc_by(micros(at));
         }
     }
 }
+
+/// The writer thread is gone (the server is shutting down, or it never started): the write
+/// was not made.
+#[derive(Debug, thiserror::Error)]
+#[error("the database writer stopped")]
+pub struct WriterStopped;
 
 /// Why a batch was not committed: every job in it gets the same answer, so it is shared.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +130,7 @@ pub(super) async fn start_writer_thread(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(StoreError::WriterStart)?;
+        .map_err(|e| StoreError::Database(Box::new(e)))?;
     std::thread::Builder::new()
         .name("countersign-db-writer".into())
         .spawn(move || {
@@ -137,8 +163,10 @@ pub(super) async fn start_writer_thread(
                 }
             });
         })
-        .map_err(StoreError::WriterStart)?;
-    ready.await.map_err(|_| StoreError::WriterStopped)??;
+        .map_err(|e| StoreError::Database(Box::new(e)))?;
+    ready
+        .await
+        .map_err(|_| StoreError::Database(Box::new(WriterStopped)))??;
     Ok(jobs)
 }
 
