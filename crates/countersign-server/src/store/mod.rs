@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 pub(crate) mod conformance;
+mod rows;
 pub mod sqlite;
 mod sqlite_readers;
 mod sqlite_writer;

@@ -2,19 +2,22 @@
 //! writer connection (SQLite has one writer at a time; a single connection avoids lock-upgrade
 //! failures) and a fixed set of read-only connections. All SQLite-specific SQL lives here.
 
+use super::rows::{
+    api_key_from_row, approval_from_row, audit_entry, credential_from_row, device_from_row,
+    freeze_from_row, group_list, is_unique_violation, key_rollover, request_from_row,
+    requesters_json, transaction_json,
+};
 use super::sqlite_readers::Readers;
 use super::sqlite_writer::{
     head_in, i64_of, start_writer_thread, AuditBatch, AuditedTx, Deliver, Job, WriterTotals,
 };
 use super::{
-    ApiKeyRecord, ApprovalRecord, ApproverRecord, AttestationTrust, Corrupt, Created,
-    CredentialRecord, Decide, DeviceRecord, Freeze, FreezeRecord, NonceUse, PendingCap,
-    PendingCaps, Recorded, Redeemed, Reported, RequestRecord, RequestState, SigningKeyRecord,
-    Store, StoreError,
+    ApiKeyRecord, ApprovalRecord, ApproverRecord, Corrupt, Created, CredentialRecord, Decide,
+    DeviceRecord, Freeze, FreezeRecord, NonceUse, PendingCap, PendingCaps, Recorded, Redeemed,
+    Reported, RequestRecord, RequestState, SigningKeyRecord, Store, StoreError,
 };
 use countersign_core::audit::{Entry, Event, EventKind, Head};
 use countersign_core::transaction::Transaction;
-use countersign_core::Digest;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection};
 use std::future::Future;
@@ -120,133 +123,7 @@ async fn request_in(
     row.as_ref().map(request_from_row).transpose()
 }
 
-fn freeze_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<FreezeRecord, StoreError> {
-    Ok(FreezeRecord {
-        requester_id: row.try_get("requester_id")?,
-        frozen_at: row.try_get("frozen_at")?,
-        reported_by: row.try_get("reported_by")?,
-        request_id: row.try_get("request_id")?,
-        reason: row.try_get("reason")?,
-    })
-}
-
-/// A fixed-length blob column; a stored value of another length is corruption, never truncated.
-fn fixed<const N: usize>(
-    row: &sqlx::sqlite::SqliteRow,
-    column: &'static str,
-) -> Result<[u8; N], StoreError> {
-    let bytes: Vec<u8> = row.try_get(column)?;
-    bytes.try_into().map_err(|_| Corrupt::Value(column).into())
-}
-
-fn api_key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRecord, StoreError> {
-    Ok(ApiKeyRecord {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        audience: row.try_get("audience")?,
-        secret_hash: fixed(row, "secret_hash")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-        requesters: requester_patterns(row.try_get("requesters")?)?,
-    })
-}
-
-/// The stored JSON array of an API key's requester patterns, each checked again.
-fn requester_patterns(json: String) -> Result<Vec<crate::identity::RequesterPattern>, StoreError> {
-    let texts: Vec<String> = serde_json::from_str(&json).map_err(|source| Corrupt::Json {
-        what: "api key requesters",
-        source,
-    })?;
-    texts
-        .iter()
-        .map(|t| {
-            crate::identity::RequesterPattern::parse(t)
-                .map_err(|e| Corrupt::RequesterPattern(e).into())
-        })
-        .collect()
-}
-
-fn request_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RequestRecord, StoreError> {
-    let json: String = row.try_get("transaction_json")?;
-    // Stored transactions are re-validated on the way out: the database is not trusted to
-    // hand back something an approver may sign.
-    let transaction = Transaction::from_json(json.as_bytes()).map_err(Corrupt::Transaction)?;
-    let digest = transaction.digest().map_err(Corrupt::Transaction)?;
-    let stored_digest: String = row.try_get("digest")?;
-    if digest.to_base64url() != stored_digest {
-        return Err(Corrupt::DigestMismatch(transaction.id.clone()).into());
-    }
-    let state: String = row.try_get("state")?;
-    let fingerprint: String = row.try_get("fingerprint")?;
-    Ok(RequestRecord {
-        digest,
-        idempotency_key: row.try_get("idempotency_key")?,
-        fingerprint: Digest::from_base64url(&fingerprint)
-            .map_err(|_| Corrupt::Value("fingerprint"))?,
-        state: RequestState::parse(&state).ok_or(Corrupt::Value("state"))?,
-        decision_token: row.try_get("decision_token")?,
-        decision_exp: row.try_get("decision_exp")?,
-        transaction,
-    })
-}
-
-fn device_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<DeviceRecord, StoreError> {
-    Ok(DeviceRecord {
-        id: row.try_get("id")?,
-        approver_id: row.try_get("approver_id")?,
-        name: row.try_get("name")?,
-        device_key: fixed(row, "device_key")?,
-        created_at: row.try_get("created_at")?,
-        disabled_at: row.try_get("disabled_at")?,
-    })
-}
-
-fn credential_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CredentialRecord, StoreError> {
-    let count: i64 = row.try_get("sign_count")?;
-    Ok(CredentialRecord {
-        id: row.try_get("id")?,
-        device_id: row.try_get("device_id")?,
-        approver_id: row.try_get("approver_id")?,
-        public_key: row.try_get("public_key")?,
-        aaguid: fixed(row, "aaguid")?,
-        attestation: AttestationTrust::parse(row.try_get("attestation")?)
-            .ok_or(Corrupt::Value("credential attestation"))?,
-        sign_count: u32::try_from(count).map_err(|_| Corrupt::Value("sign count"))?,
-        created_at: row.try_get("created_at")?,
-        cloned_at: row.try_get("cloned_at")?,
-    })
-}
-
-/// A text column holding one of a type's stored spellings; anything else is not what this
-/// server wrote.
-fn parse_column<T: std::str::FromStr>(
-    row: &sqlx::sqlite::SqliteRow,
-    column: &'static str,
-) -> Result<T, StoreError> {
-    let text: String = row.try_get(column)?;
-    text.parse().map_err(|_| Corrupt::Value(column).into())
-}
-
-fn approval_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ApprovalRecord, StoreError> {
-    Ok(ApprovalRecord {
-        request_id: row.try_get("request_id")?,
-        approver_id: row.try_get("approver_id")?,
-        role: parse_column(row, "role")?,
-        decision: parse_column(row, "decision")?,
-        credential_id: row.try_get("credential_id")?,
-        user_verified: row.try_get("user_verified")?,
-        hardware_attested: row.try_get("hardware_attested")?,
-        groups: serde_json::from_str(row.try_get("groups")?).map_err(|source| Corrupt::Json {
-            what: "approval groups",
-            source,
-        })?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
+super::rows::sqlx_columns!(sqlx::sqlite::SqliteRow);
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
@@ -364,18 +241,7 @@ impl Store for SqliteStore {
             sqlx::query_scalar("SELECT rollover FROM key_rollovers ORDER BY created_at, new_kid")
                 .fetch_all(&mut *self.readers.get().await)
                 .await?;
-        texts
-            .iter()
-            .map(|t| {
-                serde_json::from_str(t).map_err(|source| {
-                    Corrupt::Json {
-                        what: "key rollover",
-                        source,
-                    }
-                    .into()
-                })
-            })
-            .collect()
+        texts.iter().map(|t| key_rollover(t)).collect()
     }
 
     async fn create_request(
@@ -433,13 +299,10 @@ impl Store for SqliteStore {
         else {
             return Ok(None);
         };
-        let groups: Option<String> = row.try_get("group_list")?;
         Ok(Some(ApproverRecord {
             id: row.try_get("id")?,
             display_name: row.try_get("display_name")?,
-            groups: groups
-                .map(|g| g.split('\u{1f}').map(str::to_owned).collect())
-                .unwrap_or_default(),
+            groups: group_list(row.try_get("group_list")?),
             created_at: row.try_get("created_at")?,
             disabled_at: row.try_get("disabled_at")?,
         }))
@@ -736,16 +599,7 @@ impl Store for SqliteStore {
                 .fetch_all(&mut *self.readers.get().await)
                 .await?;
         rows.iter()
-            .map(|row| {
-                let json: String = row.try_get("entry_json")?;
-                serde_json::from_str(&json).map_err(|source| {
-                    Corrupt::Json {
-                        what: "audit entry",
-                        source,
-                    }
-                    .into()
-                })
-            })
+            .map(|row| audit_entry(&row.try_get::<String, _>("entry_json")?))
             .collect()
     }
 
@@ -761,11 +615,7 @@ async fn insert_api_key_tx(
     key: &ApiKeyRecord,
     audit: Event,
 ) -> Result<(), StoreError> {
-    let requesters: Vec<&str> = key.requesters.iter().map(|p| p.as_str()).collect();
-    let requesters = serde_json::to_string(&requesters).map_err(|source| Corrupt::Json {
-        what: "api key requesters",
-        source,
-    })?;
+    let requesters = requesters_json(key)?;
     let mut tx = AuditedTx::begin(conn, chain).await?;
     sqlx::query("INSERT INTO api_keys (id, name, audience, secret_hash, created_at, revoked_at, requesters) VALUES (?, ?, ?, ?, ?, ?, ?)")
         .bind(&key.id)
@@ -848,13 +698,7 @@ async fn create_request_tx(
     caps: &PendingCaps,
     audit: Event,
 ) -> Result<Created, StoreError> {
-    let tx_json = String::from_utf8(
-        request
-            .transaction
-            .canonical_json()
-            .map_err(Corrupt::Transaction)?,
-    )
-    .map_err(|_| Corrupt::Value("canonical transaction"))?;
+    let tx_json = transaction_json(request)?;
     let t = &request.transaction;
     // Made before the insert, so nothing can fail after it.
     let entry = chain.next(audit)?;
