@@ -40,6 +40,10 @@ pub enum ConfigError {
          without user name or password, and attempts at least 1"
     )]
     BadWebhook,
+    /// `database.url` names no PostgreSQL server (the URL is not repeated: it may carry a
+    /// password).
+    #[error("database.url must be a postgres:// (or postgresql://) URL")]
+    BadDatabaseUrl,
     /// A rate limit of zero would refuse everything.
     #[error("limits.{0} must be at least 1")]
     ZeroRateLimit(&'static str),
@@ -92,10 +96,14 @@ impl Default for AuditConfig {
     }
 }
 
-/// The embedded SQLite database.
-#[derive(Clone, Debug, Deserialize)]
+/// The database: the embedded SQLite file in the data directory unless `url` names a
+/// PostgreSQL server (several instances share one).
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
+    /// `postgres://user[:password]@host[:port]/database[?sslmode=verify-full…]`; unset: SQLite.
+    /// Never logged: it may carry a password.
+    pub url: Option<String>,
     /// Run the single database writer and its connection thread on a CPU of their own (the
     /// last one the process may use; other threads get the rest). Only with two CPUs or more,
     /// on Linux. See `cpu_placement` for why. Turn it off when several server processes share
@@ -106,8 +114,19 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
+            url: None,
             dedicated_writer_cpu: true,
         }
+    }
+}
+
+/// Without the URL, which may carry a password.
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("postgres", &self.url.is_some())
+            .field("dedicated_writer_cpu", &self.dedicated_writer_cpu)
+            .finish()
     }
 }
 
@@ -282,6 +301,11 @@ impl Config {
                 return Err(ConfigError::BadWebhook);
             }
         }
+        if let Some(url) = &self.database.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::BadDatabaseUrl);
+            }
+        }
         if self.limits.requests_per_minute_per_ip == 0 {
             return Err(ConfigError::ZeroRateLimit("requests_per_minute_per_ip"));
         }
@@ -407,6 +431,23 @@ mod tests {
             parse("[database]\ndedicated_writer_cpu = \"yes\""),
             Err(ConfigError::Parse { .. })
         ));
+        assert!(
+            parse("").unwrap().database.url.is_none(),
+            "SQLite by default"
+        );
+        let pg =
+            parse("[database]\nurl = \"postgres://cs:secret@db.internal/countersign\"").unwrap();
+        assert!(pg.database.url.is_some());
+        assert!(
+            !format!("{:?}", pg.database).contains("secret"),
+            "the URL is never shown"
+        );
+        for bad in ["mysql://db/x", "db.internal", "file:countersign.sqlite3"] {
+            let refused = parse(&format!("[database]\nurl = \"{bad}\""));
+            assert!(matches!(refused, Err(ConfigError::BadDatabaseUrl)), "{bad}");
+            let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!message.contains(bad), "{message}");
+        }
     }
 
     #[test]

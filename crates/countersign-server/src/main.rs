@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use countersign_server::config::Config;
+use countersign_server::store::postgres::PgStore;
 use countersign_server::store::sqlite::SqliteStore;
 use countersign_server::{admin, cpu_placement, keys, serve};
 use std::path::PathBuf;
@@ -247,9 +248,14 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
         return Ok(());
     }
     private_data_dir(&config.data_dir)?;
-    let store = SqliteStore::open_with(&config.database_path(), writer_cpu)
-        .await
-        .map_err(|e| e.to_string())?;
+    let store: std::sync::Arc<dyn countersign_server::store::Store> = match &config.database.url {
+        Some(url) => std::sync::Arc::new(PgStore::open(url).await.map_err(|e| e.to_string())?),
+        None => std::sync::Arc::new(
+            SqliteStore::open_with(&config.database_path(), writer_cpu)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+    };
     // SQLite made the files with the umask's mode: keep them to this user.
     private_data_dir(&config.data_dir)?;
     let provider = keys::provider(&config).map_err(|e| e.to_string())?;
@@ -263,16 +269,14 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
                 config.validate().map_err(|e| e.to_string())?;
             }
             config.enrollment.allow_demo_keys |= allow_demo_keys;
-            serve::run(config, std::sync::Arc::new(store))
-                .await
-                .map_err(|e| e.to_string())
+            serve::run(config, store).await.map_err(|e| e.to_string())
         }
         Command::ApiKey(ApiKeyCommand::Create {
             name,
             audience,
             requesters,
         }) => {
-            let key = admin::create_api_key(&store, &name, &audience, &requesters)
+            let key = admin::create_api_key(store.as_ref(), &name, &audience, &requesters)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{key}");
@@ -280,7 +284,6 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             Ok(())
         }
         Command::ApiKey(ApiKeyCommand::List) => {
-            use countersign_server::store::Store;
             for key in store.api_keys().await.map_err(|e| e.to_string())? {
                 let state = if key.revoked_at.is_some() {
                     "revoked"
@@ -300,28 +303,27 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             Ok(())
         }
         Command::ApiKey(ApiKeyCommand::Revoke { id }) => {
-            admin::revoke_api_key(&store, &id)
+            admin::revoke_api_key(store.as_ref(), &id)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("revoked {id}");
             Ok(())
         }
         Command::Approver(ApproverCommand::Add { id, name, groups }) => {
-            admin::add_approver(&store, &id, &name, &groups)
+            admin::add_approver(store.as_ref(), &id, &name, &groups)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("added approver {id}");
             Ok(())
         }
         Command::Approver(ApproverCommand::Disable { id }) => {
-            admin::disable_approver(&store, &id)
+            admin::disable_approver(store.as_ref(), &id)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("disabled approver {id}");
             Ok(())
         }
         Command::Requester(RequesterCommand::Frozen) => {
-            use countersign_server::store::Store;
             for f in store.freezes().await.map_err(|e| e.to_string())? {
                 println!(
                     "{}\tfrozen_at={}\treported_by={}\trequest={}\treason={}",
@@ -335,14 +337,13 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             Ok(())
         }
         Command::Requester(RequesterCommand::Unfreeze { id }) => {
-            admin::unfreeze_requester(&store, &id)
+            admin::unfreeze_requester(store.as_ref(), &id)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("unfroze requester {id}");
             Ok(())
         }
         Command::Approver(ApproverCommand::List) => {
-            use countersign_server::store::Store;
             for a in store.approvers().await.map_err(|e| e.to_string())? {
                 let state = if a.disabled_at.is_some() {
                     "disabled"
@@ -364,10 +365,10 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             ttl_seconds,
         }) => {
             let ttl = ttl_seconds.unwrap_or(config.enrollment.code_ttl_seconds);
-            let keys = keys::load_or_create(&store, &provider)
+            let keys = keys::load_or_create(store.as_ref(), &provider)
                 .await
                 .map_err(|e| e.to_string())?;
-            let code = admin::create_enrollment_code(&store, &keys, &approver, ttl)
+            let code = admin::create_enrollment_code(store.as_ref(), &keys, &approver, ttl)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{code}");
@@ -375,14 +376,14 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate) => {
-            let kid = keys::rotate(&store, &provider, "admin")
+            let kid = keys::rotate(store.as_ref(), &provider, "admin")
                 .await
                 .map_err(|e| e.to_string())?;
             println!("new signing key {kid}; restart the server to sign with it");
             Ok(())
         }
         Command::Keys(KeysCommand::Jwks) => {
-            let keys = keys::load_or_create(&store, &provider)
+            let keys = keys::load_or_create(store.as_ref(), &provider)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
@@ -393,7 +394,7 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
             Ok(())
         }
         Command::Audit(AuditCommand::Export { output }) => {
-            let keys = keys::load_or_create(&store, &provider)
+            let keys = keys::load_or_create(store.as_ref(), &provider)
                 .await
                 .map_err(|e| e.to_string())?;
             // The newest signed checkpoint: a log that no longer reaches it is not signed over.
@@ -409,15 +410,20 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
                         std::fs::File::create(&path)
                             .map_err(|e| format!("{}: {e}", path.display()))?,
                     );
-                    let head = admin::export_audit(&store, &keys, &earlier, &mut file)
+                    let head = admin::export_audit(store.as_ref(), &keys, &earlier, &mut file)
                         .await
                         .map_err(|e| e.to_string())?;
                     std::io::Write::flush(&mut file).map_err(|e| e.to_string())?;
                     head
                 }
-                None => admin::export_audit(&store, &keys, &earlier, &mut std::io::stdout().lock())
-                    .await
-                    .map_err(|e| e.to_string())?,
+                None => admin::export_audit(
+                    store.as_ref(),
+                    &keys,
+                    &earlier,
+                    &mut std::io::stdout().lock(),
+                )
+                .await
+                .map_err(|e| e.to_string())?,
             };
             eprintln!("exported {} entries, head {}", head.seq, head.hash);
             Ok(())

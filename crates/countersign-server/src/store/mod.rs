@@ -6,6 +6,7 @@
 
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod postgres;
 mod rows;
 pub mod sqlite;
 mod sqlite_readers;
