@@ -4,7 +4,14 @@
 # postgres://postgres@127.0.0.1:5432/test (trust auth for local TCP, as on the project's CI
 # machines). Idempotent: starts the local cluster only if nothing answers, installs
 # PostgreSQL only if it is missing, and creates the `test` database only if it is missing.
+# `--drop-test-databases` drops the per-server databases the tests left (cs_test_*).
 set -euo pipefail
+URL="${COUNTERSIGN_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test}"
+if [ "${1:-}" = "--drop-test-databases" ]; then
+  psql "$URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'cs\_test\_%'" |
+    while read -r name; do psql "$URL" -qAtc "DROP DATABASE IF EXISTS $name WITH (FORCE)"; done
+  exit 0
+fi
 
 SUDO=""
 AS_POSTGRES=(runuser -u postgres --)

@@ -21,6 +21,12 @@ echo "== cargo test"
 # tests, and the desktop app's tests need the tray agent (another package) beside the app.
 cargo build --workspace --bins --locked
 cargo test --workspace --all-targets --locked
+echo "== the server's integration and end-to-end tests again, each server on a PostgreSQL database of its own"
+COUNTERSIGN_TEST_BACKEND=postgres cargo test --workspace --locked \
+  --test approval_flow --test crash --test expiry --test http_api --test long_poll \
+  --test report_and_limits --test sdk --test tls_and_shutdown \
+  --test attacks --test cli_flows --test payouts
+bash scripts/postgres.sh --drop-test-databases
 echo "== doc tests"
 cargo test --workspace --doc --locked
 echo "== the README demo: server, enrolled demo profile, sample requests (headless, stops after)"

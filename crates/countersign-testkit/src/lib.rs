@@ -12,6 +12,7 @@
 mod app;
 mod approver;
 mod binary;
+pub mod postgres;
 mod server;
 mod stream;
 mod time;

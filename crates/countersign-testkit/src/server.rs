@@ -15,7 +15,16 @@ pub struct Server {
 
 /// Runs an admin subcommand against `data_dir` and waits for it.
 fn run_admin(data_dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(server_bin())
+    let mut command = Command::new(server_bin());
+    // On PostgreSQL the database is named in the server directory's config (`dir/data` is
+    // the data directory of `dir`).
+    if crate::postgres::enabled() {
+        if let Some(dir) = data_dir.parent().filter(|_| data_dir.ends_with("data")) {
+            crate::postgres::provision(dir);
+            command.arg("--config").arg(dir.join("config.toml"));
+        }
+    }
+    command
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
@@ -48,6 +57,7 @@ fn spawn(dir: &Path) -> (Child, String) {
 
 /// Starts the binary listening on `listen`.
 fn spawn_on(dir: &Path, listen: &str) -> (Child, String) {
+    crate::postgres::provision(dir);
     let config = dir.join("config.toml");
     let mut command = Command::new(server_bin());
     if config.exists() {
@@ -227,6 +237,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        crate::postgres::drop_database(self.dir.path());
     }
 }
 
