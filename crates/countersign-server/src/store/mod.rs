@@ -488,8 +488,18 @@ pub trait Store: Send + Sync {
     async fn disable_approver(&self, id: &str, at: i64, audit: Event) -> Result<bool, StoreError>;
     /// One approver.
     async fn approver(&self, id: &str) -> Result<Option<ApproverRecord>, StoreError>;
-    /// All approvers.
-    async fn approvers(&self) -> Result<Vec<ApproverRecord>, StoreError>;
+    /// All approvers, by id (an admin listing: one read per approver is fine).
+    async fn approvers(&self) -> Result<Vec<ApproverRecord>, StoreError> {
+        let mut all = Vec::new();
+        for id in self.approver_ids().await? {
+            if let Some(a) = self.approver(&id).await? {
+                all.push(a);
+            }
+        }
+        Ok(all)
+    }
+    /// Every approver's id, sorted.
+    async fn approver_ids(&self) -> Result<Vec<String>, StoreError>;
     /// Stores a one-time enrollment code (its hash).
     async fn insert_enrollment_code(
         &self,

@@ -6,9 +6,9 @@
 //! SQL lives here.
 
 use super::rows::{
-    api_key_from_row, approval_from_row, audit_entry, credential_from_row, device_from_row,
-    freeze_from_row, group_list, is_unique_violation, key_rollover, request_from_row,
-    requesters_json, transaction_json,
+    api_key_from_row, approval_from_row, audit_entry, audit_row, clock_now, credential_from_row,
+    device_from_row, freeze_from_row, group_list, head_from_row, is_unique_violation, key_rollover,
+    request_from_row, requesters_json, seq_column, signing_key_from_row, transaction_json,
 };
 use super::{
     ApiKeyRecord, ApprovalRecord, ApproverRecord, Corrupt, Created, CredentialRecord, Decide,
@@ -16,7 +16,6 @@ use super::{
     Redeemed, Reported, RequestRecord, RequestState, SigningKeyRecord, Store, StoreError,
 };
 use countersign_core::audit::{Entry, Event, EventKind, Head};
-use countersign_core::Digest;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, Row};
 
@@ -79,14 +78,11 @@ impl Audited {
             let mut head = head_in(&mut self.tx).await?;
             for event in std::mem::take(&mut self.events) {
                 let entry = head.append(event)?;
-                let json = serde_json::to_string(&entry).map_err(|source| Corrupt::Json {
-                    what: "audit entry",
-                    source,
-                })?;
+                let (seq, json, hash) = audit_row(&entry)?;
                 sqlx::query("INSERT INTO audit_log (seq, entry_json, hash) VALUES ($1, $2, $3)")
-                    .bind(seq_i64(entry.seq)?)
+                    .bind(seq)
                     .bind(json)
-                    .bind(entry.hash.to_base64url())
+                    .bind(hash)
                     .execute(&mut *self.tx)
                     .await?;
                 head = entry.head();
@@ -98,24 +94,12 @@ impl Audited {
     }
 }
 
-fn seq_i64(n: u64) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| Corrupt::Value("audit sequence").into())
-}
-
 /// The newest entry of the chain as stored.
 async fn head_in(conn: &mut PgConnection) -> Result<Head, StoreError> {
     let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;
-    let Some(row) = row else {
-        return Ok(Head::GENESIS);
-    };
-    let seq: i64 = row.try_get("seq")?;
-    let hash: String = row.try_get("hash")?;
-    Ok(Head {
-        seq: u64::try_from(seq).map_err(|_| Corrupt::Value("audit seq"))?,
-        hash: Digest::from_base64url(&hash).map_err(|_| Corrupt::Value("audit hash"))?,
-    })
+    head_from_row(row.as_ref())
 }
 
 /// Serializes the transactions that decide on one requester (pending caps, freezes) across
@@ -273,12 +257,6 @@ async fn conclude(
     })
 }
 
-fn writer_now() -> Result<i64, StoreError> {
-    crate::clock::now()
-        .map(|t| t.unix())
-        .map_err(|_| StoreError::Clock)
-}
-
 #[async_trait::async_trait]
 impl Store for PgStore {
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
@@ -336,15 +314,7 @@ impl Store for PgStore {
         let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SigningKeyRecord {
-                    kid: row.try_get("kid")?,
-                    created_at: row.try_get("created_at")?,
-                    retired_at: row.try_get("retired_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(signing_key_from_row).collect()
     }
 
     async fn rotate_signing_key(
@@ -563,17 +533,10 @@ impl Store for PgStore {
         }))
     }
 
-    async fn approvers(&self) -> Result<Vec<ApproverRecord>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM approvers ORDER BY id")
+    async fn approver_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM approvers ORDER BY id")
             .fetch_all(&self.pool)
-            .await?;
-        let mut all = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(a) = self.approver(&id).await? {
-                all.push(a);
-            }
-        }
-        Ok(all)
+            .await?)
     }
 
     async fn insert_enrollment_code(
@@ -818,7 +781,7 @@ impl Store for PgStore {
         if request.state != RequestState::Pending {
             return Err(StoreError::NotPending(request.state));
         }
-        if request.transaction.approve_by.unix() < writer_now()? {
+        if request.transaction.approve_by.unix() < clock_now()? {
             return Err(StoreError::ApprovalClosed);
         }
         if !insert_approval(tx.conn(), approval).await? {
@@ -1017,7 +980,7 @@ impl Store for PgStore {
         let texts: Vec<String> = sqlx::query_scalar(
             "SELECT entry_json FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
-        .bind(seq_i64(after)?)
+        .bind(seq_column(after)?)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

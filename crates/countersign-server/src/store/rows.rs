@@ -6,6 +6,7 @@ use super::{
     ApiKeyRecord, ApprovalRecord, AttestationTrust, Corrupt, CredentialRecord, DeviceRecord,
     FreezeRecord, RequestRecord, RequestState, StoreError,
 };
+use countersign_core::audit::{Entry, Head};
 use countersign_core::transaction::Transaction;
 use countersign_core::Digest;
 
@@ -167,8 +168,52 @@ pub(super) fn approval_from_row(row: &impl Columns) -> Result<ApprovalRecord, St
     })
 }
 
+/// A signing key's stored id and dates.
+pub(super) fn signing_key_from_row(
+    row: &impl Columns,
+) -> Result<super::SigningKeyRecord, StoreError> {
+    Ok(super::SigningKeyRecord {
+        kid: row.text("kid")?,
+        created_at: row.int("created_at")?,
+        retired_at: row.int_opt("retired_at")?,
+    })
+}
+
+/// The chain's head from its newest stored row (`seq`, `hash`); the genesis head without one.
+pub(super) fn head_from_row(row: Option<&impl Columns>) -> Result<Head, StoreError> {
+    let Some(row) = row else {
+        return Ok(Head::GENESIS);
+    };
+    Ok(Head {
+        seq: u64::try_from(row.int("seq")?).map_err(|_| Corrupt::Value("audit seq"))?,
+        hash: Digest::from_base64url(&row.text("hash")?)
+            .map_err(|_| Corrupt::Value("audit hash"))?,
+    })
+}
+
+/// An audit sequence number as both backends store it (a signed 64-bit integer).
+pub(super) fn seq_column(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| Corrupt::Value("audit sequence").into())
+}
+
+/// An audit entry as stored: its sequence number, its JSON and its hash.
+pub(super) fn audit_row(entry: &Entry) -> Result<(i64, String, String), StoreError> {
+    let json = serde_json::to_string(entry).map_err(|source| Corrupt::Json {
+        what: "audit entry",
+        source,
+    })?;
+    Ok((seq_column(entry.seq)?, json, entry.hash.to_base64url()))
+}
+
+/// The server's clock in Unix seconds, for deadlines checked inside a write transaction.
+pub(super) fn clock_now() -> Result<i64, StoreError> {
+    crate::clock::now()
+        .map(|t| t.unix())
+        .map_err(|_| StoreError::Clock)
+}
+
 /// The stored JSON of an audit entry.
-pub(super) fn audit_entry(json: &str) -> Result<countersign_core::audit::Entry, StoreError> {
+pub(super) fn audit_entry(json: &str) -> Result<Entry, StoreError> {
     serde_json::from_str(json).map_err(|source| {
         Corrupt::Json {
             what: "audit entry",

@@ -3,13 +3,13 @@
 //! failures) and a fixed set of read-only connections. All SQLite-specific SQL lives here.
 
 use super::rows::{
-    api_key_from_row, approval_from_row, audit_entry, credential_from_row, device_from_row,
-    freeze_from_row, group_list, is_unique_violation, key_rollover, request_from_row,
-    requesters_json, transaction_json,
+    api_key_from_row, approval_from_row, audit_entry, clock_now, credential_from_row,
+    device_from_row, freeze_from_row, group_list, is_unique_violation, key_rollover,
+    request_from_row, requesters_json, seq_column, signing_key_from_row, transaction_json,
 };
 use super::sqlite_readers::Readers;
 use super::sqlite_writer::{
-    head_in, i64_of, start_writer_thread, AuditBatch, AuditedTx, Deliver, Job, WriterTotals,
+    head_in, start_writer_thread, AuditBatch, AuditedTx, Deliver, Job, WriterTotals,
 };
 use super::{
     ApiKeyRecord, ApprovalRecord, ApproverRecord, Corrupt, Created, CredentialRecord, Decide,
@@ -166,15 +166,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at DESC, kid")
             .fetch_all(&mut *self.readers.get().await)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SigningKeyRecord {
-                    kid: row.try_get("kid")?,
-                    created_at: row.try_get("created_at")?,
-                    retired_at: row.try_get("retired_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(signing_key_from_row).collect()
     }
 
     async fn legacy_signing_seeds(&self) -> Result<Vec<super::LegacySeed>, StoreError> {
@@ -308,17 +300,10 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn approvers(&self) -> Result<Vec<ApproverRecord>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM approvers ORDER BY id")
+    async fn approver_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT id FROM approvers ORDER BY id")
             .fetch_all(&mut *self.readers.get().await)
-            .await?;
-        let mut all = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(a) = self.approver(&id).await? {
-                all.push(a);
-            }
-        }
-        Ok(all)
+            .await?)
     }
 
     async fn insert_enrollment_code(
@@ -594,7 +579,7 @@ impl Store for SqliteStore {
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError> {
         let rows =
             sqlx::query("SELECT entry_json FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?")
-                .bind(i64_of(after)?)
+                .bind(seq_column(after)?)
                 .bind(i64::from(limit))
                 .fetch_all(&mut *self.readers.get().await)
                 .await?;
@@ -1085,13 +1070,6 @@ async fn approval_refusal(
     Ok(decided.map(|_| StoreError::AlreadyDecided))
 }
 
-/// The writer's clock, for deadlines checked inside a transaction.
-fn writer_now() -> Result<i64, StoreError> {
-    crate::clock::now()
-        .map(|t| t.unix())
-        .map_err(|_| StoreError::Clock)
-}
-
 /// Inserts an approval while its request is pending, its approval window is open at `now`
 /// (unless `now` is `None`) and the approver has not decided it yet; false if it was not
 /// inserted. The request itself is not read again: the caller read it, and its transaction
@@ -1168,7 +1146,7 @@ async fn record_approval_tx(
     // the first write, the counter's, which moves only if the approval can be recorded, so a
     // refused approval leaves nothing written. The device call's nonce was stored before, on
     // its own: a replay never reaches this batch.
-    let now = writer_now()?;
+    let now = clock_now()?;
     let eligible = Eligible {
         request_id: &approval.request_id,
         now,

@@ -10,13 +10,12 @@
 //! approve, redeem) make every refusal before their first lasting write; if one of them fails
 //! after writing, it aborts the whole batch rather than commit half of itself.
 
-use super::{Corrupt, StoreError};
+use super::StoreError;
 use countersign_core::audit::{Entry, Event, Head};
-use countersign_core::Digest;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -308,11 +307,7 @@ async fn insert_entries(conn: &mut SqliteConnection, entries: &[Entry]) -> Resul
     for rows in entries.chunks(ROWS_PER_INSERT) {
         let mut values = Vec::with_capacity(rows.len());
         for entry in rows {
-            let json = serde_json::to_string(entry).map_err(|source| Corrupt::Json {
-                what: "audit entry",
-                source,
-            })?;
-            values.push((i64_of(entry.seq)?, json, entry.hash.to_base64url()));
+            values.push(super::rows::audit_row(entry)?);
         }
         let mut insert =
             sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO audit_log (seq, entry_json, hash) ");
@@ -324,11 +319,6 @@ async fn insert_entries(conn: &mut SqliteConnection, entries: &[Entry]) -> Resul
     Ok(())
 }
 
-/// An audit sequence number as SQLite stores it.
-pub(super) fn i64_of(n: u64) -> Result<i64, StoreError> {
-    i64::try_from(n).map_err(|_| Corrupt::Value("audit sequence").into())
-}
-
 /// The newest entry of the chain as stored.
 pub(super) async fn head_in<'e, E: sqlx::Executor<'e, Database = Sqlite>>(
     db: E,
@@ -336,15 +326,5 @@ pub(super) async fn head_in<'e, E: sqlx::Executor<'e, Database = Sqlite>>(
     let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         .fetch_optional(db)
         .await?;
-    match row {
-        None => Ok(Head::GENESIS),
-        Some(row) => {
-            let seq: i64 = row.try_get("seq")?;
-            let hash: String = row.try_get("hash")?;
-            Ok(Head {
-                seq: u64::try_from(seq).map_err(|_| Corrupt::Value("audit seq"))?,
-                hash: Digest::from_base64url(&hash).map_err(|_| Corrupt::Value("audit hash"))?,
-            })
-        }
-    }
+    super::rows::head_from_row(row.as_ref())
 }
