@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 echo "== PostgreSQL for the PostgreSQL backend's tests (started if it is not running)"
-bash scripts/postgres.sh
+COUNTERSIGN_TEST_POSTGRES="$(bash scripts/postgres.sh)"
+export COUNTERSIGN_TEST_POSTGRES
 
 echo "== the desktop UI: install from the lockfile, type-check, unit tests, build (the app embeds ui/dist)"
 (cd ui && npm ci --no-audit --no-fund && npm test && npm run build)
