@@ -9,7 +9,8 @@
 #   database `countersign_test` (password `countersign_test`, may create databases) made
 #   through the local `postgres` account, and their URL.
 # PostgreSQL is installed if missing and the local cluster started if nothing answers.
-# `--drop-test-databases` drops the per-server databases the tests left (cs_test_*).
+# `--drop-test-databases` drops the per-server databases the tests left (cs_test_*);
+# `--restart` restarts the local cluster (fast shutdown) and waits until it answers again.
 set -euo pipefail
 TRUST_URL="postgres://postgres@127.0.0.1:5432/test"
 OWN_URL="postgres://countersign_test:countersign_test@127.0.0.1:5432/countersign_test"
@@ -19,6 +20,20 @@ if [ "${1:-}" = "--drop-test-databases" ]; then
   psql "$URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'cs\_test\_%'" |
     while read -r name; do psql "$URL" -qAtc "DROP DATABASE IF EXISTS $name WITH (FORCE)"; done
   exit 0
+fi
+if [ "${1:-}" = "--restart" ]; then
+  # For the test of instances riding out a database restart: a fast shutdown cuts every
+  # connection, then the same cluster comes back.
+  version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main restart -m fast >&2
+  for _ in $(seq 1 30); do
+    pg_isready -q -h 127.0.0.1 -p 5432 && exit 0
+    sleep 1
+  done
+  echo "PostgreSQL did not come back after the restart" >&2
+  exit 1
 fi
 if [ -n "${COUNTERSIGN_TEST_POSTGRES:-}" ]; then
   echo "PostgreSQL: using COUNTERSIGN_TEST_POSTGRES as given" >&2

@@ -511,9 +511,7 @@ fn expiry_a_server_restart_and_an_unverifiable_push() {
     // window warns. (The checkpoints the old key signed go too, or the server would refuse to
     // start on them.)
     server.kill();
-    for entry in std::fs::read_dir(server.data_dir().join("keys")).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
-    }
+    server.plant_unendorsed_key();
     let _ = std::fs::remove_file(server.data_dir().join("audit-checkpoints.jsonl"));
     server.crash_and_restart_same_port();
     let forged = create(&server, &app_key, agent_call("agent-other-key"));

@@ -479,9 +479,7 @@ fn a_refused_request_counts_once_and_an_unverifiable_checkpoint_is_an_audit_alar
     }
 
     server.kill();
-    for entry in std::fs::read_dir(server.data_dir().join("keys")).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
-    }
+    server.plant_unendorsed_key();
     let _ = std::fs::remove_file(server.data_dir().join("audit-checkpoints.jsonl"));
     server.crash_and_restart_same_port();
     let forged = create(&server, &app, &agent_call("forged"));

@@ -30,6 +30,9 @@ pub enum KeyError {
     /// The previous key's endorsement of the new one could not be made.
     #[error(transparent)]
     Rollover(#[from] countersign_core::rollover::RolloverError),
+    /// The database records signing keys but this instance's key directory holds none.
+    #[error("the database records signing key {0} but the key directory is empty: copy the key files from an instance that has them (every instance signs with the same keys)")]
+    Missing(String),
     /// A key stored in the database by an older version does not match its id.
     #[error("stored signing key {0} does not match its kid")]
     Mismatch(String),
@@ -60,6 +63,11 @@ pub async fn load_or_create(
     move_legacy_seeds(store, provider).await?;
     let mut files = provider.keys()?;
     if files.is_empty() {
+        // A database that already has keys is served by an instance that lost them, or by a
+        // new instance nobody gave them to: a key of its own would split the JWKS.
+        if let Some(newest) = store.signing_keys().await?.into_iter().next() {
+            return Err(KeyError::Missing(newest.kid));
+        }
         rotate(store, provider, "server").await?;
         files = provider.keys()?;
     }

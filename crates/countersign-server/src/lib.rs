@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod api;
 pub mod catalog;
+pub mod changes;
 pub mod checkpoints;
 pub mod clock;
 pub mod config;

@@ -1,10 +1,12 @@
 //! Rate limits, so nobody can flood approvers with prompts (MFA fatigue) or the server with
-//! work: per client IP on every endpoint (`tower_governor`), and per requester on request
-//! creation (`governor`, keyed by the requester id the application names). Both refuse with a
-//! 429 problem and a `Retry-After` header.
+//! work: per client IP on every endpoint (`tower_governor`, per instance: behind a load
+//! balancer, limit per client there too), and per requester and per API key on request
+//! creation (`governor` in this process, or the database's shared quotas when several
+//! instances share it). All refuse with a 429 problem and a `Retry-After` header.
 
 use crate::config::Limits;
 use crate::problem::{Problem, ProblemCode};
+use crate::store::{SharedQuotas, StoreError};
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
 use axum::response::IntoResponse;
@@ -67,52 +69,131 @@ pub fn ip_layer(
     )
 }
 
-/// Per-requester limits on request creation.
+/// Per-requester and per-API-key limits on request creation.
 pub struct RequesterLimits {
-    limiter: DefaultKeyedRateLimiter<String>,
-    per_minute: u32,
-    api_keys: DefaultKeyedRateLimiter<String>,
+    counting: Counting,
+    per_requester: u32,
     per_api_key: u32,
 }
 
+/// Where the quotas are counted.
+enum Counting {
+    /// In this process: the database has one instance.
+    InProcess {
+        requesters: DefaultKeyedRateLimiter<String>,
+        api_keys: DefaultKeyedRateLimiter<String>,
+    },
+    /// In the database, where every instance sees the same counts.
+    Shared(Arc<dyn SharedQuotas>),
+}
+
 impl RequesterLimits {
-    /// Limits each requester to `limits.requests_per_minute_per_requester`.
-    pub fn new(limits: &Limits) -> Self {
+    /// Limits each requester to `limits.requests_per_minute_per_requester` and each API key to
+    /// `limits.requests_per_minute_per_api_key`, counted in `shared` when the database is
+    /// shared by several instances, else in this process.
+    pub fn new(limits: &Limits, shared: Option<Arc<dyn SharedQuotas>>) -> Self {
+        let counting = match shared {
+            Some(shared) => Counting::Shared(shared),
+            None => Counting::InProcess {
+                requesters: RateLimiter::keyed(per_minute(
+                    limits.requests_per_minute_per_requester,
+                )),
+                api_keys: RateLimiter::keyed(per_minute(limits.requests_per_minute_per_api_key)),
+            },
+        };
         RequesterLimits {
-            limiter: RateLimiter::keyed(per_minute(limits.requests_per_minute_per_requester)),
-            per_minute: limits.requests_per_minute_per_requester,
-            api_keys: RateLimiter::keyed(per_minute(limits.requests_per_minute_per_api_key)),
+            counting,
+            per_requester: limits.requests_per_minute_per_requester,
             per_api_key: limits.requests_per_minute_per_api_key,
         }
     }
 
+    /// Takes one use of `id`'s quota; `Ok(Err(wait))` when it is used up.
+    async fn take(&self, kind: BucketKind, id: &str) -> Result<Result<(), Duration>, StoreError> {
+        match &self.counting {
+            Counting::InProcess {
+                requesters,
+                api_keys,
+            } => {
+                let limiter = match kind {
+                    BucketKind::Requester => requesters,
+                    BucketKind::ApiKey => api_keys,
+                };
+                Ok(limiter
+                    .check_key(&id.to_owned())
+                    .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())))
+            }
+            Counting::Shared(shared) => {
+                let per_minute = match kind {
+                    BucketKind::Requester => self.per_requester,
+                    BucketKind::ApiKey => self.per_api_key,
+                };
+                shared.take(&kind.bucket(id), per_minute).await
+            }
+        }
+    }
+
     /// Counts one step-up request made with API key `key_id`.
-    pub fn check_api_key(&self, key_id: &str) -> Result<(), ApiKeyRateLimited> {
-        self.api_keys
-            .check_key(&key_id.to_owned())
-            .map_err(|not_until| ApiKeyRateLimited {
+    pub async fn check_api_key(
+        &self,
+        key_id: &str,
+    ) -> Result<Result<(), ApiKeyRateLimited>, StoreError> {
+        Ok(self
+            .take(BucketKind::ApiKey, key_id)
+            .await?
+            .map_err(|wait| ApiKeyRateLimited {
                 per_minute: self.per_api_key,
-                wait: not_until.wait_time_from(DefaultClock::default().now()),
-            })
+                wait,
+            }))
     }
 
     /// Counts one request creation for `requester`; refuses when over quota.
-    pub fn check_requester(&self, requester: &str) -> Result<(), RateLimited> {
-        self.limiter
-            .check_key(&requester.to_owned())
-            .map_err(|not_until| RateLimited {
+    pub async fn check_requester(
+        &self,
+        requester: &str,
+    ) -> Result<Result<(), RateLimited>, StoreError> {
+        Ok(self
+            .take(BucketKind::Requester, requester)
+            .await?
+            .map_err(|wait| RateLimited {
                 requester: requester.to_owned(),
-                per_minute: self.per_minute,
-                wait: not_until.wait_time_from(DefaultClock::default().now()),
-            })
+                per_minute: self.per_requester,
+                wait,
+            }))
     }
 
-    /// Forgets requesters whose quota is full again, so memory stays bounded.
-    pub fn forget_idle(&self) {
-        self.limiter.retain_recent();
-        self.limiter.shrink_to_fit();
-        self.api_keys.retain_recent();
-        self.api_keys.shrink_to_fit();
+    /// Forgets requesters and keys whose quota is full again, so memory stays bounded.
+    pub async fn forget_idle(&self) -> Result<(), StoreError> {
+        match &self.counting {
+            Counting::InProcess {
+                requesters,
+                api_keys,
+            } => {
+                requesters.retain_recent();
+                requesters.shrink_to_fit();
+                api_keys.retain_recent();
+                api_keys.shrink_to_fit();
+                Ok(())
+            }
+            Counting::Shared(shared) => shared.forget_idle().await,
+        }
+    }
+}
+
+/// Which quota a bucket belongs to.
+#[derive(Clone, Copy)]
+enum BucketKind {
+    Requester,
+    ApiKey,
+}
+
+impl BucketKind {
+    /// The bucket's name in the shared table (requester ids and key ids never collide there).
+    fn bucket(self, id: &str) -> String {
+        match self {
+            BucketKind::Requester => format!("requester:{id}"),
+            BucketKind::ApiKey => format!("api-key:{id}"),
+        }
     }
 }
 

@@ -99,10 +99,12 @@ pub async fn run(config: Config, store: Arc<dyn Store>) -> Result<(), ServeError
     crate::checkpoints::check_database(store.as_ref(), newest.as_slice()).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let (changes, _) = tokio::sync::broadcast::channel(1024);
+    let changes = crate::changes::channel();
+    // On a shared database, what the other instances commit reaches this one's subscribers.
+    store.follow_changes(changes.clone());
     let ip_limits = ratelimit::ip_layer(&config.limits)?;
     let state = Arc::new(AppState {
-        limits: ratelimit::RequesterLimits::new(&config.limits),
+        limits: ratelimit::RequesterLimits::new(&config.limits, store.shared_quotas()),
         metrics: Arc::new(crate::metrics::Metrics::new(store.as_ref())),
         store,
         policy,
@@ -224,7 +226,9 @@ fn spawn_limit_cleanup(state: Arc<AppState>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
-            state.limits.forget_idle();
+            if let Err(error) = state.limits.forget_idle().await {
+                tracing::warn!(%error, "forgetting idle rate-limit buckets failed");
+            }
         }
     });
 }

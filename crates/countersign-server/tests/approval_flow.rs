@@ -761,12 +761,7 @@ fn concurrent_redemptions_and_submissions_count_once() {
     // 50 parallel submissions of the same approval: one counts.
     let body = alice.assertion(&digest, Decision::Approve, ORIGIN, 1);
     let path = format!("/v1/approver/requests/{id}/approve");
-    let statuses: Vec<u16> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..50)
-            .map(|_| s.spawn(|| alice.send(&server, "POST", &path, Some(&body)).0))
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let statuses = alice.send_copies(&[&server], &path, &body, 50);
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,

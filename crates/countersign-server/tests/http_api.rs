@@ -735,6 +735,41 @@ fn pending_caps_hold_under_concurrency_and_each_api_key_has_its_own_quota() {
     );
 }
 
+/// An instance whose key directory is empty on a database that records keys (its files were
+/// lost, or nobody gave a new instance the shared ones) does not start: a key of its own
+/// would publish a second JWKS. It says what to do.
+#[test]
+fn an_instance_without_the_databases_key_files_does_not_start() {
+    let mut server = Server::start();
+    let data = server.data_dir();
+    server.kill();
+    for entry in std::fs::read_dir(data.join("keys")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let out = std::process::Command::new(server_bin())
+        .args(countersign_testkit::postgres::config_args(
+            server.dir.path(),
+        ))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("key directory is empty") && stderr.contains("copy the key files"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::read_dir(data.join("keys"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no key of its own was made"
+    );
+}
+
 /// The signing key is not in the database: it is a 0600 file in a 0700 directory, the data
 /// directory and database are private too, the server refuses to start when a key file is
 /// readable by others, and with a key-encryption key the file holds only a sealed seed

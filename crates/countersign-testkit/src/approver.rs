@@ -1,7 +1,7 @@
 //! An enrolled approver acting over the real HTTP API: its device key signs the calls, a
 //! software FIDO key answers the WebAuthn ceremonies.
 
-use crate::server::{admin, Server};
+use crate::server::{admin, Endpoint, Server};
 use crate::time::unix_now;
 
 /// An approver with an enrolled device and software FIDO key, acting over the real HTTP API.
@@ -143,7 +143,7 @@ impl Approver {
     /// Sends a signed request; returns status and body.
     pub fn send(
         &self,
-        server: &Server,
+        server: &dyn Endpoint,
         method: &str,
         path: &str,
         body: Option<&serde_json::Value>,
@@ -155,16 +155,58 @@ impl Approver {
         self.send_with_header(server, method, path, bytes, &header)
     }
 
+    /// Sends `n` copies of one signed POST at once, spread over `at`; returns the statuses.
+    pub fn send_copies(
+        &self,
+        at: &[&dyn Endpoint],
+        path: &str,
+        body: &serde_json::Value,
+        n: usize,
+    ) -> Vec<u16> {
+        std::thread::scope(|scope| {
+            let sends: Vec<_> = (0..n)
+                .map(|i| {
+                    scope.spawn(move || self.send(at[i % at.len()], "POST", path, Some(body)).0)
+                })
+                .collect();
+            sends.into_iter().map(|s| s.join().unwrap()).collect()
+        })
+    }
+
+    /// Like [`Approver::send`], but a connection that fails is an `Err`, not a panic (an
+    /// instance killed mid-call).
+    pub fn try_send(
+        &self,
+        server: &dyn Endpoint,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), reqwest::Error> {
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap())
+            .unwrap_or_default();
+        let header = self.auth_header(method, path, &bytes);
+        let resp = server
+            .http()
+            .request(method.parse().unwrap(), server.url(path))
+            .header("authorization", header)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .send()?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().unwrap_or_default()))
+    }
+
     pub fn send_with_header(
         &self,
-        server: &Server,
+        server: &dyn Endpoint,
         method: &str,
         path: &str,
         bytes: Vec<u8>,
         header: &str,
     ) -> (u16, serde_json::Value) {
         let req = server
-            .http
+            .http()
             .request(method.parse().unwrap(), server.url(path))
             .header("authorization", header)
             .header("content-type", "application/json")
@@ -226,7 +268,7 @@ impl Approver {
     /// Approves (or denies) with the next counter value.
     pub fn decide(
         &self,
-        server: &Server,
+        server: &dyn Endpoint,
         id: &str,
         digest: &str,
         decision: countersign_core::Decision,
@@ -241,7 +283,7 @@ impl Approver {
     }
 
     /// The pending list, each entry verified against the server key.
-    pub fn pending(&self, server: &Server) -> Vec<countersign_core::push::PushedRequest> {
+    pub fn pending(&self, server: &dyn Endpoint) -> Vec<countersign_core::push::PushedRequest> {
         let (status, body) = self.send(server, "GET", "/v1/approver/requests", None);
         assert_eq!(status, 200, "{body}");
         let keys = server.keys();

@@ -12,6 +12,7 @@
 mod app;
 mod approver;
 mod binary;
+mod cluster;
 pub mod postgres;
 mod server;
 mod stream;
@@ -20,6 +21,7 @@ mod time;
 pub use app::{payout, session_hash};
 pub use approver::{Approver, ORIGIN, RP_ID};
 pub use binary::{server_bin, workspace_bin};
-pub use server::{admin, admin_fails, process_cpu_seconds, Server};
+pub use cluster::{Balancer, Cluster};
+pub use server::{admin, admin_fails, process_cpu_seconds, Endpoint, Server};
 pub use stream::{verify_pushed, EventStream, SseEvent, SseItem};
 pub use time::{sleep_until_after, unix_now};

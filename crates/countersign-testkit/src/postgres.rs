@@ -9,12 +9,43 @@ use std::process::Command;
 /// Marks a config section this kit wrote.
 const MARK: &str = "# countersign-testkit: PostgreSQL database of this directory";
 
+/// The PostgreSQL server's URL (its `test` database, or what `COUNTERSIGN_TEST_POSTGRES` says).
+pub fn server_url() -> String {
+    std::env::var("COUNTERSIGN_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
 /// The server PostgreSQL URL the tests run against, if they run on PostgreSQL.
 fn base_url() -> Option<String> {
-    (std::env::var("COUNTERSIGN_TEST_BACKEND").as_deref() == Ok("postgres")).then(|| {
-        std::env::var("COUNTERSIGN_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-    })
+    (std::env::var("COUNTERSIGN_TEST_BACKEND").as_deref() == Ok("postgres")).then(server_url)
+}
+
+/// Creates a database of its own for one test; returns its URL.
+pub fn create_database() -> String {
+    let base = server_url();
+    let mut bytes = [0u8; 8];
+    getrandom::getrandom(&mut bytes).unwrap();
+    let name: String = std::iter::once("cs_test_".to_owned())
+        .chain(bytes.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    psql(&base, &format!("CREATE DATABASE {name}"));
+    let (server, _) = base.rsplit_once('/').expect("a postgres://…/database URL");
+    format!("{server}/{name}")
+}
+
+/// Drops the database at `url` (one [`create_database`] made), whoever is still connected.
+pub fn drop_database_at(url: &str) {
+    if let Some((_, name)) = url.rsplit_once('/') {
+        psql(
+            &server_url(),
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+    }
+}
+
+/// Runs `sql` on the database at `url`; returns what psql printed.
+pub fn execute_at(url: &str, sql: &str) -> String {
+    psql(url, sql)
 }
 
 /// Whether the tests run the servers on PostgreSQL.
@@ -39,20 +70,16 @@ fn psql(url: &str, sql: &str) -> String {
 /// On PostgreSQL: gives the server directory `dir` a fresh database, once, and names it in
 /// `dir/config.toml` (kept as the test wrote it otherwise).
 pub fn provision(dir: &Path) {
-    let Some(base) = base_url() else { return };
-    let config = dir.join("config.toml");
-    let text = std::fs::read_to_string(&config).unwrap_or_default();
-    if text.contains(MARK) {
+    if base_url().is_none() {
         return;
     }
-    let mut bytes = [0u8; 8];
-    getrandom::getrandom(&mut bytes).unwrap();
-    let name: String = std::iter::once("cs_test_".to_owned())
-        .chain(bytes.iter().map(|b| format!("{b:02x}")))
-        .collect();
-    psql(&base, &format!("CREATE DATABASE {name}"));
-    let (server, _) = base.rsplit_once('/').expect("a postgres://…/database URL");
-    let url = format!("{server}/{name}");
+    let config = dir.join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap_or_default();
+    // Provisioned already, or the test chose the database itself (several instances on one).
+    if text.contains(MARK) || text.contains("[database]") {
+        return;
+    }
+    let url = create_database();
     std::fs::write(
         &config,
         format!("{text}\n{MARK}\n[database]\nurl = \"{url}\"\n"),
@@ -62,14 +89,8 @@ pub fn provision(dir: &Path) {
 
 /// On PostgreSQL: drops the database `dir/config.toml` names, if this kit made it.
 pub fn drop_database(dir: &Path) {
-    let (Some(base), Some(url)) = (base_url(), database_url(dir)) else {
-        return;
-    };
-    if let Some((_, name)) = url.rsplit_once('/') {
-        psql(
-            &base,
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        );
+    if let (Some(_), Some(url)) = (base_url(), database_url(dir)) {
+        drop_database_at(&url);
     }
 }
 
@@ -101,4 +122,16 @@ pub fn config_args(dir: &Path) -> Vec<std::ffi::OsString> {
     } else {
         Vec::new()
     }
+}
+
+/// Restarts the local PostgreSQL cluster with a fast shutdown (every connection cut) and
+/// waits until it answers again, through `scripts/postgres.sh --restart`.
+pub fn restart_local_server() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres.sh");
+    let status = Command::new("bash")
+        .arg(script)
+        .arg("--restart")
+        .status()
+        .unwrap();
+    assert!(status.success(), "restarting PostgreSQL failed");
 }

@@ -13,15 +13,62 @@ pub struct Server {
     pub http: reqwest::blocking::Client,
 }
 
+/// Where a test sends HTTP requests: one server, or a load balancer in front of several.
+pub trait Endpoint: Sync {
+    /// The full URL of `path`.
+    fn url(&self, path: &str) -> String;
+    /// The client to send with.
+    fn http(&self) -> &reqwest::blocking::Client;
+    /// The published keys, as served here.
+    fn keys(&self) -> countersign_core::jwk::KeySet {
+        let jwks = self
+            .http()
+            .get(self.url("/.well-known/jwks.json"))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        countersign_core::jwk::KeySet::from_jwks_json(&jwks).unwrap()
+    }
+}
+
+impl<T: Endpoint + ?Sized> Endpoint for &T {
+    fn url(&self, path: &str) -> String {
+        (**self).url(path)
+    }
+    fn http(&self) -> &reqwest::blocking::Client {
+        (**self).http()
+    }
+}
+
+impl<T: Endpoint + ?Sized + Send> Endpoint for std::sync::Arc<T> {
+    fn url(&self, path: &str) -> String {
+        (**self).url(path)
+    }
+    fn http(&self) -> &reqwest::blocking::Client {
+        (**self).http()
+    }
+}
+
+impl Endpoint for Server {
+    fn url(&self, path: &str) -> String {
+        Server::url(self, path)
+    }
+    fn http(&self) -> &reqwest::blocking::Client {
+        &self.http
+    }
+}
+
 /// Runs an admin subcommand against `data_dir` and waits for it.
 fn run_admin(data_dir: &Path, args: &[&str]) -> std::process::Output {
     let mut command = Command::new(server_bin());
-    // On PostgreSQL the database is named in the server directory's config (`dir/data` is
-    // the data directory of `dir`).
-    if crate::postgres::enabled() {
-        if let Some(dir) = data_dir.parent().filter(|_| data_dir.ends_with("data")) {
-            crate::postgres::provision(dir);
-            command.arg("--config").arg(dir.join("config.toml"));
+    // As an operator runs them: with the server directory's config (`dir/data` is the data
+    // directory of `dir`), which names the database on PostgreSQL.
+    if let Some(dir) = data_dir.parent().filter(|_| data_dir.ends_with("data")) {
+        crate::postgres::provision(dir);
+        let config = dir.join("config.toml");
+        if config.exists() {
+            command.arg("--config").arg(config);
         }
     }
     command
@@ -148,6 +195,33 @@ impl Server {
     /// The published keys.
     pub fn keys(&self) -> countersign_core::jwk::KeySet {
         countersign_core::jwk::KeySet::from_jwks_json(&self.jwks_bytes()).unwrap()
+    }
+
+    /// Replaces the signing key files with one new key that no old key endorsed, as an
+    /// intruder on the host might (the server must be stopped; it signs with it next start).
+    pub fn plant_unendorsed_key(&self) {
+        use std::os::unix::fs::OpenOptionsExt;
+        let keys = self.data_dir().join("keys");
+        for entry in std::fs::read_dir(&keys).unwrap() {
+            std::fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+        let mut seed = [0u8; 32];
+        getrandom::getrandom(&mut seed).unwrap();
+        let key = countersign_core::jwk::SigningKey::from_seed(&seed);
+        let stored = serde_json::json!({
+            "version": 1,
+            "kid": key.kid(),
+            "created_at": crate::time::unix_now(),
+            "sequence": 1,
+            "seed": countersign_core::b64::encode(seed),
+        });
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(keys.join(format!("000001-{}.key", key.kid())))
+            .unwrap();
+        std::io::Write::write_all(&mut file, stored.to_string().as_bytes()).unwrap();
     }
 
     pub fn data_dir(&self) -> PathBuf {

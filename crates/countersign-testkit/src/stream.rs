@@ -1,7 +1,7 @@
 //! The approver event stream (SSE) as a test reads it: with deadlines, never blocking forever.
 
 use crate::approver::Approver;
-use crate::server::Server;
+use crate::server::Endpoint;
 use std::io::{BufRead, BufReader};
 
 /// One server-sent event.
@@ -27,7 +27,7 @@ impl EventStream {
     /// Opens `/v1/approver/stream` as `approver`, optionally resuming after `last_event_id`.
     /// Returns the HTTP status and, on 200, the stream.
     pub fn open(
-        server: &Server,
+        server: &dyn Endpoint,
         approver: &Approver,
         last_event_id: Option<&str>,
     ) -> (u16, Option<EventStream>) {
@@ -124,7 +124,7 @@ impl EventStream {
 }
 
 /// Verifies a pushed request's server signature against the live JWKS.
-pub fn verify_pushed(server: &Server, data: &str) -> countersign_core::push::PushedRequest {
+pub fn verify_pushed(server: &dyn Endpoint, data: &str) -> countersign_core::push::PushedRequest {
     let signed: countersign_core::push::SignedRequest = serde_json::from_str(data).unwrap();
     signed.verify(&server.keys()).unwrap().clone()
 }

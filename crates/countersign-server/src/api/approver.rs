@@ -4,6 +4,7 @@
 use super::extract::{parse_json, RawBody};
 use super::openapi::{AnswerResponses, DeviceCallErrors, RequestId};
 use super::AppState;
+use crate::changes::Change;
 use crate::clock;
 use crate::lifecycle;
 use crate::problem::{Problem, ProblemCode};
@@ -553,12 +554,15 @@ pub async fn stream(
                             _ => continue,
                         }
                     }
-                    Some(Ok(id)) => match event_for(&state, &caller.approver, &id).await {
-                        Ok(Some(event)) => event,
-                        Ok(None) | Err(_) => continue,
-                    },
+                    Some(Ok(Change::Request(id))) => {
+                        match event_for(&state, &caller.approver, &id).await {
+                            Ok(Some(event)) => event,
+                            Ok(None) | Err(_) => continue,
+                        }
+                    }
                     // Missed changes: tell the client to resynchronise its list.
-                    Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    Some(Ok(Change::Resync))
+                    | Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
                         axum::response::sse::Event::default()
                             .event("resync")
                             .data("{}")

@@ -35,8 +35,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Per-requester limits on request creation.
     pub limits: crate::ratelimit::RequesterLimits,
-    /// Request ids whose state changed, for long-polls and approver streams.
-    pub changes: tokio::sync::broadcast::Sender<String>,
+    /// Requests whose state changed, for long-polls and approver streams.
+    pub changes: crate::changes::Changes,
     /// The newest signed audit checkpoint, pushed to approver streams (approvers keep the
     /// newest they saw and refuse one that goes backwards).
     pub checkpoint: tokio::sync::watch::Sender<Option<countersign_core::audit::Checkpoint>>,
@@ -48,7 +48,9 @@ impl AppState {
     /// Announces that a request changed (after its transaction committed).
     pub fn changed(&self, request_id: &str) {
         // No receiver is not an error: nobody is waiting.
-        let _ = self.changes.send(request_id.to_owned());
+        let _ = self
+            .changes
+            .send(crate::changes::Change::Request(request_id.to_owned()));
     }
 }
 

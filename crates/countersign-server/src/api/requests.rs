@@ -3,6 +3,7 @@
 use super::extract::{AppKey, StrictJson};
 use super::openapi::{RequestCallErrors, RequestId};
 use super::AppState;
+use crate::changes::Change;
 use crate::clock;
 use crate::problem::{Problem, ProblemCode};
 use crate::service::request::{self, Created, Refused};
@@ -179,8 +180,9 @@ pub async fn get(
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
         loop {
             match tokio::time::timeout_at(deadline, changes.recv()).await {
-                Ok(Ok(changed)) if changed != id => continue,
-                // Our request changed, or we lagged and cannot tell: read it again.
+                Ok(Ok(Change::Request(changed))) if changed != id => continue,
+                // Our request changed, or we lagged or the feed resynced and we cannot tell:
+                // read it again.
                 Ok(_) => {
                     record = load().await?;
                     if record.state != RequestState::Pending {

@@ -131,8 +131,8 @@ pub async fn create(
     }
     // Everything the application sent is checked before policy sees it.
     body.subject(&key.audience).validate()?;
-    state.limits.check_api_key(&key.id)?;
-    state.limits.check_requester(&body.requester.id)?;
+    state.limits.check_api_key(&key.id).await??;
+    state.limits.check_requester(&body.requester.id).await??;
 
     let input = PolicyInput {
         action: &body.action,

@@ -6,6 +6,8 @@
 
 #[cfg(test)]
 pub(crate) mod conformance;
+mod pg_changes;
+mod pg_quotas;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -82,6 +84,9 @@ pub enum StoreError {
     /// Appending to the audit chain failed.
     #[error("audit: {0}")]
     Audit(#[from] countersign_core::audit::AuditError),
+    /// No randomness for an identifier the backend makes.
+    #[error(transparent)]
+    Random(#[from] crate::clock::RandomError),
 }
 
 /// Both backends speak through `sqlx`: its errors are the database's, kept as the source.
@@ -432,12 +437,36 @@ pub enum Created {
     Existing(RequestRecord),
 }
 
+/// Request-creation quotas that several server instances count against together.
+#[async_trait::async_trait]
+pub trait SharedQuotas: Send + Sync {
+    /// Takes one use of `bucket`'s quota of `per_minute` (bursts of as many); when it is used
+    /// up, `Ok(Err(wait))` with how long until the next use is allowed.
+    async fn take(
+        &self,
+        bucket: &str,
+        per_minute: u32,
+    ) -> Result<Result<(), std::time::Duration>, StoreError>;
+    /// Forgets buckets that are full again, so the table stays small.
+    async fn forget_idle(&self) -> Result<(), StoreError>;
+}
+
 /// Everything the request logic needs from storage, and nothing more.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync {
     /// Registers the backend's own metrics (how it writes, what it waits for) with the
     /// server's registry; the request logic never reads them.
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry);
+    /// Forwards into `changes` the request changes that *other* server instances commit on
+    /// this database, and [`Change::Resync`](crate::changes::Change::Resync) whenever some may
+    /// have been missed; runs in the background for the life of the process. A backend that
+    /// only one instance can write (SQLite) has nothing to forward.
+    fn follow_changes(&self, _changes: crate::changes::Changes) {}
+    /// Where request-creation quotas are counted when several instances share this database;
+    /// `None` for a backend only one instance writes, which counts them in its own memory.
+    fn shared_quotas(&self) -> Option<std::sync::Arc<dyn SharedQuotas>> {
+        None
+    }
     /// Stores a new API key and audits it.
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: Event) -> Result<(), StoreError>;
     /// The API key with this id, revoked or not.

@@ -5,6 +5,7 @@
 //! never fork the chain. A refusal rolls the whole transaction back. All PostgreSQL-specific
 //! SQL lives here.
 
+use super::pg_changes;
 use super::rows::{
     api_key_from_row, approval_from_row, audit_entry, audit_row, clock_now, credential_from_row,
     device_from_row, freeze_from_row, group_list, head_from_row, is_unique_violation, key_rollover,
@@ -18,6 +19,7 @@ use super::{
 use countersign_core::audit::{Entry, Event, EventKind, Head};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, Row};
+use std::sync::Arc;
 
 super::rows::sqlx_columns!(sqlx::postgres::PgRow);
 
@@ -28,6 +30,10 @@ const AUDIT_LOCK: i64 = 0x636f_756e_7465_7273; // "counters"
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Names this instance in its change notifications, so it ignores its own.
+    instance: Arc<str>,
+    /// Where its schema's change notifications go.
+    channel: Arc<str>,
 }
 
 impl PgStore {
@@ -45,13 +51,26 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        let instance: String = crate::clock::random::<8>()?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await?;
+        Ok(PgStore {
+            pool,
+            instance: instance.into(),
+            channel: pg_changes::channel(&schema).into(),
+        })
     }
 
     async fn begin(&self) -> Result<Audited, StoreError> {
         Ok(Audited {
             tx: self.pool.begin().await?,
             events: Vec::new(),
+            instance: self.instance.clone(),
+            channel: self.channel.clone(),
         })
     }
 }
@@ -60,6 +79,8 @@ impl PgStore {
 struct Audited {
     tx: sqlx::Transaction<'static, Postgres>,
     events: Vec<Event>,
+    instance: Arc<str>,
+    channel: Arc<str>,
 }
 
 impl Audited {
@@ -88,6 +109,20 @@ impl Audited {
                 head = entry.head();
                 entries.push(entry);
             }
+        }
+        // Other instances learn which requests changed, once this commits.
+        let mut touched: Vec<&str> = entries
+            .iter()
+            .filter_map(|e| e.event.request_id.as_deref())
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        for request_id in touched {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(&*self.channel)
+                .bind(pg_changes::payload(&self.instance, request_id))
+                .execute(&mut *self.tx)
+                .await?;
         }
         self.tx.commit().await?;
         Ok(entries)
@@ -260,6 +295,21 @@ async fn conclude(
 #[async_trait::async_trait]
 impl Store for PgStore {
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
+
+    fn follow_changes(&self, changes: crate::changes::Changes) {
+        pg_changes::spawn(
+            self.pool.clone(),
+            self.channel.clone(),
+            self.instance.clone(),
+            changes,
+        );
+    }
+
+    fn shared_quotas(&self) -> Option<Arc<dyn super::SharedQuotas>> {
+        Some(Arc::new(super::pg_quotas::PgQuotas {
+            pool: self.pool.clone(),
+        }))
+    }
 
     async fn insert_api_key(&self, key: &ApiKeyRecord, audit: Event) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
@@ -1094,6 +1144,134 @@ mod tests {
             actors.sort();
             actors.dedup();
             assert_eq!(actors.len(), 100, "each append once");
+        }
+
+        /// A second store on the schema of `schema`, as a second server instance is.
+        async fn another(schema: &Schema) -> super::super::PgStore {
+            super::super::PgStore::open_with(base().options([("search_path", schema.0.as_str())]))
+                .await
+                .unwrap()
+        }
+
+        /// The next change `heard` within `secs` seconds.
+        async fn next_change(
+            heard: &mut tokio::sync::broadcast::Receiver<crate::changes::Change>,
+            secs: u64,
+        ) -> Option<crate::changes::Change> {
+            tokio::time::timeout(std::time::Duration::from_secs(secs), heard.recv())
+                .await
+                .ok()
+                .and_then(Result::ok)
+        }
+
+        /// Commits a change of request `id` through `store`.
+        async fn touch(store: &dyn crate::store::Store, id: &str) {
+            store
+                .audit(countersign_core::audit::Event {
+                    at: crate::clock::now().unwrap(),
+                    kind: "test.touch".into(),
+                    request_id: Some(id.into()),
+                    actor: "test".into(),
+                    data: serde_json::json!({}),
+                })
+                .await
+                .unwrap();
+        }
+
+        /// Follows `store`'s changes; returns what it hears.
+        fn follow(
+            store: &dyn crate::store::Store,
+        ) -> tokio::sync::broadcast::Receiver<crate::changes::Change> {
+            let feed = crate::changes::channel();
+            let heard = feed.subscribe();
+            store.follow_changes(feed);
+            heard
+        }
+
+        /// What one instance commits reaches the other's subscribers (and not its own twice),
+        /// and not the subscribers of another schema's deployment.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn other_instances_commits_reach_this_instances_subscribers() {
+            use crate::changes::Change;
+            let (schema, one) = fresh().await;
+            let other = another(&schema).await;
+            let (_elsewhere_schema, elsewhere) = fresh().await;
+            let mut heard = [
+                follow(one.as_ref()),
+                follow(&other),
+                follow(elsewhere.as_ref()),
+            ];
+            // Each listener says it is live with a resync first.
+            for heard in &mut heard {
+                assert_eq!(next_change(heard, 5).await, Some(Change::Resync));
+            }
+            touch(one.as_ref(), "req-from-one").await;
+            let [at_one, at_other, at_elsewhere] = &mut heard;
+            assert_eq!(
+                next_change(at_other, 5).await,
+                Some(Change::Request("req-from-one".into()))
+            );
+            let (at_one, at_elsewhere) =
+                tokio::join!(next_change(at_one, 3), next_change(at_elsewhere, 3));
+            assert_eq!(at_one, None, "its own change is not echoed back");
+            assert_eq!(
+                at_elsewhere, None,
+                "another schema's deployment hears nothing"
+            );
+        }
+
+        /// A listening connection that dies (a restart, a proxy timing out) is replaced, the
+        /// subscribers are told to resync, and changes flow again.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_lost_listener_is_replaced_and_subscribers_resync() {
+            use crate::changes::Change;
+            use sqlx::ConnectOptions;
+            let (schema, one) = fresh().await;
+            let other = another(&schema).await;
+            let mut heard = follow(&other);
+            assert_eq!(next_change(&mut heard, 5).await, Some(Change::Resync));
+            let channel = super::super::pg_changes::channel(&schema.0);
+            let mut admin = base().connect().await.unwrap();
+            let cut: i64 = sqlx::query_scalar(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query = $1",
+            )
+            .bind(format!("LISTEN \"{channel}\""))
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            assert_eq!(cut, 1, "one listening connection");
+            assert_eq!(next_change(&mut heard, 10).await, Some(Change::Resync));
+            touch(one.as_ref(), "req-after").await;
+            assert_eq!(
+                next_change(&mut heard, 10).await,
+                Some(Change::Request("req-after".into()))
+            );
+        }
+
+        /// Request-creation quotas are one count for all instances.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn quotas_are_counted_once_for_every_instance() {
+            use crate::store::Store;
+            let (schema, one) = fresh().await;
+            let other = another(&schema).await;
+            let (a, b) = (one.shared_quotas().unwrap(), other.shared_quotas().unwrap());
+            assert_eq!(a.take("requester:alice", 3).await.unwrap(), Ok(()));
+            assert_eq!(b.take("requester:alice", 3).await.unwrap(), Ok(()));
+            assert_eq!(a.take("requester:alice", 3).await.unwrap(), Ok(()));
+            let wait = b.take("requester:alice", 3).await.unwrap().unwrap_err();
+            assert!(
+                wait > std::time::Duration::from_secs(10)
+                    && wait <= std::time::Duration::from_secs(20),
+                "the next use is one interval (20 s) after the first: {wait:?}"
+            );
+            // Another bucket is not affected; a refusal took nothing.
+            assert_eq!(b.take("requester:bob", 3).await.unwrap(), Ok(()));
+            assert!(a.take("requester:alice", 3).await.unwrap().is_err());
+            a.forget_idle().await.unwrap();
+            assert!(
+                b.take("requester:alice", 3).await.unwrap().is_err(),
+                "a busy bucket is kept"
+            );
         }
     }
 }
