@@ -1,4 +1,5 @@
-//! Load generator: the real server binary on a fresh SQLite database (WAL, synchronous=FULL),
+//! Load generator: the real server binary on a fresh SQLite database (WAL, synchronous=FULL)
+//! or, with `COUNTERSIGN_LOAD_POSTGRES_INSTANCES=N`, N instances on one PostgreSQL database,
 //! driven end to end by enrolled software-key approvers over loopback HTTP. One complete
 //! approval is: create the request (application) → approve it with an ES256 assertion
 //! (approver device) → fetch the decision token (application) → redeem it once (application).
@@ -146,6 +147,45 @@ fn sample(metrics: &str, prefix: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(prefix)?.parse().ok())
 }
 
+/// What the load runs against.
+enum Deployment {
+    /// One instance on its embedded SQLite database.
+    Sqlite(Server),
+    /// Instances sharing one PostgreSQL database.
+    Postgres(Cluster),
+}
+
+impl Deployment {
+    fn instances(&self) -> Vec<&Server> {
+        match self {
+            Deployment::Sqlite(server) => vec![server],
+            Deployment::Postgres(cluster) => cluster.instances.iter().collect(),
+        }
+    }
+
+    /// The SQLite writer's totals (PostgreSQL has no writer of ours).
+    fn writer_totals(&self) -> Option<[f64; 4]> {
+        match self {
+            Deployment::Sqlite(server) => Some(writer_totals(server)),
+            Deployment::Postgres(_) => None,
+        }
+    }
+
+    /// CPU seconds of every server process.
+    fn cpu_seconds(&self) -> f64 {
+        self.instances().iter().map(|s| s.cpu_seconds()).sum()
+    }
+
+    fn synchronous_commit(&self) -> String {
+        match self {
+            Deployment::Sqlite(_) => String::new(),
+            Deployment::Postgres(cluster) => {
+                cluster.sql("SHOW synchronous_commit").trim().to_owned()
+            }
+        }
+    }
+}
+
 /// The writer's totals from the server's `/metrics`: batches, jobs, busy µs, commit µs.
 fn writer_totals(server: &Server) -> [f64; 4] {
     let metrics = metrics_text(server);
@@ -183,29 +223,38 @@ fn main() {
     // own CPU (see `cpu_placement`).
     let dedicated =
         std::env::var("COUNTERSIGN_LOAD_DEDICATED_WRITER_CPU").map_or(true, |v| v != "false");
-    let server = Server::start_with_config(&format!(
-        "{LOAD_CONFIG}\n[database]\ndedicated_writer_cpu = {dedicated}\n"
-    ));
+    // `COUNTERSIGN_LOAD_POSTGRES_INSTANCES=N` runs N instances on one PostgreSQL database
+    // instead (workers spread over them round robin).
+    let postgres_instances = env_or("COUNTERSIGN_LOAD_POSTGRES_INSTANCES", 0);
+    let deployment = if postgres_instances == 0 {
+        Deployment::Sqlite(Server::start_with_config(&format!(
+            "{LOAD_CONFIG}\n[database]\ndedicated_writer_cpu = {dedicated}\n"
+        )))
+    } else {
+        Deployment::Postgres(Cluster::start(postgres_instances, LOAD_CONFIG))
+    };
+    let instances = deployment.instances();
+    let server = instances[0];
     let app_key = server.api_key("load", "payouts-service");
     let approvers: Vec<Arc<Approver>> = (0..concurrency)
         .map(|i| {
             let seed = u8::try_from(i + 1).unwrap();
             Arc::new(Approver::add_and_enroll(
-                &server,
+                server,
                 &format!("load{i}@example.com"),
                 &[],
                 seed,
             ))
         })
         .collect();
-    let base = server.base.clone();
+    let bases: Vec<String> = instances.iter().map(|s| s.base.clone()).collect();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let writes_before = writer_totals(&server);
-    let cpu_before = (server.cpu_seconds(), process_cpu_seconds("self"));
+    let writes_before = deployment.writer_totals();
+    let cpu_before = (deployment.cpu_seconds(), process_cpu_seconds("self"));
     let (latencies, elapsed) = runtime.block_on(async {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(concurrency)
@@ -214,10 +263,10 @@ fn main() {
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let started = Instant::now();
         let mut workers = Vec::new();
-        for approver in &approvers {
+        for (k, approver) in approvers.iter().enumerate() {
             let (http, base, app_key, approver, next) = (
                 http.clone(),
-                base.clone(),
+                bases[k % bases.len()].clone(),
                 app_key.clone(),
                 approver.clone(),
                 next.clone(),
@@ -239,14 +288,17 @@ fn main() {
         }
         (all, started.elapsed())
     });
-    let cpu_after = (server.cpu_seconds(), process_cpu_seconds("self"));
-    let writes_after = writer_totals(&server);
-    let [batches, jobs, busy_us, commit_us] =
-        std::array::from_fn(|i| writes_after[i] - writes_before[i]);
-    assert!(
-        jobs >= 3.0 * total as f64,
-        "create, approve and redeem each ran a write job"
-    );
+    let cpu_after = (deployment.cpu_seconds(), process_cpu_seconds("self"));
+    let writes = deployment.writer_totals().map(|after| {
+        let before = writes_before.unwrap_or_default();
+        std::array::from_fn::<f64, 4, _>(|i| after[i] - before[i])
+    });
+    if let Some([_, jobs, _, _]) = writes {
+        assert!(
+            jobs >= 3.0 * total as f64,
+            "create, approve and redeem each ran a write job"
+        );
+    }
     let mut sorted = latencies;
     sorted.sort_unstable();
     assert_eq!(sorted.len(), total, "every approval completed");
@@ -257,11 +309,14 @@ fn main() {
     assert_eq!(redeemed, total, "one redemption audited per approval");
 
     // Server-side time per route, from its own metrics.
-    let metrics = metrics_text(&server);
+    let metrics: Vec<String> = instances.iter().map(|s| metrics_text(s)).collect();
     let series = |name: &str, route: &str| -> f64 {
         let prefix =
             format!("countersign_http_request_duration_seconds_{name}{{route=\"{route}\"}} ");
-        sample(&metrics, &prefix).unwrap_or(0.0)
+        metrics
+            .iter()
+            .map(|m| sample(m, &prefix).unwrap_or(0.0))
+            .sum()
     };
     let routes = [
         "/v1/requests",
@@ -278,7 +333,10 @@ fn main() {
         .collect();
 
     let rate = total as f64 / elapsed.as_secs_f64();
-    println!("loadgen: {total} complete approvals, {concurrency} concurrent approvers, SQLite WAL synchronous=FULL, dedicated writer CPU: {dedicated}");
+    match &deployment {
+        Deployment::Sqlite(_) => println!("loadgen: {total} complete approvals, {concurrency} concurrent approvers, SQLite WAL synchronous=FULL, dedicated writer CPU: {dedicated}"),
+        Deployment::Postgres(_) => println!("loadgen: {total} complete approvals, {concurrency} concurrent approvers, {postgres_instances} instance(s) on one PostgreSQL database (synchronous_commit = {})", deployment.synchronous_commit()),
+    }
     println!(
         "loadgen: {rate:.0} approvals/s over {:.2} s",
         elapsed.as_secs_f64()
@@ -301,12 +359,14 @@ fn main() {
         per_approval(cpu_before.1, cpu_after.1),
         (cpu_after.1 - cpu_before.1) / elapsed.as_secs_f64() * 100.0,
     );
-    println!(
-        "loadgen: writer: {:.1} jobs per commit, busy {:.0} % of the run ({:.0} µs per approval, of which commit {:.0} µs)",
-        jobs / batches.max(1.0),
-        busy_us / 1e6 / elapsed.as_secs_f64() * 100.0,
-        busy_us / total as f64,
-        commit_us / total as f64,
-    );
+    if let Some([batches, jobs, busy_us, commit_us]) = writes {
+        println!(
+            "loadgen: writer: {:.1} jobs per commit, busy {:.0} % of the run ({:.0} µs per approval, of which commit {:.0} µs)",
+            jobs / batches.max(1.0),
+            busy_us / 1e6 / elapsed.as_secs_f64() * 100.0,
+            busy_us / total as f64,
+            commit_us / total as f64,
+        );
+    }
     println!("loadgen: raw ES256 assertion verification (protocol crate, same run): {raw:.0}/s on one core");
 }

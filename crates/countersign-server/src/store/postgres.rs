@@ -19,6 +19,7 @@ use super::{
 use countersign_core::audit::{Entry, Event, EventKind, Head};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, Row};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 super::rows::sqlx_columns!(sqlx::postgres::PgRow);
@@ -34,6 +35,8 @@ pub struct PgStore {
     instance: Arc<str>,
     /// Where its schema's change notifications go.
     channel: Arc<str>,
+    /// Unix seconds of this instance's last purge of expired device nonces.
+    nonces_purged_at: Arc<AtomicI64>,
 }
 
 impl PgStore {
@@ -62,6 +65,7 @@ impl PgStore {
             pool,
             instance: instance.into(),
             channel: pg_changes::channel(&schema).into(),
+            nonces_purged_at: Arc::default(),
         })
     }
 
@@ -704,13 +708,21 @@ impl Store for PgStore {
     }
 
     async fn use_nonce(&self, nonce: &NonceUse, now: i64) -> Result<bool, StoreError> {
-        // No audit entry: a nonce is bookkeeping, not a state change. Expired ones go with
-        // the insert of the same device's next nonce.
-        sqlx::query("DELETE FROM device_nonces WHERE device_id = $1 AND expires_at < $2")
-            .bind(&nonce.device_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        // No audit entry: a nonce is bookkeeping, not a state change. Expired ones are
+        // purged at most once a minute per instance, off the path of most calls (an expired
+        // one not yet purged still refuses its reuse).
+        let last = self.nonces_purged_at.load(Ordering::Relaxed);
+        if now - last >= 60
+            && self
+                .nonces_purged_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            sqlx::query("DELETE FROM device_nonces WHERE expires_at < $1")
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        }
         let inserted = sqlx::query("INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(&nonce.device_id)
             .bind(&nonce.nonce)
