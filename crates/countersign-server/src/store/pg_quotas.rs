@@ -12,12 +12,13 @@ pub(super) struct PgQuotas {
     pub(super) pool: PgPool,
 }
 
-/// Microseconds between two uses at `per_minute`, and how far ahead of now a bucket may be
-/// booked (a burst of `per_minute`).
+/// Microseconds between two uses at `per_minute` (at least one: rates above a million a
+/// minute count as that), and how far ahead of now a bucket may be booked (a burst of
+/// `per_minute`, computed without the interval's rounding so that it never shrinks to none).
 fn spacing(per_minute: u32) -> (i64, i64) {
     let per_minute = i64::from(per_minute.max(1));
-    let interval = 60_000_000 / per_minute;
-    (interval, interval * (per_minute - 1))
+    let interval = (60_000_000 / per_minute).max(1);
+    (interval, 60_000_000 * (per_minute - 1) / per_minute)
 }
 
 #[async_trait::async_trait]
@@ -77,5 +78,8 @@ mod tests {
         assert_eq!(spacing(1), (60_000_000, 0));
         // Zero is refused by config validation; here it counts as one.
         assert_eq!(spacing(0), spacing(1));
+        // A rate too high to count in microseconds still allows a minute's burst.
+        assert_eq!(spacing(100_000_000), (1, 59_999_999));
+        assert_eq!(spacing(7), (8_571_428, 51_428_571));
     }
 }
