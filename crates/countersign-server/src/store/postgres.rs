@@ -1260,6 +1260,38 @@ mod tests {
             );
         }
 
+        /// `sslmode` in the URL is honoured: `require` encrypts the connection, and
+        /// `verify-full` refuses a server whose certificate does not name the host (the local
+        /// cluster's Debian snakeoil certificate names the machine, not 127.0.0.1).
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn the_database_connection_uses_tls_when_the_url_asks() {
+            use sqlx::postgres::PgSslMode;
+            let (schema, _plain) = fresh().await;
+            let options = base()
+                .options([("search_path", schema.0.as_str())])
+                .ssl_mode(PgSslMode::Require);
+            let store = super::super::PgStore::open_with(options).await.unwrap();
+            let encrypted: bool =
+                sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                    .fetch_one(&store.pool)
+                    .await
+                    .unwrap();
+            assert!(encrypted, "the connection is encrypted");
+            let unverifiable = base()
+                .options([("search_path", schema.0.as_str())])
+                .ssl_mode(PgSslMode::VerifyFull)
+                .ssl_root_cert("/etc/ssl/certs/ssl-cert-snakeoil.pem");
+            let refused = super::super::PgStore::open_with(unverifiable).await;
+            let Err(crate::store::StoreError::Database(error)) = refused else {
+                panic!("a certificate that does not name the host is refused");
+            };
+            let error = error.to_string();
+            assert!(
+                error.contains("certificate") && error.contains("127.0.0.1"),
+                "refused for the certificate's name: {error}"
+            );
+        }
+
         /// Request-creation quotas are one count for all instances.
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn quotas_are_counted_once_for_every_instance() {
