@@ -44,6 +44,9 @@ pub enum ConfigError {
     /// password).
     #[error("database.url must be a postgres:// (or postgresql://) URL")]
     BadDatabaseUrl,
+    /// A connection pool that cannot work.
+    #[error("database.max_connections must be at least 2 and database.acquire_timeout_seconds at least 1")]
+    BadDatabasePool,
     /// A rate limit of zero would refuse everything.
     #[error("limits.{0} must be at least 1")]
     ZeroRateLimit(&'static str),
@@ -109,6 +112,12 @@ pub struct DatabaseConfig {
     /// on Linux. See `cpu_placement` for why. Turn it off when several server processes share
     /// one machine: each would put its writer on the same CPU.
     pub dedicated_writer_cpu: bool,
+    /// PostgreSQL: connections per instance (one of them listens for other instances'
+    /// changes), at least 2.
+    pub max_connections: u32,
+    /// PostgreSQL: how long a call waits for a connection before it fails (while the
+    /// database is unreachable, say), in seconds, at least 1.
+    pub acquire_timeout_seconds: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -116,6 +125,8 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: None,
             dedicated_writer_cpu: true,
+            max_connections: 16,
+            acquire_timeout_seconds: 5,
         }
     }
 }
@@ -126,6 +137,8 @@ impl std::fmt::Debug for DatabaseConfig {
         f.debug_struct("DatabaseConfig")
             .field("postgres", &self.url.is_some())
             .field("dedicated_writer_cpu", &self.dedicated_writer_cpu)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_seconds", &self.acquire_timeout_seconds)
             .finish()
     }
 }
@@ -306,6 +319,9 @@ impl Config {
                 return Err(ConfigError::BadDatabaseUrl);
             }
         }
+        if self.database.max_connections < 2 || self.database.acquire_timeout_seconds == 0 {
+            return Err(ConfigError::BadDatabasePool);
+        }
         if self.limits.requests_per_minute_per_ip == 0 {
             return Err(ConfigError::ZeroRateLimit("requests_per_minute_per_ip"));
         }
@@ -442,6 +458,17 @@ mod tests {
             !format!("{:?}", pg.database).contains("secret"),
             "the URL is never shown"
         );
+        for bad in ["max_connections = 1", "acquire_timeout_seconds = 0"] {
+            let refused = parse(&format!("[database]\n{bad}"));
+            assert!(
+                matches!(refused, Err(ConfigError::BadDatabasePool)),
+                "{bad}"
+            );
+        }
+        let pool = parse("[database]\nmax_connections = 4\nacquire_timeout_seconds = 2")
+            .unwrap()
+            .database;
+        assert_eq!((pool.max_connections, pool.acquire_timeout_seconds), (4, 2));
         for bad in ["mysql://db/x", "db.internal", "file:countersign.sqlite3"] {
             let refused = parse(&format!("[database]\nurl = \"{bad}\""));
             assert!(matches!(refused, Err(ConfigError::BadDatabaseUrl)), "{bad}");

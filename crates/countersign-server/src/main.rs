@@ -249,7 +249,11 @@ async fn run(cli: Cli, mut config: Config, writer_cpu: Option<usize>) -> Result<
     }
     private_data_dir(&config.data_dir)?;
     let store: std::sync::Arc<dyn countersign_server::store::Store> = match &config.database.url {
-        Some(url) => std::sync::Arc::new(PgStore::open(url).await.map_err(|e| e.to_string())?),
+        Some(url) => std::sync::Arc::new(
+            PgStore::open(url, (&config.database).into())
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
         None => std::sync::Arc::new(
             SqliteStore::open_with(&config.database_path(), writer_cpu)
                 .await

@@ -27,6 +27,32 @@ super::rows::sqlx_columns!(sqlx::postgres::PgRow);
 /// The advisory lock that guards the chain's head: held from reading it to the commit.
 const AUDIT_LOCK: i64 = 0x636f_756e_7465_7273; // "counters"
 
+/// The connection pool of one instance (`[database] max_connections`,
+/// `acquire_timeout_seconds`).
+#[derive(Clone, Copy, Debug)]
+pub struct PoolSettings {
+    /// Connections, one of them listening for other instances' changes.
+    pub max_connections: u32,
+    /// How long a call waits for a connection before it fails.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        let config = crate::config::DatabaseConfig::default();
+        PoolSettings::from(&config)
+    }
+}
+
+impl From<&crate::config::DatabaseConfig> for PoolSettings {
+    fn from(config: &crate::config::DatabaseConfig) -> Self {
+        PoolSettings {
+            max_connections: config.max_connections,
+            acquire_timeout: std::time::Duration::from_secs(config.acquire_timeout_seconds),
+        }
+    }
+}
+
 /// PostgreSQL-backed [`Store`].
 #[derive(Clone)]
 pub struct PgStore {
@@ -42,15 +68,23 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to `url` and applies pending migrations (under sqlx's advisory lock, so that
     /// instances starting together apply them once).
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    pub async fn open(url: &str, pool: PoolSettings) -> Result<Self, StoreError> {
         let options: PgConnectOptions = url.parse()?;
-        Self::open_with(options).await
+        Self::connect(options, pool).await
     }
 
-    /// [`PgStore::open`] with options already made (a test's own schema, say).
+    /// [`PgStore::open`] with options already made (a test's own schema, say), default pool.
     pub async fn open_with(options: PgConnectOptions) -> Result<Self, StoreError> {
+        Self::connect(options, PoolSettings::default()).await
+    }
+
+    async fn connect(
+        options: PgConnectOptions,
+        settings: PoolSettings,
+    ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -1289,6 +1323,29 @@ mod tests {
             assert!(
                 error.contains("certificate") && error.contains("127.0.0.1"),
                 "refused for the certificate's name: {error}"
+            );
+        }
+
+        /// The configured pool is the pool the store uses.
+        #[tokio::test]
+        async fn the_pool_follows_the_database_settings() {
+            let (schema, _default) = fresh().await;
+            let config: crate::config::Config = crate::config::Config::parse(
+                "[database]\nmax_connections = 3\nacquire_timeout_seconds = 2\n",
+                std::path::Path::new("test.toml"),
+            )
+            .unwrap();
+            let store = super::super::PgStore::connect(
+                base().options([("search_path", schema.0.as_str())]),
+                (&config.database).into(),
+            )
+            .await
+            .unwrap();
+            let options = store.pool.options();
+            assert_eq!(options.get_max_connections(), 3);
+            assert_eq!(
+                options.get_acquire_timeout(),
+                std::time::Duration::from_secs(2)
             );
         }
 
