@@ -437,6 +437,21 @@ pub enum Created {
     Existing(RequestRecord),
 }
 
+/// When this instance last purged expired device nonces: at most once a minute, so the
+/// purge stays off the path of almost every call (an expired nonce not yet purged still
+/// refuses its reuse).
+#[derive(Debug, Default)]
+pub(crate) struct NoncePurge(std::sync::atomic::AtomicI64);
+
+impl NoncePurge {
+    /// Whether the call at `now` (Unix seconds) purges: true for one caller a minute.
+    pub(crate) fn due(&self, now: i64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let last = self.0.load(Relaxed);
+        now - last >= 60 && self.0.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
+    }
+}
+
 /// Request-creation quotas that several server instances count against together.
 #[async_trait::async_trait]
 pub trait SharedQuotas: Send + Sync {

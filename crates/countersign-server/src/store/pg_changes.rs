@@ -1,6 +1,6 @@
 //! The change feed between server instances on one PostgreSQL database. A write transaction
-//! that touches requests sends `NOTIFY` on [`CHANNEL`] (PostgreSQL delivers it only if the
-//! transaction commits); every instance `LISTEN`s on a connection of its own and forwards what
+//! that touches requests sends `NOTIFY` on its schema's [`channel`] (PostgreSQL delivers it
+//! only if the transaction commits); every instance `LISTEN`s on a connection of its own and forwards what
 //! the *other* instances committed to its long polls and event streams. Its own changes it
 //! announced already, before the notification could come back. After a lost listening
 //! connection nobody can say what was missed, so a new one is opened and subscribers are told
@@ -27,8 +27,49 @@ pub(super) fn channel(schema: &str) -> String {
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// One instance's side of the feed: the channel of its schema, and the random name it signs
+/// its notifications with so that it can ignore its own.
+pub(super) struct Feed {
+    channel: String,
+    instance: String,
+}
+
+impl Feed {
+    /// A new instance's feed on `schema`.
+    pub(super) fn new(schema: &str) -> Result<Self, crate::clock::RandomError> {
+        let instance = crate::clock::random::<8>()?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(Feed {
+            channel: channel(schema),
+            instance,
+        })
+    }
+
+    /// The channel notifications go to.
+    pub(super) fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// One payload per request the entries touched (each once): this instance's name and the
+    /// request id.
+    pub(super) fn payloads(&self, entries: &[countersign_core::audit::Entry]) -> Vec<String> {
+        let mut touched: Vec<&str> = entries
+            .iter()
+            .filter_map(|e| e.event.request_id.as_deref())
+            .collect();
+        touched.sort_unstable();
+        touched.dedup();
+        touched
+            .into_iter()
+            .map(|id| payload(&self.instance, id))
+            .collect()
+    }
+}
+
 /// A notification's payload: who committed the change, and which request it touched.
-pub(super) fn payload(instance: &str, request_id: &str) -> String {
+fn payload(instance: &str, request_id: &str) -> String {
     format!("{instance} {request_id}")
 }
 
@@ -39,11 +80,11 @@ fn foreign_request<'a>(instance: &str, payload: &'a str) -> Option<&'a str> {
 }
 
 /// Listens for the life of the process.
-pub(super) fn spawn(pool: PgPool, channel: Arc<str>, instance: Arc<str>, changes: Changes) {
+pub(super) fn spawn(pool: PgPool, feed: Arc<Feed>, changes: Changes) {
     tokio::spawn(async move {
         let mut backoff = MIN_BACKOFF;
         loop {
-            let mut listener = match listen(&pool, &channel).await {
+            let mut listener = match listen(&pool, &feed.channel).await {
                 Ok(listener) => listener,
                 Err(error) => {
                     tracing::warn!(%error, retry_in = ?backoff, "cannot listen for other instances' changes");
@@ -58,7 +99,7 @@ pub(super) fn spawn(pool: PgPool, channel: Arc<str>, instance: Arc<str>, changes
             loop {
                 match listener.try_recv().await {
                     Ok(Some(notification)) => {
-                        if let Some(id) = foreign_request(&instance, notification.payload()) {
+                        if let Some(id) = foreign_request(&feed.instance, notification.payload()) {
                             let _ = changes.send(Change::Request(id.to_owned()));
                         }
                     }

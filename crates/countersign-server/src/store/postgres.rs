@@ -19,7 +19,6 @@ use super::{
 use countersign_core::audit::{Entry, Event, EventKind, Head};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Postgres, Row};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 super::rows::sqlx_columns!(sqlx::postgres::PgRow);
@@ -57,12 +56,10 @@ impl From<&crate::config::DatabaseConfig> for PoolSettings {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    /// Names this instance in its change notifications, so it ignores its own.
-    instance: Arc<str>,
-    /// Where its schema's change notifications go.
-    channel: Arc<str>,
-    /// Unix seconds of this instance's last purge of expired device nonces.
-    nonces_purged_at: Arc<AtomicI64>,
+    /// Where this instance's change notifications go, and how they name it.
+    feed: Arc<pg_changes::Feed>,
+    /// When this instance last purged expired device nonces.
+    nonces_purged_at: Arc<super::NoncePurge>,
 }
 
 impl PgStore {
@@ -88,17 +85,12 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let instance: String = crate::clock::random::<8>()?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
         let schema: String = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&pool)
             .await?;
         Ok(PgStore {
             pool,
-            instance: instance.into(),
-            channel: pg_changes::channel(&schema).into(),
+            feed: Arc::new(pg_changes::Feed::new(&schema)?),
             nonces_purged_at: Arc::default(),
         })
     }
@@ -107,8 +99,7 @@ impl PgStore {
         Ok(Audited {
             tx: self.pool.begin().await?,
             events: Vec::new(),
-            instance: self.instance.clone(),
-            channel: self.channel.clone(),
+            feed: self.feed.clone(),
         })
     }
 }
@@ -117,8 +108,7 @@ impl PgStore {
 struct Audited {
     tx: sqlx::Transaction<'static, Postgres>,
     events: Vec<Event>,
-    instance: Arc<str>,
-    channel: Arc<str>,
+    feed: Arc<pg_changes::Feed>,
 }
 
 impl Audited {
@@ -148,17 +138,13 @@ impl Audited {
                 entries.push(entry);
             }
         }
-        // Other instances learn which requests changed, once this commits.
-        let mut touched: Vec<&str> = entries
-            .iter()
-            .filter_map(|e| e.event.request_id.as_deref())
-            .collect();
-        touched.sort_unstable();
-        touched.dedup();
-        for request_id in touched {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(&*self.channel)
-                .bind(pg_changes::payload(&self.instance, request_id))
+        // Other instances learn which requests changed, once this commits: one statement for
+        // all of them.
+        let payloads = self.feed.payloads(&entries);
+        if !payloads.is_empty() {
+            sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
+                .bind(self.feed.channel())
+                .bind(payloads)
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -335,12 +321,7 @@ impl Store for PgStore {
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 
     fn follow_changes(&self, changes: crate::changes::Changes) {
-        pg_changes::spawn(
-            self.pool.clone(),
-            self.channel.clone(),
-            self.instance.clone(),
-            changes,
-        );
+        pg_changes::spawn(self.pool.clone(), self.feed.clone(), changes);
     }
 
     fn shared_quotas(&self) -> Option<Arc<dyn super::SharedQuotas>> {
@@ -742,16 +723,8 @@ impl Store for PgStore {
     }
 
     async fn use_nonce(&self, nonce: &NonceUse, now: i64) -> Result<bool, StoreError> {
-        // No audit entry: a nonce is bookkeeping, not a state change. Expired ones are
-        // purged at most once a minute per instance, off the path of most calls (an expired
-        // one not yet purged still refuses its reuse).
-        let last = self.nonces_purged_at.load(Ordering::Relaxed);
-        if now - last >= 60
-            && self
-                .nonces_purged_at
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        // No audit entry: a nonce is bookkeeping, not a state change.
+        if self.nonces_purged_at.due(now) {
             sqlx::query("DELETE FROM device_nonces WHERE expires_at < $1")
                 .bind(now)
                 .execute(&self.pool)

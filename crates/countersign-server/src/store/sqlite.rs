@@ -30,7 +30,7 @@ use std::time::Duration;
 pub struct SqliteStore {
     readers: std::sync::Arc<Readers>,
     /// Unix seconds of the last purge of expired device nonces.
-    nonces_purged_at: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    nonces_purged_at: std::sync::Arc<super::NoncePurge>,
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
     totals: std::sync::Arc<WriterTotals>,
 }
@@ -374,20 +374,7 @@ impl Store for SqliteStore {
 
     async fn use_nonce(&self, nonce: &NonceUse, now: i64) -> Result<bool, StoreError> {
         let nonce = nonce.clone();
-        // Expired nonces are purged at most once a minute rather than on every call.
-        let last = self
-            .nonces_purged_at
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let purge = now - last >= 60
-            && self
-                .nonces_purged_at
-                .compare_exchange(
-                    last,
-                    now,
-                    std::sync::atomic::Ordering::Relaxed,
-                    std::sync::atomic::Ordering::Relaxed,
-                )
-                .is_ok();
+        let purge = self.nonces_purged_at.due(now);
         self.write(move |conn, chain| {
             Box::pin(async move { use_nonce_tx(conn, chain, &nonce, now, purge).await })
         })
