@@ -18,7 +18,7 @@ mod webdriver;
 use countersign_core::jwk::KeySet;
 use countersign_core::token::{self, Expectations};
 use countersign_core::{Digest, Transaction};
-use desktop::{serial, Desktop, Launch};
+use desktop::{serial, Desktop, Launch, WebIsolation};
 use serde_json::{json, Value};
 use support::server::{admin, session_hash, unix_now, Server};
 
@@ -171,6 +171,15 @@ fn enroll_approve_deny_report_history_and_settings_through_the_window() {
         (false, "rgb(244, 246, 251)".to_owned()),
         "the light system theme gives the light page"
     );
+    // The web content runs in WebKit's sandbox, and so the window app names WebKit's render
+    // device instead of loading a GL driver to look it up (src-tauri/src/webkit_env.rs).
+    assert_eq!(
+        desk.web_isolation(),
+        WebIsolation {
+            web_process_in_bubblewrap: true,
+            app_maps_libllvm: false
+        }
+    );
     desk.screenshot("request");
     ui.click_css("#raw-toggle");
     let tx = Transaction::from_json(bank["transaction"].to_string().as_bytes()).unwrap();
@@ -303,6 +312,14 @@ fn enroll_approve_deny_report_history_and_settings_through_the_window() {
         colour_scheme(ui),
         (true, "rgb(15, 18, 24)".to_owned()),
         "GTK_THEME=Adwaita:dark gives the dark page"
+    );
+    // Dark as well as sandboxed and without the GL driver: the three hold together.
+    assert_eq!(
+        desk.web_isolation(),
+        WebIsolation {
+            web_process_in_bubblewrap: true,
+            app_maps_libllvm: false
+        }
     );
     desk.screenshot("dark-request");
     ui.click_css("#nav-history");

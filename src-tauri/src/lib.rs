@@ -5,12 +5,14 @@
 //! - [`commands`]: the IPC commands, thin wrappers over the desk;
 //! - [`window`]: the main window; closing it ends this process (the agent stays);
 //! - [`agent_link`]: starting and talking to the tray agent;
+//! - [`webkit_env`]: what WebKitGTK is told at start (memory defaults, the web process's sandbox);
 //! - the desk, ceremony, links, views, history and error modules come from
 //!   `countersign-desk` and are re-exported here.
 #![forbid(unsafe_code)]
 
 pub mod agent_link;
 pub mod commands;
+pub mod webkit_env;
 pub mod window;
 
 pub use countersign_desk::{ceremony, desk, error, history, links, views};

@@ -6,6 +6,7 @@ use clap::Parser;
 use countersign_approver::profile::Profile;
 use countersign_desktop::commands::Prefill;
 use countersign_desktop::desk::DeskConfig;
+use countersign_desktop::webkit_env::Sandbox;
 use countersign_desktop::LaunchOptions;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,33 +53,15 @@ struct Args {
     links: Vec<String>,
 }
 
-/// Environment defaults that only cost memory when left on; each is kept when the environment
-/// sets it already (docs/benchmarks.md has what each saves with the window open):
-/// - `GDK_GL=disable`: GTK's own OpenGL. The app draws nothing with it (the web view composites
-///   in its web process), and initialising it maps a GL driver into the app process even
-///   without a window — under Mesa's software renderer that is libLLVM, about 26 MB.
-/// - `WEBKIT_DISABLE_DMABUF_RENDERER=1`: the web process hands its frames over in shared memory
-///   instead of GPU buffers; a few small screens do not need the GPU path.
-/// - `JSC_useJIT=0`: JavaScriptCore interprets instead of compiling to machine code. The UI's
-///   script is small, and no JIT means no writable-and-executable memory in the web process.
-const QUIET_DEFAULTS: [(&str, &str); 3] = [
-    ("GDK_GL", "disable"),
-    ("WEBKIT_DISABLE_DMABUF_RENDERER", "1"),
-    ("JSC_useJIT", "0"),
-];
-
-fn quiet_defaults() {
-    for (name, value) in QUIET_DEFAULTS {
-        if std::env::var_os(name).is_none() {
-            // Before any thread exists: nothing reads the environment concurrently.
-            std::env::set_var(name, value);
-        }
-    }
-}
-
 fn main() -> std::process::ExitCode {
     let started = std::time::Instant::now();
-    quiet_defaults();
+    // Before any thread exists: nothing reads the environment while it changes.
+    match countersign_desktop::webkit_env::apply() {
+        Sandbox::Bubblewrap => {}
+        unsandboxed => eprintln!(
+            "countersign-desktop: the web view's process runs without WebKit's sandbox ({unsandboxed:?})"
+        ),
+    }
     let args = Args::parse();
     let profile_path = args.profile.unwrap_or_else(Profile::default_path);
     let demo_key_path = args

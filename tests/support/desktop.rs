@@ -172,6 +172,13 @@ impl Drop for Xvfb {
     }
 }
 
+/// What [`Desktop::web_isolation`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub struct WebIsolation {
+    pub web_process_in_bubblewrap: bool,
+    pub app_maps_libllvm: bool,
+}
+
 /// How to start the app.
 #[derive(Default)]
 pub struct Launch<'a> {
@@ -341,6 +348,52 @@ impl Desktop {
             "countersign-desktop",
             &self.profile_dir_path.display().to_string(),
         )
+    }
+
+    /// How the window's web content runs: whether its web process is a descendant of
+    /// bubblewrap (WebKit's sandbox), and whether the window app itself maps Mesa's libLLVM
+    /// (the GL driver WebKit's render-device lookup loads when the device is not named).
+    pub fn web_isolation(&self) -> WebIsolation {
+        let windows = self.window_processes();
+        let (app, _) = windows.first().expect("a window process");
+        let tree = process_tree(*app);
+        let comm = |pid: u32| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        };
+        let parent = |pid: u32| -> Option<u32> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The fields after the command name (which is in parentheses): state, ppid, ...
+            stat.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        };
+        let web_processes: Vec<u32> = tree
+            .iter()
+            .copied()
+            .filter(|pid| comm(*pid).starts_with("WebKitWebProces"))
+            .collect();
+        assert!(!web_processes.is_empty(), "no web process under {app}");
+        let sandboxed = web_processes.iter().all(|pid| {
+            let mut at = *pid;
+            while let Some(up) = parent(at).filter(|up| *up != *app && *up > 1) {
+                if comm(up) == "bwrap" {
+                    return true;
+                }
+                at = up;
+            }
+            false
+        });
+        let maps = std::fs::read_to_string(format!("/proc/{app}/maps")).unwrap_or_default();
+        WebIsolation {
+            web_process_in_bubblewrap: sandboxed,
+            app_maps_libllvm: maps.contains("libLLVM"),
+        }
     }
 
     /// The tray agent's processes on this profile.
