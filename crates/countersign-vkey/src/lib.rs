@@ -1,0 +1,8 @@
+//! A virtual FIDO2 USB security key for Countersign's tests of the USB path: what a physical
+//! key speaks over USB HID, so that the approver's real `authenticator` code can be driven
+//! through the kernel's hidraw (issue 13). Test support only: never shipped to approvers.
+//!
+//! - [`ctaphid`]: the CTAPHID transport, the device's side.
+#![forbid(unsafe_code)]
+
+pub mod ctaphid;
