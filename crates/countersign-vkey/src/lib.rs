@@ -2,7 +2,9 @@
 //! key speaks over USB HID, so that the approver's real `authenticator` code can be driven
 //! through the kernel's hidraw (issue 13). Test support only: never shipped to approvers.
 //!
-//! - [`ctaphid`]: the CTAPHID transport, the device's side.
+//! - [`ctaphid`]: the CTAPHID transport, the device's side;
+//! - [`uhid`]: the Linux uhid events that make such a device appear as `/dev/hidraw*`.
 #![forbid(unsafe_code)]
 
 pub mod ctaphid;
+pub mod uhid;
