@@ -14,11 +14,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # npm for the UI, and Xvfb, xauth, dbus-x11 and WebKitWebDriver to drive the built app, and
 # python3-xlib to close its window as a window manager would (tests/support/wm_close.py).
 # bubblewrap and xdg-dbus-proxy run WebKit's sandbox for the web view (WebKitGTK depends on
-# them; named here because the desktop tests assert the sandbox).
+# them; named here because the desktop tests assert the sandbox). cpio packs the USB-path test
+# VM's initramfs (scripts/vm.sh).
 packages=(build-essential pkg-config python3 openssl libudev-dev libdbus-1-dev dbus gnome-keyring
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libsoup-3.0-dev
   libjavascriptcoregtk-4.1-dev libxdo-dev bubblewrap xdg-dbus-proxy
-  xvfb xauth dbus-x11 webkit2gtk-driver python3-xlib)
+  xvfb xauth dbus-x11 webkit2gtk-driver python3-xlib cpio)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
