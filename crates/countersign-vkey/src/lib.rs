@@ -3,8 +3,10 @@
 //! through the kernel's hidraw (issue 13). Test support only: never shipped to approvers.
 //!
 //! - [`ctaphid`]: the CTAPHID transport, the device's side;
-//! - [`uhid`]: the Linux uhid events that make such a device appear as `/dev/hidraw*`.
+//! - [`uhid`]: the Linux uhid events that make such a device appear as `/dev/hidraw*`;
+//! - [`ctap2`]: the CTAP2 commands on top (getInfo, makeCredential, getAssertion, reset).
 #![forbid(unsafe_code)]
 
+pub mod ctap2;
 pub mod ctaphid;
 pub mod uhid;
