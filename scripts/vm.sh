@@ -6,9 +6,12 @@
 # hid-generic: without hid-generic no hidraw node appears) and the program to run. QEMU runs
 # with software emulation (TCG): the nested /dev/kvm seen on CI machines is far slower.
 #
-#   bash scripts/vm.sh selftest        # the virtual key through the guest kernel's hidraw
+#   bash scripts/vm.sh selftest usb-roundtrip usb-no-touch
 #
-# Prints the guest's console and exits with the guest program's exit code.
+# Runs each named scenario of `countersign-vkey` in one boot (selftest: the key's transport
+# through the guest kernel's hidraw; usb-roundtrip: the approver's UsbSigner makes a
+# credential and signs with it; usb-no-touch: the signer times out), prints the guest's
+# console, and fails if any scenario failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -17,11 +20,14 @@ DEBS="$VM/debs"
 SYS="$VM/root"
 TIMEOUT=${COUNTERSIGN_VM_TIMEOUT:-240}
 
-what=${1:-}
-case "$what" in
-  selftest) ;;
-  *) echo "usage: bash scripts/vm.sh selftest" >&2; exit 2 ;;
-esac
+SCENARIOS=("$@")
+[ ${#SCENARIOS[@]} -gt 0 ] || { echo "usage: bash scripts/vm.sh SCENARIO..." >&2; exit 2; }
+for scenario in "${SCENARIOS[@]}"; do
+  case "$scenario" in
+    selftest | usb-roundtrip | usb-no-touch) ;;
+    *) echo "unknown scenario: $scenario" >&2; exit 2 ;;
+  esac
+done
 
 for tool in apt-get dpkg-deb cpio gzip; do
   command -v "$tool" >/dev/null || { echo "scripts/vm.sh needs $tool (scripts/setup.sh installs cpio)" >&2; exit 1; }
@@ -71,8 +77,9 @@ export LD_LIBRARY_PATH="$SYS/usr/lib/x86_64-linux-gnu:$SYS/lib/x86_64-linux-gnu"
 export QEMU_MODULE_DIR="$SYS/usr/lib/x86_64-linux-gnu/qemu"
 QEMU="$SYS/usr/bin/qemu-system-x86_64"
 
-# The guest's programs, built for this machine (glibc: their libraries go in with them).
-cargo build -q --locked -p countersign-vkey --bin countersign-vkey
+# The guest's programs, built for this machine (glibc: their libraries go in with them). Built
+# with the workspace's features, as scripts/test.sh built them already (no second build).
+cargo build -q --locked --workspace --bins
 PROGRAMS=("$ROOT/target/debug/countersign-vkey")
 
 INITRAMFS="$VM/initramfs"
@@ -94,14 +101,18 @@ cat >"$INITRAMFS/init" <<EOF
 /bin/busybox mount -t sysfs sys /sys
 /bin/busybox mount -t devtmpfs dev /dev
 for m in hid uhid hid-generic; do /bin/busybox insmod /modules/\$m.ko || echo "insmod \$m failed"; done
-/countersign-vkey $what
-echo "COUNTERSIGN_VM_EXIT=\$?"
+failed=0
+for scenario in ${SCENARIOS[*]}; do
+  echo "== guest: \$scenario"
+  /countersign-vkey \$scenario || { echo "== guest: \$scenario FAILED"; failed=1; }
+done
+echo "COUNTERSIGN_VM_EXIT=\$failed"
 /bin/busybox poweroff -f
 EOF
 chmod +x "$INITRAMFS/init"
 (cd "$INITRAMFS" && find . | cpio -o -H newc --quiet | gzip -1 >"$VM/initramfs.cpio.gz")
 
-echo "== booting the guest ($what)"
+echo "== booting the guest (${SCENARIOS[*]})"
 CONSOLE="$VM/console.log"
 timeout "$TIMEOUT" "$QEMU" -L "$SYS/usr/share/qemu" -L "$SYS/usr/share/seabios" \
   -machine q35,accel=tcg -cpu max -m 512 -nographic -no-reboot -nic none \

@@ -4,9 +4,11 @@
 //!
 //! - [`ctaphid`]: the CTAPHID transport, the device's side;
 //! - [`uhid`]: the Linux uhid events that make such a device appear as `/dev/hidraw*`;
-//! - [`ctap2`]: the CTAP2 commands on top (getInfo, makeCredential, getAssertion, reset).
+//! - [`ctap2`]: the CTAP2 commands on top (getInfo, makeCredential, getAssertion, reset);
+//! - [`device`]: all three plugged in, with a test-controlled touch, keep-alives and cancel.
 #![forbid(unsafe_code)]
 
 pub mod ctap2;
 pub mod ctaphid;
+pub mod device;
 pub mod uhid;

@@ -184,6 +184,12 @@ impl<T: Read + Write> Device<T> {
         Ok(Device { io })
     }
 
+    /// Another handle on a device already created through the same open `/dev/uhid` (a
+    /// clone of its file): one thread reads events while another writes reports.
+    pub fn attach(io: T) -> Self {
+        Device { io }
+    }
+
     /// Sends one input report to the host.
     pub fn send(&mut self, report: &[u8]) -> Result<(), UhidError> {
         self.io.write_all(&input2(report)?)?;

@@ -1,24 +1,33 @@
-//! `countersign-vkey`: the virtual USB security key, run inside the test VM.
+//! `countersign-vkey`: the virtual USB security key, run inside the test VM (scripts/vm.sh).
 //!
-//! `countersign-vkey selftest` plugs the key in through `/dev/uhid`, then talks to it through
-//! the `/dev/hidraw*` node the kernel made, as a host's FIDO library would: CTAPHID INIT on the
-//! broadcast channel, then a PING long enough to need continuation packets. It checks the
-//! uhid events and the CTAPHID transport against a real kernel.
+//! - `selftest`: plugs the key in through `/dev/uhid`, then talks to it through the
+//!   `/dev/hidraw*` node the kernel made, as a host's FIDO library would: CTAPHID INIT on the
+//!   broadcast channel, a PING long enough to need continuation packets, CTAP2 getInfo.
+//! - `usb-roundtrip`: plugs the key in, then the approver's own `UsbSigner` (the
+//!   `authenticator` crate over hidraw, as with a physical key) makes a credential and signs
+//!   with it; both are checked with the server's verifiers.
+//! - `usb-no-touch`: the key is never touched: the signer gives up at its timeout.
 #![forbid(unsafe_code)]
 
-use countersign_vkey::ctaphid::{self, Cid, Command, DeviceInfo, Report, Transport};
-use countersign_vkey::uhid::{self, Device, Event, Identity};
+use countersign_approver::signer::{KeyEvent, KeyPrompt, Signer, SignerError, UsbSigner};
+use countersign_core::webauthn::{
+    verify_assertion, verify_registration, AssertionInput, AssertionPolicy, CeremonyType,
+    ClientData, RegistrationPolicy,
+};
+use countersign_vkey::ctaphid::{self, Cid, Command};
+use countersign_vkey::device::{self, Touch};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Why the self-test failed.
+/// Why a scenario failed.
 #[derive(Debug, thiserror::Error)]
-enum SelftestError {
+enum ScenarioError {
     #[error("uhid: {0}")]
-    Uhid(#[from] uhid::UhidError),
+    Uhid(#[from] countersign_vkey::uhid::UhidError),
     #[error("{what}: {source}")]
     Io {
         what: &'static str,
@@ -26,69 +35,56 @@ enum SelftestError {
     },
     #[error("no /dev/hidraw* node appeared for the virtual key within 5 s")]
     NoHidraw,
-    #[error("the key answered {0}")]
+    #[error("{0}")]
     Unexpected(String),
-    #[error("the key's thread stopped")]
-    KeyStopped,
 }
 
-fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> SelftestError {
-    move |source| SelftestError::Io { what, source }
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> ScenarioError {
+    move |source| ScenarioError::Io { what, source }
 }
 
-const IDENTITY: Identity<'static> = Identity {
-    name: "Countersign virtual key",
-    vendor: 0x1209,
-    product: 0xc5c5,
-    version: 0x0100,
-};
+fn unexpected(what: impl std::fmt::Display) -> ScenarioError {
+    ScenarioError::Unexpected(what.to_string())
+}
+
+const RP: &str = "approvals.example.com";
+const ORIGIN: &str = "https://approvals.example.com";
 
 fn main() -> ExitCode {
-    match std::env::args().nth(1).as_deref() {
-        Some("selftest") => match selftest() {
-            Ok(()) => {
-                println!("countersign-vkey selftest: ok");
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("countersign-vkey selftest: {error}");
-                ExitCode::FAILURE
-            }
-        },
+    let name = std::env::args().nth(1).unwrap_or_default();
+    let outcome = match name.as_str() {
+        "selftest" => selftest(),
+        "usb-roundtrip" => usb_roundtrip(),
+        "usb-no-touch" => usb_no_touch(),
         _ => {
-            eprintln!("usage: countersign-vkey selftest");
-            ExitCode::from(2)
+            eprintln!("usage: countersign-vkey selftest|usb-roundtrip|usb-no-touch");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(()) => {
+            println!("countersign-vkey {name}: ok");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("countersign-vkey {name}: {error}");
+            ExitCode::FAILURE
         }
     }
 }
 
-/// Serves CTAPHID on the uhid device until the host closes it or the device fails.
-fn serve(mut device: Device<File>) -> Result<(), uhid::UhidError> {
-    let mut transport = Transport::new(DeviceInfo {
-        version: [0, 1, 0],
-        msg: false,
-    });
-    loop {
-        match device.next_event()? {
-            Event::Output(bytes) => {
-                let Ok(report) = Report::try_from(bytes.as_slice()) else {
-                    continue;
-                };
-                let received = transport.receive(&report, Instant::now());
-                for reply in received.replies {
-                    device.send(&reply)?;
-                }
-                // No authenticator yet: every CTAP2 command is "invalid command" (0x01).
-                if let Some(ctaphid::Request::Cbor { cid, .. }) = received.request {
-                    for reply in transport.response(cid, &[0x01]).unwrap_or_default() {
-                        device.send(&reply)?;
-                    }
-                }
-            }
-            Event::Close => return Ok(()),
-            Event::Start | Event::Stop | Event::Open | Event::Ignored => {}
-        }
-    }
+/// Plugs the virtual key in and waits for its hidraw node.
+fn plug(touch: Touch) -> Result<PathBuf, ScenarioError> {
+    let uhid = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/uhid")
+        .map_err(io("opening /dev/uhid"))?;
+    // The key's threads serve until the process ends.
+    let _key = device::plug(uhid, touch)?;
+    let path = find_hidraw().ok_or(ScenarioError::NoHidraw)?;
+    println!("the virtual key is {}", path.display());
+    Ok(path)
 }
 
 fn find_hidraw() -> Option<PathBuf> {
@@ -112,28 +108,31 @@ fn find_hidraw() -> Option<PathBuf> {
     None
 }
 
-/// Writes one message to hidraw and reads the whole answer back.
+/// Writes one message to hidraw and reads the whole answer back (keep-alives skipped).
 fn exchange(
     hidraw: &mut File,
     cid: Cid,
     command: Command,
     payload: &[u8],
-) -> Result<(u8, Vec<u8>), SelftestError> {
-    let reports = ctaphid::fragment(cid, command as u8, payload)
-        .map_err(|e| SelftestError::Unexpected(e.to_string()))?;
-    for report in reports {
+) -> Result<(u8, Vec<u8>), ScenarioError> {
+    for report in ctaphid::fragment(cid, command as u8, payload).map_err(unexpected)? {
         // hidraw: the report number first (0: the key has no numbered reports).
         let mut out = vec![0u8];
         out.extend_from_slice(&report);
         hidraw.write_all(&out).map_err(io("writing to hidraw"))?;
     }
     let mut first = [0u8; ctaphid::REPORT_LEN];
-    hidraw
-        .read_exact(&mut first)
-        .map_err(io("reading hidraw"))?;
+    loop {
+        hidraw
+            .read_exact(&mut first)
+            .map_err(io("reading hidraw"))?;
+        if first[4] != Command::Keepalive as u8 | 0x80 {
+            break;
+        }
+    }
     if first[..4] != cid.0.to_be_bytes() {
-        return Err(SelftestError::Unexpected(format!(
-            "on another channel: {:02x?}",
+        return Err(unexpected(format!(
+            "an answer on another channel: {:02x?}",
             &first[..8]
         )));
     }
@@ -148,57 +147,132 @@ fn exchange(
     Ok((first[4] & 0x7f, data))
 }
 
-fn selftest() -> Result<(), SelftestError> {
-    let uhid = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/uhid")
-        .map_err(io("opening /dev/uhid"))?;
-    let device = Device::create(uhid, &IDENTITY, &uhid::FIDO_REPORT_DESCRIPTOR)?;
-    let key = std::thread::spawn(move || serve(device));
-    let path = find_hidraw().ok_or(SelftestError::NoHidraw)?;
-    println!("countersign-vkey selftest: the key is {}", path.display());
+fn selftest() -> Result<(), ScenarioError> {
+    let path = plug(Touch::Now)?;
     let mut hidraw = OpenOptions::new()
         .read(true)
         .write(true)
         .open(&path)
         .map_err(io("opening the hidraw node"))?;
-
     let nonce = [1, 2, 3, 4, 5, 6, 7, 8];
     let (command, answer) = exchange(&mut hidraw, Cid::BROADCAST, Command::Init, &nonce)?;
     if command != Command::Init as u8 || answer.len() != 17 || answer[..8] != nonce {
-        return Err(SelftestError::Unexpected(format!(
-            "INIT with {command:#x} {answer:02x?}"
+        return Err(unexpected(format!(
+            "INIT answered {command:#x} {answer:02x?}"
         )));
     }
     let cid = Cid(u32::from_be_bytes([
         answer[8], answer[9], answer[10], answer[11],
     ]));
-    println!(
-        "countersign-vkey selftest: INIT gave channel {:#010x}",
-        cid.0
-    );
-
+    println!("INIT gave channel {:#010x}", cid.0);
     let ping: Vec<u8> = (0..300u16).map(|i| (i % 256) as u8).collect();
     let (command, echo) = exchange(&mut hidraw, cid, Command::Ping, &ping)?;
     if command != Command::Ping as u8 || echo != ping {
-        return Err(SelftestError::Unexpected(format!(
-            "PING with {command:#x}, {} bytes",
+        return Err(unexpected(format!(
+            "PING answered {command:#x}, {} bytes",
             echo.len()
         )));
     }
-    println!("countersign-vkey selftest: PING of 300 bytes came back whole");
-
-    let (command, status) = exchange(&mut hidraw, cid, Command::Cbor, &[0x04])?;
-    if command != Command::Cbor as u8 || status != [0x01] {
-        return Err(SelftestError::Unexpected(format!(
-            "CBOR with {command:#x} {status:02x?}"
+    println!("PING of 300 bytes came back whole");
+    let (command, info) = exchange(&mut hidraw, cid, Command::Cbor, &[0x04])?;
+    if command != Command::Cbor as u8 || info.first() != Some(&0) {
+        return Err(unexpected(format!(
+            "getInfo answered {command:#x} {info:02x?}"
         )));
     }
-    drop(hidraw);
-    match key.join() {
-        Ok(served) => served?,
-        Err(_) => return Err(SelftestError::KeyStopped),
+    println!("getInfo answered {} bytes", info.len());
+    Ok(())
+}
+
+/// Says what the key waits for; there is no PIN to give.
+struct Console;
+
+impl KeyPrompt for Console {
+    fn show(&self, event: &KeyEvent) {
+        println!("key event: {event:?}");
+    }
+    fn pin(&self, _event: &KeyEvent) -> Option<zeroize::Zeroizing<String>> {
+        None
+    }
+}
+
+fn client_data(ceremony: CeremonyType, challenge: &[u8]) -> Vec<u8> {
+    ClientData {
+        ceremony,
+        challenge: challenge.to_vec(),
+        origin: ORIGIN.into(),
+    }
+    .to_json()
+    .into_bytes()
+}
+
+fn usb_roundtrip() -> Result<(), ScenarioError> {
+    plug(Touch::After(Duration::from_millis(300)))?;
+    let signer = UsbSigner::new(Duration::from_secs(20), Arc::new(Console));
+
+    let challenge = [7u8; 32];
+    let create = client_data(CeremonyType::Create, &challenge);
+    let registration = signer
+        .make_credential(RP, &create, false)
+        .map_err(unexpected)?;
+    let policy = RegistrationPolicy {
+        rp_id: RP,
+        origin: ORIGIN,
+        challenge: &challenge,
+        require_user_verification: false,
+    };
+    let registered = verify_registration(&policy, &registration.attestation_object, &create)
+        .map_err(|e| unexpected(format!("the registration does not verify: {e}")))?;
+    if registered.credential_id != registration.credential_id {
+        return Err(unexpected("the signer reported another credential id"));
+    }
+    println!(
+        "registered credential {} bytes, {:?}",
+        registered.credential_id.len(),
+        registered.public_key.algorithm()
+    );
+
+    let mut stored = registered.sign_count;
+    for round in 1..=2u8 {
+        let challenge = [round; 32];
+        let get = client_data(CeremonyType::Get, &challenge);
+        let assertion = signer
+            .get_assertion(RP, &get, &registered.credential_id, false)
+            .map_err(unexpected)?;
+        let policy = AssertionPolicy {
+            rp_id: RP,
+            origin: ORIGIN,
+            challenge: &challenge,
+            require_user_verification: false,
+        };
+        let input = AssertionInput {
+            authenticator_data: &assertion.authenticator_data,
+            client_data_json: &get,
+            signature: &assertion.signature,
+        };
+        let verified = verify_assertion(&registered.public_key, stored, &policy, &input)
+            .map_err(|e| unexpected(format!("assertion {round} does not verify: {e}")))?;
+        println!(
+            "assertion {round} verifies, counter {}",
+            verified.sign_count
+        );
+        stored = verified.sign_count;
     }
     Ok(())
+}
+
+fn usb_no_touch() -> Result<(), ScenarioError> {
+    plug(Touch::Never)?;
+    let signer = UsbSigner::new(Duration::from_secs(3), Arc::new(Console));
+    let create = client_data(CeremonyType::Create, &[7; 32]);
+    let started = Instant::now();
+    match signer.make_credential(RP, &create, false) {
+        Err(SignerError::Cancelled) => {
+            println!("no touch: cancelled after {:?}", started.elapsed());
+            Ok(())
+        }
+        other => Err(unexpected(format!(
+            "without a touch the signer gave {other:?}"
+        ))),
+    }
 }
