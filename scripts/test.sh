@@ -31,7 +31,7 @@ bash scripts/postgres.sh --drop-test-databases
 echo "== doc tests"
 cargo test --workspace --doc --locked
 echo "== the virtual USB key in a QEMU guest: its transport through the guest kernel's uhid and hidraw"
-bash scripts/vm.sh selftest usb-roundtrip usb-no-touch
+bash scripts/vm.sh selftest usb-roundtrip usb-no-touch usb-cancel usb-two-keys usb-removed
 echo "== the README demo: server, enrolled demo profile, sample requests (headless, stops after)"
 COUNTERSIGN_DEMO_NO_BUILD=1 COUNTERSIGN_DEMO_EXIT=1 COUNTERSIGN_DEMO_LISTEN=127.0.0.1:18711 bash scripts/demo.sh
 echo "== the protocol walkthrough and the server-only demo"

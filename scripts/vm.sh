@@ -6,12 +6,14 @@
 # hid-generic: without hid-generic no hidraw node appears) and the program to run. QEMU runs
 # with software emulation (TCG): the nested /dev/kvm seen on CI machines is far slower.
 #
-#   bash scripts/vm.sh selftest usb-roundtrip usb-no-touch
+#   bash scripts/vm.sh selftest usb-roundtrip usb-no-touch usb-cancel usb-two-keys usb-removed
 #
 # Runs each named scenario of `countersign-vkey` in one boot (selftest: the key's transport
 # through the guest kernel's hidraw; usb-roundtrip: the approver's UsbSigner makes a
-# credential and signs with it; usb-no-touch: the signer times out), prints the guest's
-# console, and fails if any scenario failed.
+# credential and signs with it; usb-no-touch: the signer times out; usb-cancel: the person
+# cancels while the key waits; usb-two-keys: only the touched one of two keys makes the
+# credential; usb-removed: the key pulled out mid-ceremony is reported as removed), prints the
+# guest's console, and fails if any scenario failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,7 +26,7 @@ SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -gt 0 ] || { echo "usage: bash scripts/vm.sh SCENARIO..." >&2; exit 2; }
 for scenario in "${SCENARIOS[@]}"; do
   case "$scenario" in
-    selftest | usb-roundtrip | usb-no-touch) ;;
+    selftest | usb-roundtrip | usb-no-touch | usb-cancel | usb-two-keys | usb-removed) ;;
     *) echo "unknown scenario: $scenario" >&2; exit 2 ;;
   esac
 done

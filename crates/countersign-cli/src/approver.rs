@@ -86,6 +86,7 @@ impl CliError {
             CliError::Signer(SignerError::Cancelled) => "key_cancelled".into(),
             CliError::Signer(SignerError::PinBlocked) => "pin_blocked".into(),
             CliError::Signer(SignerError::PinAuthBlocked) => "pin_auth_blocked".into(),
+            CliError::Signer(SignerError::KeyRemoved) => "key_removed".into(),
             CliError::Signer(_) => "key_error".into(),
             CliError::SoftKey(_) => "soft_key_error".into(),
             CliError::KeySpec(_) | CliError::Code(_) => "usage".into(),

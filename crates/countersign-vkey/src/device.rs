@@ -7,7 +7,7 @@ use crate::ctap2::{Authenticator, Presence, Status};
 use crate::ctaphid::{self, Cid, DeviceInfo, KeepaliveStatus, Report, Request, Transport};
 use crate::uhid::{self, Device, Event, Identity, UhidError};
 use std::fs::File;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -50,10 +50,36 @@ fn send(writer: &Writer, reports: &[Report]) -> Result<(), UhidError> {
     Ok(())
 }
 
-/// A plugged-in key; it stays until the process ends.
+/// What the key saw, for tests to assert on.
+#[derive(Debug, Default)]
+pub struct KeyStats {
+    /// CTAP2 requests answered.
+    pub requests: AtomicUsize,
+    /// Requests answered with success that made a credential.
+    pub credentials_made: AtomicUsize,
+    /// Keep-alives sent while waiting for a touch.
+    pub keepalives: AtomicUsize,
+    /// CANCELs from the host.
+    pub cancels: AtomicUsize,
+}
+
+/// A plugged-in key; it stays until [`PluggedKey::unplug`] or the end of the process.
 pub struct PluggedKey {
-    pub reader: JoinHandle<Result<(), UhidError>>,
-    pub worker: JoinHandle<Result<(), UhidError>>,
+    pub stats: Arc<KeyStats>,
+    writer: Writer,
+    _reader: JoinHandle<Result<(), UhidError>>,
+    _worker: JoinHandle<Result<(), UhidError>>,
+}
+
+impl PluggedKey {
+    /// Pulls the key out (UHID_DESTROY): its hidraw node goes away mid-whatever.
+    pub fn unplug(&self) -> Result<(), UhidError> {
+        let mut device = self
+            .writer
+            .lock()
+            .map_err(|_| UhidError::Io(std::io::Error::other("virtual key writer poisoned")))?;
+        device.unplug()
+    }
 }
 
 /// Plugs the key in through `uhid` (`/dev/uhid` opened read-write).
@@ -69,10 +95,12 @@ pub fn plug(uhid: File, touch: Touch) -> Result<PluggedKey, UhidError> {
         msg: false,
     })));
     let cancelled = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(KeyStats::default());
     let (requests, work) = mpsc::channel::<(Cid, Vec<u8>)>();
 
     let reader = {
         let (writer, transport, cancelled) = (writer.clone(), transport.clone(), cancelled.clone());
+        let stats = stats.clone();
         std::thread::spawn(move || {
             let mut events = Device::attach(reads);
             loop {
@@ -91,31 +119,47 @@ pub fn plug(uhid: File, touch: Touch) -> Result<PluggedKey, UhidError> {
                             return Ok(());
                         }
                     }
-                    Some(Request::Cancel { .. }) => cancelled.store(true, Ordering::SeqCst),
+                    Some(Request::Cancel { .. }) => {
+                        stats.cancels.fetch_add(1, Ordering::SeqCst);
+                        cancelled.store(true, Ordering::SeqCst);
+                    }
                     Some(Request::Msg { .. }) | None => {}
                 }
             }
         })
     };
 
-    let worker = std::thread::spawn(move || {
-        let mut authenticator = Authenticator::default();
-        while let Ok((cid, payload)) = work.recv() {
-            let presence = Waiting {
-                cid,
-                touch,
-                writer: &writer,
-                cancelled: &cancelled,
-            };
-            let answer = authenticator.handle(&payload, &presence);
-            let reports = lock(&transport)?
-                .response(cid, &answer)
-                .map_err(|e| UhidError::Io(std::io::Error::other(e.to_string())))?;
-            send(&writer, &reports)?;
-        }
-        Ok(())
-    });
-    Ok(PluggedKey { reader, worker })
+    let worker = {
+        let (writer, stats) = (writer.clone(), stats.clone());
+        std::thread::spawn(move || {
+            let mut authenticator = Authenticator::default();
+            while let Ok((cid, payload)) = work.recv() {
+                let presence = Waiting {
+                    cid,
+                    touch,
+                    writer: &writer,
+                    cancelled: &cancelled,
+                    keepalives: &stats.keepalives,
+                };
+                let answer = authenticator.handle(&payload, &presence);
+                stats.requests.fetch_add(1, Ordering::SeqCst);
+                if payload.first() == Some(&0x01) && answer.first() == Some(&(Status::Ok as u8)) {
+                    stats.credentials_made.fetch_add(1, Ordering::SeqCst);
+                }
+                let reports = lock(&transport)?
+                    .response(cid, &answer)
+                    .map_err(|e| UhidError::Io(std::io::Error::other(e.to_string())))?;
+                send(&writer, &reports)?;
+            }
+            Ok(())
+        })
+    };
+    Ok(PluggedKey {
+        stats,
+        writer,
+        _reader: reader,
+        _worker: worker,
+    })
 }
 
 fn lock(transport: &Mutex<Transport>) -> Result<std::sync::MutexGuard<'_, Transport>, UhidError> {
@@ -130,6 +174,7 @@ struct Waiting<'a> {
     touch: Touch,
     writer: &'a Writer,
     cancelled: &'a AtomicBool,
+    keepalives: &'a AtomicUsize,
 }
 
 impl Presence for Waiting<'_> {
@@ -154,6 +199,7 @@ impl Presence for Waiting<'_> {
             let keepalive =
                 ctaphid::keepalive_report(self.cid, KeepaliveStatus::UserPresenceNeeded);
             send(self.writer, &[keepalive]).map_err(|_| Status::Other)?;
+            self.keepalives.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(KEEPALIVE_EVERY);
         }
     }

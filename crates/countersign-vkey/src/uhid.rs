@@ -205,8 +205,14 @@ impl<T: Read + Write> Device<T> {
 
     /// Unplugs the device.
     pub fn destroy(mut self) -> Result<T, UhidError> {
-        self.io.write_all(&destroy())?;
+        self.unplug()?;
         Ok(self.io)
+    }
+
+    /// Unplugs the device but keeps the handle (other threads may still hold clones).
+    pub fn unplug(&mut self) -> Result<(), UhidError> {
+        self.io.write_all(&destroy())?;
+        Ok(())
     }
 }
 

@@ -254,9 +254,20 @@ fn signer_error(error: AuthenticatorError) -> SignerError {
         AuthenticatorError::NoConfiguredTransports | AuthenticatorError::Platform => {
             SignerError::NoTransport(error.to_string())
         }
+        // hidraw answers EIO (or ENODEV) once its device is gone (seen in the USB-path VM:
+        // scripts/vm.sh usb-removed).
+        AuthenticatorError::HIDError(HIDError::IO(_, ref io))
+            if matches!(io.raw_os_error(), Some(EIO | ENODEV)) =>
+        {
+            SignerError::KeyRemoved
+        }
         other => SignerError::Device(other.to_string()),
     }
 }
+
+/// Linux's "I/O error" and "no such device".
+const EIO: i32 = 5;
+const ENODEV: i32 = 19;
 
 /// The crate's assertion as the signer's, checking it is for the asked credential.
 pub(crate) fn assertion_from(
@@ -303,4 +314,30 @@ pub(crate) fn registration_from(
         credential_id,
         attestation_object,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn a_key_gone_from_hidraw_is_reported_as_removed_and_other_io_errors_are_not() {
+        let io = |error: std::io::Error| AuthenticatorError::HIDError(HIDError::IO(None, error));
+        for code in [EIO, ENODEV] {
+            assert_eq!(
+                signer_error(io(std::io::Error::from_raw_os_error(code))),
+                SignerError::KeyRemoved
+            );
+        }
+        // EACCES: the person lacks access to hidraw, a different problem (see the README).
+        assert!(matches!(
+            signer_error(io(std::io::Error::from_raw_os_error(13))),
+            SignerError::Device(_)
+        ));
+        assert!(matches!(
+            signer_error(io(std::io::Error::other("demo key file"))),
+            SignerError::Device(_)
+        ));
+    }
 }

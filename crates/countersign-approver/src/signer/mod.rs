@@ -65,6 +65,9 @@ pub enum SignerError {
     /// User verification is required but the key has no PIN.
     #[error("user verification is required but this security key has no PIN: set one first")]
     PinNotSet,
+    /// The key went away (pulled out) before it answered.
+    #[error("the security key was removed before it answered: plug it in and try again")]
+    KeyRemoved,
     /// No way to reach security keys on this system.
     #[error("cannot reach security keys: {0}")]
     NoTransport(String),

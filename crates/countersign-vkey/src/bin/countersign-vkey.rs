@@ -7,6 +7,10 @@
 //!   `authenticator` crate over hidraw, as with a physical key) makes a credential and signs
 //!   with it; both are checked with the server's verifiers.
 //! - `usb-no-touch`: the key is never touched: the signer gives up at its timeout.
+//! - `usb-cancel`: the person cancels while the key waits: the key gets CTAPHID_CANCEL.
+//! - `usb-two-keys`: two keys, only the second touched: the credential is made there.
+//! - `usb-removed`: the key is pulled out while it waits: the signer says the key was
+//!   removed, nothing is made.
 #![forbid(unsafe_code)]
 
 use countersign_approver::signer::{KeyEvent, KeyPrompt, Signer, SignerError, UsbSigner};
@@ -15,11 +19,12 @@ use countersign_core::webauthn::{
     ClientData, RegistrationPolicy,
 };
 use countersign_vkey::ctaphid::{self, Cid, Command};
-use countersign_vkey::device::{self, Touch};
+use countersign_vkey::device::{self, PluggedKey, Touch};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,8 +61,13 @@ fn main() -> ExitCode {
         "selftest" => selftest(),
         "usb-roundtrip" => usb_roundtrip(),
         "usb-no-touch" => usb_no_touch(),
+        "usb-cancel" => usb_cancel(),
+        "usb-two-keys" => usb_two_keys(),
+        "usb-removed" => usb_removed(),
         _ => {
-            eprintln!("usage: countersign-vkey selftest|usb-roundtrip|usb-no-touch");
+            eprintln!(
+                "usage: countersign-vkey selftest|usb-roundtrip|usb-no-touch|usb-cancel|usb-two-keys|usb-removed"
+            );
             return ExitCode::from(2);
         }
     };
@@ -73,39 +83,51 @@ fn main() -> ExitCode {
     }
 }
 
-/// Plugs the virtual key in and waits for its hidraw node.
-fn plug(touch: Touch) -> Result<PathBuf, ScenarioError> {
+/// Plugs a virtual key in and waits until the guest has `count` hidraw nodes; returns the key
+/// and the newest node.
+fn plug(touch: Touch, count: usize) -> Result<(PluggedKey, PathBuf), ScenarioError> {
     let uhid = OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/uhid")
         .map_err(io("opening /dev/uhid"))?;
-    // The key's threads serve until the process ends.
-    let _key = device::plug(uhid, touch)?;
-    let path = find_hidraw().ok_or(ScenarioError::NoHidraw)?;
-    println!("the virtual key is {}", path.display());
-    Ok(path)
-}
-
-fn find_hidraw() -> Option<PathBuf> {
+    let key = device::plug(uhid, touch)?;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        let found = std::fs::read_dir("/dev")
+    loop {
+        let mut nodes: Vec<PathBuf> = std::fs::read_dir("/dev")
             .into_iter()
             .flatten()
             .flatten()
             .map(|e| e.path())
-            .find(|p| {
+            .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.starts_with("hidraw"))
-            });
-        if found.is_some() {
-            return found;
+            })
+            .collect();
+        nodes.sort();
+        if nodes.len() >= count {
+            let path = nodes.pop().ok_or(ScenarioError::NoHidraw)?;
+            println!("a virtual key is {}", path.display());
+            return Ok((key, path));
+        }
+        if Instant::now() > deadline {
+            return Err(ScenarioError::NoHidraw);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    None
+}
+
+/// Waits (at most 10 s) until the key is waiting for its touch.
+fn until_waiting(key: &PluggedKey) -> Result<(), ScenarioError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while key.stats.keepalives.load(Ordering::SeqCst) == 0 {
+        if Instant::now() > deadline {
+            return Err(unexpected("the key never started waiting for a touch"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// Writes one message to hidraw and reads the whole answer back (keep-alives skipped).
@@ -148,7 +170,7 @@ fn exchange(
 }
 
 fn selftest() -> Result<(), ScenarioError> {
-    let path = plug(Touch::Now)?;
+    let (_key, path) = plug(Touch::Now, 1)?;
     let mut hidraw = OpenOptions::new()
         .read(true)
         .write(true)
@@ -207,7 +229,7 @@ fn client_data(ceremony: CeremonyType, challenge: &[u8]) -> Vec<u8> {
 }
 
 fn usb_roundtrip() -> Result<(), ScenarioError> {
-    plug(Touch::After(Duration::from_millis(300)))?;
+    let (key, _) = plug(Touch::After(Duration::from_millis(300)), 1)?;
     let signer = UsbSigner::new(Duration::from_secs(20), Arc::new(Console));
 
     let challenge = [7u8; 32];
@@ -258,11 +280,14 @@ fn usb_roundtrip() -> Result<(), ScenarioError> {
         );
         stored = verified.sign_count;
     }
+    if key.stats.keepalives.load(Ordering::SeqCst) == 0 {
+        return Err(unexpected("the key never said it was waiting for a touch"));
+    }
     Ok(())
 }
 
 fn usb_no_touch() -> Result<(), ScenarioError> {
-    plug(Touch::Never)?;
+    let (_key, _) = plug(Touch::Never, 1)?;
     let signer = UsbSigner::new(Duration::from_secs(3), Arc::new(Console));
     let create = client_data(CeremonyType::Create, &[7; 32]);
     let started = Instant::now();
@@ -274,5 +299,82 @@ fn usb_no_touch() -> Result<(), ScenarioError> {
         other => Err(unexpected(format!(
             "without a touch the signer gave {other:?}"
         ))),
+    }
+}
+
+/// The person presses Cancel while the key waits: the signer cancels the key's request.
+fn usb_cancel() -> Result<(), ScenarioError> {
+    let (key, _) = plug(Touch::Never, 1)?;
+    let signer = Arc::new(UsbSigner::new(Duration::from_secs(60), Arc::new(Console)));
+    let create = client_data(CeremonyType::Create, &[7; 32]);
+    let outcome = std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| signer.make_credential(RP, &create, false));
+        until_waiting(&key)?;
+        signer.cancel();
+        waiting
+            .join()
+            .map_err(|_| unexpected("the signer's thread panicked"))
+    })?;
+    let stats = &key.stats;
+    println!("after cancel: {outcome:?}, {stats:?}");
+    match outcome {
+        Err(SignerError::Cancelled)
+            if stats.cancels.load(Ordering::SeqCst) >= 1
+                && stats.credentials_made.load(Ordering::SeqCst) == 0 =>
+        {
+            Ok(())
+        }
+        other => Err(unexpected(format!("cancel gave {other:?} with {stats:?}"))),
+    }
+}
+
+/// Two keys plugged in; the person touches only the second: the credential is made there.
+fn usb_two_keys() -> Result<(), ScenarioError> {
+    let (first, _) = plug(Touch::Never, 1)?;
+    let (second, _) = plug(Touch::After(Duration::from_millis(500)), 2)?;
+    let signer = UsbSigner::new(Duration::from_secs(20), Arc::new(Console));
+    let challenge = [7u8; 32];
+    let create = client_data(CeremonyType::Create, &challenge);
+    let registration = signer
+        .make_credential(RP, &create, false)
+        .map_err(unexpected)?;
+    let policy = RegistrationPolicy {
+        rp_id: RP,
+        origin: ORIGIN,
+        challenge: &challenge,
+        require_user_verification: false,
+    };
+    verify_registration(&policy, &registration.attestation_object, &create)
+        .map_err(|e| unexpected(format!("the registration does not verify: {e}")))?;
+    let made = |key: &PluggedKey| key.stats.credentials_made.load(Ordering::SeqCst);
+    println!("first key {:?}, second key {:?}", first.stats, second.stats);
+    if made(&first) != 0 || made(&second) != 1 {
+        return Err(unexpected(
+            "the credential was not made on the touched key alone",
+        ));
+    }
+    Ok(())
+}
+
+/// The key is pulled out while it waits for a touch.
+fn usb_removed() -> Result<(), ScenarioError> {
+    let (key, _) = plug(Touch::Never, 1)?;
+    let signer = UsbSigner::new(Duration::from_secs(20), Arc::new(Console));
+    let create = client_data(CeremonyType::Create, &[7; 32]);
+    let started = Instant::now();
+    let outcome = std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| signer.make_credential(RP, &create, false));
+        until_waiting(&key)?;
+        key.unplug()?;
+        waiting
+            .join()
+            .map_err(|_| unexpected("the signer's thread panicked"))
+    })?;
+    println!("key removed: {outcome:?} after {:?}", started.elapsed());
+    match outcome {
+        Err(SignerError::KeyRemoved) if key.stats.credentials_made.load(Ordering::SeqCst) == 0 => {
+            Ok(())
+        }
+        other => Err(unexpected(format!("a key pulled out gave {other:?}"))),
     }
 }
