@@ -172,6 +172,18 @@ impl Drop for Xvfb {
     }
 }
 
+/// Whether bubblewrap can run here, by the probe the app makes (WebKit's own, from
+/// src-tauri/src/webkit_env.rs).
+pub fn bubblewrap_works() -> bool {
+    Command::new("/usr/bin/bwrap")
+        .args(["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"])
+        .args(["--unshare-all", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
 /// What [`Desktop::web_isolation`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub struct WebIsolation {
