@@ -16,7 +16,7 @@
 use countersign_approver::signer::{KeyEvent, KeyPrompt, Signer, SignerError, UsbSigner};
 use countersign_core::webauthn::{
     verify_assertion, verify_registration, AssertionInput, AssertionPolicy, CeremonyType,
-    ClientData, RegistrationPolicy,
+    ClientData, RegisteredCredential, RegistrationPolicy,
 };
 use countersign_vkey::ctaphid::{self, Cid, Command};
 use countersign_vkey::device::{self, PluggedKey, Touch};
@@ -228,10 +228,8 @@ fn client_data(ceremony: CeremonyType, challenge: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
-fn usb_roundtrip() -> Result<(), ScenarioError> {
-    let (key, _) = plug(Touch::After(Duration::from_millis(300)), 1)?;
-    let signer = UsbSigner::new(Duration::from_secs(20), Arc::new(Console));
-
+/// Makes a credential through the signer and checks it as the server does.
+fn register(signer: &UsbSigner) -> Result<RegisteredCredential, ScenarioError> {
     let challenge = [7u8; 32];
     let create = client_data(CeremonyType::Create, &challenge);
     let registration = signer
@@ -248,6 +246,13 @@ fn usb_roundtrip() -> Result<(), ScenarioError> {
     if registered.credential_id != registration.credential_id {
         return Err(unexpected("the signer reported another credential id"));
     }
+    Ok(registered)
+}
+
+fn usb_roundtrip() -> Result<(), ScenarioError> {
+    let (key, _) = plug(Touch::After(Duration::from_millis(300)), 1)?;
+    let signer = UsbSigner::new(Duration::from_secs(20), Arc::new(Console));
+    let registered = register(&signer)?;
     println!(
         "registered credential {} bytes, {:?}",
         registered.credential_id.len(),
@@ -333,19 +338,7 @@ fn usb_two_keys() -> Result<(), ScenarioError> {
     let (first, _) = plug(Touch::Never, 1)?;
     let (second, _) = plug(Touch::After(Duration::from_millis(500)), 2)?;
     let signer = UsbSigner::new(Duration::from_secs(20), Arc::new(Console));
-    let challenge = [7u8; 32];
-    let create = client_data(CeremonyType::Create, &challenge);
-    let registration = signer
-        .make_credential(RP, &create, false)
-        .map_err(unexpected)?;
-    let policy = RegistrationPolicy {
-        rp_id: RP,
-        origin: ORIGIN,
-        challenge: &challenge,
-        require_user_verification: false,
-    };
-    verify_registration(&policy, &registration.attestation_object, &create)
-        .map_err(|e| unexpected(format!("the registration does not verify: {e}")))?;
+    register(&signer)?;
     let made = |key: &PluggedKey| key.stats.credentials_made.load(Ordering::SeqCst);
     println!("first key {:?}, second key {:?}", first.stats, second.stats);
     if made(&first) != 0 || made(&second) != 1 {
