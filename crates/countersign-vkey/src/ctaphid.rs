@@ -178,7 +178,7 @@ struct Partial {
 
 /// What a report (or the passing of time) meant to the reassembler.
 #[derive(Debug, PartialEq, Eq)]
-enum Assembled {
+pub enum Assembled {
     /// A whole message.
     Message(Message),
     /// More packets are needed.
@@ -190,14 +190,15 @@ enum Assembled {
 }
 
 /// Reassembles one message at a time, as a key does: another channel's initialisation packet
-/// meanwhile is told the channel is busy.
+/// meanwhile is told the channel is busy. A test host reads the key's answers with it too.
 #[derive(Debug, Default)]
-struct Assembler {
+pub struct Assembler {
     partial: Option<Partial>,
 }
 
 impl Assembler {
-    fn push(&mut self, report: &Report, now: Instant) -> Assembled {
+    /// Reads one report.
+    pub fn push(&mut self, report: &Report, now: Instant) -> Assembled {
         if let Some(timed_out) = self.expire(now) {
             // The old transaction is over; the new report is read on its own below, and the
             // timeout is reported only if nothing else is.

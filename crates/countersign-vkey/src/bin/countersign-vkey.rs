@@ -18,7 +18,7 @@ use countersign_core::webauthn::{
     verify_assertion, verify_registration, AssertionInput, AssertionPolicy, CeremonyType,
     ClientData, RegisteredCredential, RegistrationPolicy,
 };
-use countersign_vkey::ctaphid::{self, Cid, Command};
+use countersign_vkey::ctaphid::{self, Assembled, Assembler, Cid, Command};
 use countersign_vkey::device::{self, PluggedKey, Touch};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -130,7 +130,8 @@ fn until_waiting(key: &PluggedKey) -> Result<(), ScenarioError> {
     Ok(())
 }
 
-/// Writes one message to hidraw and reads the whole answer back (keep-alives skipped).
+/// Writes one message to hidraw and reads the whole answer back (keep-alives skipped), through
+/// the same reassembler the key uses.
 fn exchange(
     hidraw: &mut File,
     cid: Cid,
@@ -143,30 +144,24 @@ fn exchange(
         out.extend_from_slice(&report);
         hidraw.write_all(&out).map_err(io("writing to hidraw"))?;
     }
-    let mut first = [0u8; ctaphid::REPORT_LEN];
+    let mut answer = Assembler::default();
     loop {
+        let mut report = [0u8; ctaphid::REPORT_LEN];
         hidraw
-            .read_exact(&mut first)
+            .read_exact(&mut report)
             .map_err(io("reading hidraw"))?;
-        if first[4] != Command::Keepalive as u8 | 0x80 {
-            break;
+        match answer.push(&report, Instant::now()) {
+            Assembled::Message(m) if m.command == Command::Keepalive as u8 => {}
+            Assembled::Message(m) if m.cid != cid => {
+                return Err(unexpected(format!("an answer on another channel: {m:?}")))
+            }
+            Assembled::Message(m) => return Ok((m.command, m.payload)),
+            Assembled::Incomplete | Assembled::Ignored => {}
+            Assembled::Error(_, code) => {
+                return Err(unexpected(format!("the key's answer broke off: {code:?}")))
+            }
         }
     }
-    if first[..4] != cid.0.to_be_bytes() {
-        return Err(unexpected(format!(
-            "an answer on another channel: {:02x?}",
-            &first[..8]
-        )));
-    }
-    let length = usize::from(u16::from_be_bytes([first[5], first[6]]));
-    let mut data = first[7..].to_vec();
-    while data.len() < length {
-        let mut next = [0u8; ctaphid::REPORT_LEN];
-        hidraw.read_exact(&mut next).map_err(io("reading hidraw"))?;
-        data.extend_from_slice(&next[5..]);
-    }
-    data.truncate(length);
-    Ok((first[4] & 0x7f, data))
 }
 
 fn selftest() -> Result<(), ScenarioError> {
